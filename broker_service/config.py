@@ -1,0 +1,38 @@
+"""Broker settings, built once by the CLI (flags, then ``LEASQ_*`` environment variables).
+
+Nothing here reads the environment at import time: :func:`BrokerConfig` is a plain value that
+tests construct directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Everything a broker process needs to know; defaults match the documented ones."""
+
+    listen: str = DEFAULT_LISTEN
+    # None: start a private redis-server under data_dir (the embedded default).
+    redis_url: str | None = None
+    data_dir: Path = Path(".leasq")
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
+    grace_seconds: float = 10.0
+    # Leases that may expire on one task before it is archived as poison.
+    lease_lost_cap: int = 5
+    # Archived tasks are removed after this age, and the archive is trimmed to this size per queue.
+    archive_max_age_seconds: float = 90 * 24 * 3600
+    archive_max_size: int = 10_000
+    # Required bearer token on every call when set (health checks stay open).
+    auth_token: str | None = None
+    # "json", "console", or "auto" (console when stderr is a TTY).
+    log_format: str = "auto"
+    log_level: str = "info"
+    # Key prefix, so that several deployments can share one Redis.
+    key_prefix: str = "leasq"
