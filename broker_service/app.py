@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+from leasq_broker.admin import Admin
+from leasq_broker.clock import Clock, RedisClock
 from leasq_broker.config import BrokerConfig
+from leasq_broker.edge import converters
+from leasq_broker.edge.servicers import BrokerServicer, InspectServicer
+from leasq_broker.keys import Keys
+from leasq_broker.leasing import Leasing
+from leasq_broker.loops.forwarder import Forwarder
+from leasq_broker.loops.janitor import Janitor
+from leasq_broker.loops.reclaimer import Reclaimer
+from leasq_broker.notifier import Notifier
+from leasq_broker.producer import Producer, ProducerLimits
+from leasq_broker.reader import TaskReader
+from leasq_broker.scripts import Scripts
+from leasq_broker.store import TaskStore
 
 
 class BrokerApp:
@@ -16,16 +29,42 @@ class BrokerApp:
     :meth:`stop` after the server has drained.
     """
 
-    broker_servicer: broker_service_pb2_grpc.BrokerServiceServicer
-    inspect_servicer: inspect_service_pb2_grpc.InspectServiceServicer
-
-    def __init__(self, config: BrokerConfig, redis: Redis) -> None:
-        raise NotImplementedError
+    def __init__(self, config: BrokerConfig, redis: Redis, clock: Clock | None = None) -> None:
+        self._redis = redis
+        self._redis_clock = RedisClock() if clock is None else None
+        self.clock: Clock = clock or self._redis_clock  # type: ignore[assignment]
+        keys = Keys(config.key_prefix)
+        self.scripts = Scripts(redis)
+        self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap)
+        self.notifier = Notifier(redis, keys.notify_channel())
+        self.reclaimer = Reclaimer(self.store, self.clock)
+        self.forwarder = Forwarder(self.store, self.clock)
+        self.janitor = Janitor(
+            self.store, self.clock,
+            archive_max_age_ms=int(config.archive_max_age_seconds * 1000),
+            archive_max_size=config.archive_max_size,
+        )
+        producer = Producer(
+            self.store, keys, self.clock, converters.encode_envelope,
+            ProducerLimits(config.max_payload_bytes), self.notifier.wake,
+        )
+        leasing = Leasing(self.store, self.clock, self.notifier,
+                          on_leased=self.reclaimer.note_lease)
+        admin = Admin(self.store, TaskReader(redis, keys), self.clock)
+        self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes)
+        self.inspect_servicer = InspectServicer(admin)
 
     async def start(self) -> None:
         """Load scripts, sync the clock with Redis, start the notifier and background loops."""
-        raise NotImplementedError
+        await self.scripts.load()
+        if self._redis_clock is not None:
+            await self._redis_clock.sync(self._redis)
+        await self.notifier.start()
+        for loop in (self.reclaimer, self.forwarder, self.janitor):
+            loop.start()
 
     async def stop(self) -> None:
         """Stop background loops and the notifier; the caller closes Redis."""
-        raise NotImplementedError
+        for loop in (self.reclaimer, self.forwarder, self.janitor):
+            await loop.stop()
+        await self.notifier.stop()

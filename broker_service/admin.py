@@ -1,0 +1,89 @@
+"""The operator use cases behind InspectService: read tasks and queues, pause, cancel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from leasq_broker import validation as v
+from leasq_broker.clock import Clock
+from leasq_broker.errors import InvalidField, TaskNotFound, WrongState
+from leasq_broker.models import QueueCounts, StoredTask
+from leasq_broker.reader import TaskReader
+from leasq_broker.store import TaskStore
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+class Admin:
+    """Inspect and operate queues."""
+
+    def __init__(self, store: TaskStore, reader: TaskReader, clock: Clock) -> None:
+        self._store = store
+        self._reader = reader
+        self._clock = clock
+
+    async def get_task(self, queue: str, task_id: str) -> StoredTask:
+        v.queue_name("queue", queue)
+        v.task_id("task_id", task_id)
+        task = await self._reader.get_task(queue, task_id)
+        if task is None:
+            raise TaskNotFound(f"no task {task_id!r} in queue {queue!r}")
+        return task
+
+    async def list_queues(self) -> list[tuple[str, bool]]:
+        return await self._reader.list_queues()
+
+    async def queue_counts(self, queue: str) -> tuple[QueueCounts, int]:
+        """The queue's counts and the clock reading they were taken at."""
+        v.queue_name("queue", queue)
+        now = self._clock.now_ms()
+        return await self._reader.queue_counts(queue, now), now
+
+    async def list_tasks(
+        self, queue: str, state: str, page_size: int, page_token: str
+    ) -> tuple[list[StoredTask], str, int]:
+        """A page of tasks, the next page token ("" at the end) and the state's total."""
+        v.queue_name("queue", queue)
+        if not state:
+            raise InvalidField("state", "is required: choose the state to list")
+        size = page_size or DEFAULT_PAGE_SIZE
+        v.in_range("page_size", size, 1, MAX_PAGE_SIZE)
+        offset = _decode_token(page_token, state)
+        tasks, total = await self._reader.list_tasks(queue, state, offset, size)
+        following = offset + size
+        token = _encode_token(state, following) if following < total else ""
+        return tasks, token, total
+
+    async def pause(self, queue: str, paused: bool) -> None:
+        v.queue_name("queue", queue)
+        await self._store.set_paused(queue, paused)
+
+    async def cancel(self, queue: str, task_id: str) -> StoredTask:
+        v.queue_name("queue", queue)
+        v.task_id("task_id", task_id)
+        code = await self._store.cancel(queue, task_id)
+        if code == 2:
+            raise TaskNotFound(f"no task {task_id!r} in queue {queue!r}")
+        if code == 1:
+            raise WrongState(f"task {task_id!r} is not active; only active tasks can be canceled")
+        return await self.get_task(queue, task_id)
+
+
+def _encode_token(state: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{state}:{offset}".encode()).decode()
+
+
+def _decode_token(token: str, state: str) -> int:
+    if not token:
+        return 0
+    try:
+        token_state, offset = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        if token_state != state or int(offset) < 0:
+            raise ValueError(token)
+        return int(offset)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise InvalidField(
+            "page_token", "is not a token from a previous ListTasks call for this state"
+        ) from error

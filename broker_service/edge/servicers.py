@@ -1,0 +1,180 @@
+"""Thin gRPC servicers: convert the request, call the domain, convert the answer."""
+
+from __future__ import annotations
+
+import grpc
+
+from leasq.v1 import broker_service_pb2 as broker_pb
+from leasq.v1 import broker_service_pb2_grpc as broker_grpc
+from leasq.v1 import inspect_service_pb2 as inspect_pb
+from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
+from leasq_broker import validation as v
+from leasq_broker.admin import Admin
+from leasq_broker.edge import converters as conv
+from leasq_broker.edge.status import grpc_edge, item_error
+from leasq_broker.errors import InvalidField, LeaseLost, LeasqError, TaskNotFound
+from leasq_broker.leasing import Leasing
+from leasq_broker.models import HeartbeatStatus, SettleOutcome, SettleStatus
+from leasq_broker.producer import Producer
+
+Context = grpc.aio.ServicerContext
+
+
+class BrokerServicer(broker_grpc.BrokerServiceServicer):
+    """Producer and worker calls."""
+
+    def __init__(self, producer: Producer, leasing: Leasing, max_payload_bytes: int) -> None:
+        self._producer = producer
+        self._leasing = leasing
+        self._max_payload_bytes = max_payload_bytes
+
+    @grpc_edge
+    async def Enqueue(self, request: broker_pb.EnqueueRequest, context: Context
+                      ) -> broker_pb.EnqueueResponse:
+        if not request.HasField("task"):
+            raise InvalidField("task", "is required")
+        result = await self._producer.enqueue(conv.new_task(request.task))
+        return broker_pb.EnqueueResponse(task=conv.enqueued(result))
+
+    @grpc_edge
+    async def EnqueueBatch(self, request: broker_pb.EnqueueBatchRequest, context: Context
+                           ) -> broker_pb.EnqueueBatchResponse:
+        v.batch_size("tasks", len(request.tasks))
+        results = await self._producer.enqueue_many([conv.new_task(t) for t in request.tasks])
+        response = broker_pb.EnqueueBatchResponse()
+        for result in results:
+            if isinstance(result, LeasqError):
+                response.results.add(error=item_error(result))
+            else:
+                response.results.add(task=conv.enqueued(result))
+                response.enqueued_count += 1
+        return response
+
+    @grpc_edge
+    async def Lease(self, request: broker_pb.LeaseRequest, context: Context
+                    ) -> broker_pb.LeaseResponse:
+        grants = await self._leasing.lease(conv.lease_ask(request))
+        return broker_pb.LeaseResponse(tasks=[conv.leased_task(g) for g in grants])
+
+    @grpc_edge
+    async def Heartbeat(self, request: broker_pb.HeartbeatRequest, context: Context
+                        ) -> broker_pb.HeartbeatResponse:
+        v.printable("worker_id", request.worker_id, required=True)
+        if len(request.leases) > v.MAX_HEARTBEAT_LEASES:
+            raise InvalidField("leases", f"at most {v.MAX_HEARTBEAT_LEASES} leases per call")
+        refs = conv.lease_refs(request.leases, "leases")
+        lease_ms = 0
+        if request.HasField("lease_duration"):
+            lease_ms = conv.duration_ms(request.lease_duration)
+            v.duration_ms("lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
+        outcomes = await self._leasing.heartbeat(refs, lease_ms) if refs else []
+        response = broker_pb.HeartbeatResponse()
+        for ref, outcome in zip(refs, outcomes):
+            state = response.leases.add(task_id=ref.task_id, queue=ref.queue,
+                                        status=int(outcome.status))
+            if outcome.status is not HeartbeatStatus.LOST and outcome.expires_ms:
+                conv.set_ms(state.lease_expires_at, outcome.expires_ms)
+        return response
+
+    @grpc_edge
+    async def Ack(self, request: broker_pb.AckRequest, context: Context
+                  ) -> broker_pb.AckResponse:
+        v.printable("worker_id", request.worker_id, required=True)
+        items = conv.acks(request, self._max_payload_bytes)
+        outcomes, grants = await self._leasing.settle(items, conv.lease_next(request))
+        response = broker_pb.AckResponse(next_tasks=[conv.leased_task(g) for g in grants])
+        _fill_results(response.results, items, outcomes)
+        return response
+
+    @grpc_edge
+    async def Nack(self, request: broker_pb.NackRequest, context: Context
+                   ) -> broker_pb.NackResponse:
+        v.printable("worker_id", request.worker_id, required=True)
+        items = conv.nacks(request)
+        outcomes, grants = await self._leasing.settle(items, conv.lease_next(request))
+        response = broker_pb.NackResponse(next_tasks=[conv.leased_task(g) for g in grants])
+        _fill_results(response.results, items, outcomes)
+        for outcome in outcomes:
+            at = response.next_process_at.add()
+            if outcome.next_process_at_ms:
+                conv.set_ms(at, outcome.next_process_at_ms)
+        return response
+
+
+def _fill_results(results: object, items: list, outcomes: list[SettleOutcome]) -> None:  # type: ignore[type-arg]
+    """Per-item results; a refused single item fails the whole call instead."""
+    errors = [_settle_error(item.lease, outcome) for item, outcome in zip(items, outcomes)]
+    if len(items) == 1 and errors[0] is not None:
+        raise errors[0]
+    for item, error in zip(items, errors):
+        entry = results.add(task_id=item.lease.task_id)  # type: ignore[attr-defined]
+        if error is not None:
+            entry.error.CopyFrom(item_error(error))
+
+
+def _settle_error(lease: object, outcome: SettleOutcome) -> LeasqError | None:
+    queue, task_id = lease.queue, lease.task_id  # type: ignore[attr-defined]
+    if outcome.status is SettleStatus.LEASE_LOST:
+        return LeaseLost(
+            f"lease lost: task {task_id!r} in queue {queue!r} is no longer leased with this "
+            "token (the lease expired or the task was settled); drop the task"
+        )
+    if outcome.status is SettleStatus.NOT_FOUND:
+        return TaskNotFound(f"no task {task_id!r} in queue {queue!r}")
+    return None
+
+
+class InspectServicer(inspect_grpc.InspectServiceServicer):
+    """Operator calls."""
+
+    def __init__(self, admin: Admin) -> None:
+        self._admin = admin
+
+    @grpc_edge
+    async def GetTask(self, request: inspect_pb.GetTaskRequest, context: Context
+                      ) -> inspect_pb.GetTaskResponse:
+        task = await self._admin.get_task(request.queue, request.task_id)
+        return inspect_pb.GetTaskResponse(task=conv.task_info(task))
+
+    @grpc_edge
+    async def ListQueues(self, request: inspect_pb.ListQueuesRequest, context: Context
+                         ) -> inspect_pb.ListQueuesResponse:
+        queues = await self._admin.list_queues()
+        return inspect_pb.ListQueuesResponse(
+            queues=[inspect_pb.QueueSummary(queue=name, paused=paused) for name, paused in queues]
+        )
+
+    @grpc_edge
+    async def GetQueueStats(self, request: inspect_pb.GetQueueStatsRequest, context: Context
+                            ) -> inspect_pb.GetQueueStatsResponse:
+        counts, now = await self._admin.queue_counts(request.queue)
+        return inspect_pb.GetQueueStatsResponse(stats=conv.queue_stats(counts, now))
+
+    @grpc_edge
+    async def ListTasks(self, request: inspect_pb.ListTasksRequest, context: Context
+                        ) -> inspect_pb.ListTasksResponse:
+        tasks, token, total = await self._admin.list_tasks(
+            request.queue, conv.state_name(request.state) if request.state else "",
+            request.page_size, request.page_token,
+        )
+        return inspect_pb.ListTasksResponse(
+            tasks=[conv.task_info(t) for t in tasks], next_page_token=token, total_size=total
+        )
+
+    @grpc_edge
+    async def PauseQueue(self, request: inspect_pb.PauseQueueRequest, context: Context
+                         ) -> inspect_pb.PauseQueueResponse:
+        await self._admin.pause(request.queue, True)
+        return inspect_pb.PauseQueueResponse(paused=True)
+
+    @grpc_edge
+    async def ResumeQueue(self, request: inspect_pb.ResumeQueueRequest, context: Context
+                          ) -> inspect_pb.ResumeQueueResponse:
+        await self._admin.pause(request.queue, False)
+        return inspect_pb.ResumeQueueResponse(paused=False)
+
+    @grpc_edge
+    async def CancelTask(self, request: inspect_pb.CancelTaskRequest, context: Context
+                         ) -> inspect_pb.CancelTaskResponse:
+        task = await self._admin.cancel(request.queue, request.task_id)
+        return inspect_pb.CancelTaskResponse(task=conv.task_info(task))

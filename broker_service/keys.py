@@ -1,0 +1,80 @@
+"""Every Redis key name Leasq uses, as pure functions.
+
+All keys of one queue carry the queue as a hash tag (``leasq:{q}:...``) so that a queue's keys
+live on one Redis Cluster slot and one Lua script can touch them atomically. Scripts never
+build key names; the only exception is the task-key prefix that a script needs to reach tasks
+it pops from a list, which is produced here too (:meth:`Keys.task_prefix`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one deployment prefix (default ``leasq``)."""
+
+    prefix: str = "leasq"
+
+    def queue_base(self, queue: str) -> str:
+        return f"{self.prefix}:{{{queue}}}"
+
+    def task_prefix(self, queue: str) -> str:
+        """Prefix to which a task id is appended to name the task's hash."""
+        return f"{self.prefix}:{{{queue}}}:t:"
+
+    def task(self, queue: str, task_id: str) -> str:
+        return f"{self.prefix}:{{{queue}}}:t:{task_id}"
+
+    def pending(self, queue: str) -> str:
+        """List: LPUSH to enqueue, RPOP to lease (so the right end is the oldest)."""
+        return f"{self.prefix}:{{{queue}}}:pending"
+
+    def scheduled(self, queue: str) -> str:
+        """Sorted set scored by process-at time (ms)."""
+        return f"{self.prefix}:{{{queue}}}:scheduled"
+
+    def retry(self, queue: str) -> str:
+        """Sorted set scored by next attempt time (ms)."""
+        return f"{self.prefix}:{{{queue}}}:retry"
+
+    def active(self, queue: str) -> str:
+        """Sorted set scored by lease expiry (ms)."""
+        return f"{self.prefix}:{{{queue}}}:active"
+
+    def archived(self, queue: str) -> str:
+        """Sorted set scored by archive time (ms)."""
+        return f"{self.prefix}:{{{queue}}}:archived"
+
+    def completed(self, queue: str) -> str:
+        """Sorted set scored by removal time (completed-at + retention, ms)."""
+        return f"{self.prefix}:{{{queue}}}:completed"
+
+    def paused(self, queue: str) -> str:
+        return f"{self.prefix}:{{{queue}}}:paused"
+
+    def waiting(self, queue: str) -> str:
+        """Set while some broker long-polls this queue; its TTL is the latest poll deadline."""
+        return f"{self.prefix}:{{{queue}}}:waiting"
+
+    def unique(self, queue: str, digest: str) -> str:
+        return f"{self.prefix}:{{{queue}}}:u:{digest}"
+
+    def processed(self, queue: str, day: str | None = None) -> str:
+        """Counter of finished attempts; per UTC day (``YYYY-MM-DD``) or in total."""
+        suffix = f":{day}" if day else ""
+        return f"{self.prefix}:{{{queue}}}:processed{suffix}"
+
+    def failed(self, queue: str, day: str | None = None) -> str:
+        """Counter of failed attempts; per UTC day (``YYYY-MM-DD``) or in total."""
+        suffix = f":{day}" if day else ""
+        return f"{self.prefix}:{{{queue}}}:failed{suffix}"
+
+    def queues(self) -> str:
+        """Set of every queue name that ever held a task (an index; not part of transitions)."""
+        return f"{self.prefix}:queues"
+
+    def notify_channel(self) -> str:
+        """Pub/sub channel: a message (the queue name) wakes brokers long-polling that queue."""
+        return f"{self.prefix}:notify"

@@ -1,0 +1,127 @@
+"""Lease, Heartbeat, Ack and Nack: the worker side of the broker.
+
+Lease answers at once when tasks are ready; otherwise it marks its queues as waited on, waits
+for a wake-up from the notifier or for the earliest scheduled/retry task to fall due, and tries
+again, until its wait ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+
+from leasq_broker.clock import Clock
+from leasq_broker.models import (
+    HeartbeatOutcome,
+    LeaseAsk,
+    LeaseGrant,
+    LeaseRef,
+    Settlement,
+    SettleOutcome,
+    SettleStatus,
+)
+from leasq_broker.notifier import Notifier
+from leasq_broker.store import TaskStore
+from leasq_broker.weighting import plan_lease
+
+# Leased envelopes per response stop growing past this, to fit gRPC's default 4 MiB limit.
+LEASE_BYTE_BUDGET = 3 * 1024 * 1024
+# A long poll re-checks at least this often, covering wake-ups lost with a Redis reconnect.
+MAX_IDLE_CHECK_S = 5.0
+# Extra life of the "someone waits" marker beyond the poll, so enqueuers never miss a poller.
+WAIT_MARK_SLACK_MS = 1000
+
+
+class Leasing:
+    """The lease lifecycle use cases."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        clock: Clock,
+        notifier: Notifier,
+        *,
+        on_leased: Callable[[int], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._notifier = notifier
+        self._on_leased = on_leased
+        self._rng = rng or random.Random()
+
+    async def lease(self, ask: LeaseAsk) -> list[LeaseGrant]:
+        """Lease ready tasks, long-polling up to ``ask.wait_ms`` when none is ready."""
+        grants = await self.lease_now(ask)
+        if grants or ask.wait_ms <= 0:
+            return grants
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + ask.wait_ms / 1000
+        queues = [name for name, _ in ask.queues]
+        with self._notifier.listen(queues) as woken:
+            while True:
+                remaining = give_up - loop.time()
+                if remaining <= 0:
+                    return []
+                woken.clear()
+                await self._store.mark_waiting(queues, int(remaining * 1000) + WAIT_MARK_SLACK_MS)
+                grants = await self.lease_now(ask)
+                if grants:
+                    return grants
+                await self._sleep_until_woken(woken, queues, remaining)
+
+    async def _sleep_until_woken(
+        self, woken: asyncio.Event, queues: Sequence[str], remaining: float
+    ) -> None:
+        timeout = min(remaining, MAX_IDLE_CHECK_S)
+        due = await self._store.earliest_due_ms(queues)
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - self._clock.now_ms()) / 1000))
+        try:
+            await asyncio.wait_for(woken.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def lease_now(self, ask: LeaseAsk) -> list[LeaseGrant]:
+        """Lease what is ready right now, filling slots a queue could not from the others."""
+        now = self._clock.now_ms()
+        first, fallback = plan_lease(ask.queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
+        grants = await self._store.lease(
+            [(share.queue, share.count) for share in first],
+            now_ms=now, lease_ms=ask.lease_ms, worker_id=ask.worker_id,
+            byte_budget=LEASE_BYTE_BUDGET,
+        )
+        short = {share.queue for share in first if _count(grants, share.queue) < share.count}
+        for queue in fallback:
+            missing = ask.max_tasks - len(grants)
+            if missing <= 0:
+                break
+            if queue in short:
+                continue
+            more = await self._store.lease(
+                [(queue, missing)], now_ms=now, lease_ms=ask.lease_ms,
+                worker_id=ask.worker_id, byte_budget=LEASE_BYTE_BUDGET,
+            )
+            grants += more
+        if grants:
+            self._on_leased(now + ask.lease_ms)
+        return grants
+
+    async def heartbeat(self, leases: Sequence[LeaseRef], lease_ms: int) -> list[HeartbeatOutcome]:
+        return await self._store.heartbeat(leases, now_ms=self._clock.now_ms(), lease_ms=lease_ms)
+
+    async def settle(
+        self, items: Sequence[Settlement], lease_next: LeaseAsk | None
+    ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
+        """Ack/Nack items, then lease more if asked (never for a refused single item)."""
+        outcomes = await self._store.settle(items, self._clock.now_ms())
+        if lease_next is None:
+            return outcomes, []
+        if len(items) == 1 and outcomes[0].status is not SettleStatus.SETTLED:
+            return outcomes, []
+        return outcomes, await self.lease_now(lease_next)
+
+
+def _count(grants: Sequence[LeaseGrant], queue: str) -> int:
+    return sum(1 for grant in grants if grant.queue == queue)

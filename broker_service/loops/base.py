@@ -1,0 +1,60 @@
+"""The shape every background loop shares: start, stop, and one ``tick`` at a time.
+
+A tick returns how long the loop may sleep before the next one; :meth:`BackgroundLoop.poke`
+cuts a sleep short (e.g. when a lease expiring sooner than planned was just granted). Errors
+are logged and retried after a short pause, never fatal: loops are safe in every replica at once
+because each tick is a set of atomic scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+ERROR_PAUSE_S = 1.0
+
+
+class BackgroundLoop(ABC):
+    """Runs :meth:`tick` until stopped."""
+
+    name = "loop"
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._poked = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"leasq-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poke(self) -> None:
+        """Run the next tick now."""
+        self._poked.set()
+
+    @abstractmethod
+    async def tick(self) -> float:
+        """Do one round of work; return seconds until the next round is needed."""
+
+    async def _run(self) -> None:
+        while True:
+            self._poked.clear()
+            try:
+                pause = await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a loop must outlive Redis hiccups
+                log.warning("background loop failed; retrying", loop=self.name, error=repr(error))
+                pause = ERROR_PAUSE_S
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), max(pause, 0.0))

@@ -1,0 +1,26 @@
+-- forward: move due SCHEDULED and RETRY tasks of one queue to PENDING.
+-- KEYS[1] scheduled zset   KEYS[2] retry zset   KEYS[3] pending list   KEYS[4] waiting marker
+-- ARGV[1] now (ms)   ARGV[2] max tasks per set   ARGV[3] task key prefix
+-- ARGV[4] notify channel   ARGV[5] queue name
+-- Returns: {tasks moved, earliest remaining due time ms or -1}
+local now = tonumber(ARGV[1])
+local moved = 0
+local earliest = -1
+for k = 1, 2 do
+  local due = redis.call('ZRANGE', KEYS[k], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[k], id)
+    redis.call('HSET', ARGV[3] .. id, 's', 'pending', 'na', now)
+    redis.call('LPUSH', KEYS[3], id)
+    moved = moved + 1
+  end
+  local nxt = redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')
+  if nxt[2] then
+    local at = tonumber(nxt[2])
+    if earliest < 0 or at < earliest then earliest = at end
+  end
+end
+if moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])
+end
+return {moved, earliest}

@@ -1,0 +1,37 @@
+-- reclaim: return tasks whose lease expired to the head of PENDING without counting an
+-- attempt; a task whose leases expired lease_lost_cap times is archived as poison.
+-- KEYS[1] active zset   KEYS[2] pending list   KEYS[3] archived zset
+-- ARGV[1] now (ms)   ARGV[2] max tasks to reclaim   ARGV[3] lease-lost cap
+-- ARGV[4] task key prefix   ARGV[5] notify channel   ARGV[6] queue name   KEYS[4] waiting marker
+-- Returns: {tasks returned to pending, tasks archived, next lease expiry ms or -1}
+local now = tonumber(ARGV[1])
+local cap = tonumber(ARGV[3])
+local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+local returned, archived = 0, 0
+for _, id in ipairs(expired) do
+  local tkey = ARGV[4] .. id
+  redis.call('ZREM', KEYS[1], id)
+  if redis.call('EXISTS', tkey) == 1 then
+    local lost = redis.call('HINCRBY', tkey, 'll', 1)
+    redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
+    if lost >= cap then
+      redis.call('HSET', tkey, 's', 'archived', 'aa', now, 'ef', now, 'et', 'LeaseLost',
+        'e', 'lease expired ' .. lost .. ' times without ack or nack (worker crashed?)')
+      redis.call('ZADD', KEYS[3], now, id)
+      local uk = redis.call('HGET', tkey, 'uk')
+      if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
+      archived = archived + 1
+    else
+      redis.call('HSET', tkey, 's', 'pending', 'na', now)
+      redis.call('RPUSH', KEYS[2], id)
+      returned = returned + 1
+    end
+  end
+end
+if returned > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local next_ms = -1
+if nxt[2] then next_ms = tonumber(nxt[2]) end
+return {returned, archived, next_ms}

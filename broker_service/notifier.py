@@ -1,0 +1,87 @@
+"""Wakes long-polling Lease calls the moment a task arrives on one of their queues.
+
+Enqueue (and the forwarder and reclaimer) publish the queue's name on one pub/sub channel while
+some broker marks the queue as waited on; every broker subscribes once and wakes its local
+waiters of that queue. Enqueues through this broker wake local waiters directly as well, without
+the pub/sub hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = structlog.get_logger(__name__)
+
+RECONNECT_DELAY_S = 0.5
+
+
+class Notifier:
+    """Per-queue wake-ups for local waiters, fed by local enqueues and Redis pub/sub."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self._redis = redis
+        self._channel = channel
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="leasq-notifier")
+        await self._subscribed.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self, queue: str) -> None:
+        """Wake every local waiter of ``queue``."""
+        for event in self._waiters.get(queue, ()):
+            event.set()
+
+    def wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    @contextlib.contextmanager
+    def listen(self, queues: Sequence[str]) -> Iterator[asyncio.Event]:
+        """An event set when any of ``queues`` gets a task; register before checking Redis."""
+        event = asyncio.Event()
+        for queue in queues:
+            self._waiters.setdefault(queue, set()).add(event)
+        try:
+            yield event
+        finally:
+            for queue in queues:
+                waiters = self._waiters.get(queue)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiters[queue]
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._subscribed.set()
+                # A message may have been missed while (re)subscribing: let waiters re-check.
+                self.wake_all()
+                async for message in pubsub.listen():
+                    if message and message.get("type") == "message":
+                        self.wake(message["data"].decode())
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                log.warning("notifier lost redis; resubscribing", error=str(error))
+                await asyncio.sleep(RECONNECT_DELAY_S)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,157 @@
+"""Enqueue: validate what producers send, turn it into store records, report per task.
+
+One validation path serves Enqueue and EnqueueBatch; a batch is split per queue so each queue
+costs one script call, and all queues go out in one pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from leasq_broker import validation as v
+from leasq_broker.clock import Clock
+from leasq_broker.errors import DuplicateTask, LeasqError, TaskIdConflict
+from leasq_broker.keys import Keys
+from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
+from leasq_broker.store import TaskStore
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_RETRY = 25
+DEFAULT_TIMEOUT_MS = 30 * 60 * 1000
+
+# Encodes the immutable part of a validated task (the edge owns the wire format):
+# (task with queue and defaults filled in, task id, enqueued_at ms) -> envelope bytes.
+EnvelopeEncoder = Callable[[NewTask, str, int], bytes]
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerLimits:
+    max_payload_bytes: int
+
+
+class Producer:
+    """The Enqueue use case."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        keys: Keys,
+        clock: Clock,
+        encode: EnvelopeEncoder,
+        limits: ProducerLimits,
+        on_enqueued: Notify,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._clock = clock
+        self._encode = encode
+        self._limits = limits
+        self._on_enqueued = on_enqueued
+
+    async def enqueue(self, task: NewTask, field: str = "task") -> Enqueued:
+        """Enqueue one task or raise the domain error that refused it."""
+        result = (await self.enqueue_many([task], field_prefix=field, indexed=False))[0]
+        if isinstance(result, LeasqError):
+            raise result
+        return result
+
+    async def enqueue_many(
+        self, tasks: Sequence[NewTask], field_prefix: str = "tasks", *, indexed: bool = True
+    ) -> list[Enqueued | LeasqError]:
+        """Enqueue tasks independently; a result or an error per task, in order."""
+        now = self._clock.now_ms()
+        results: list[Enqueued | LeasqError | None] = [None] * len(tasks)
+        per_queue: dict[str, list[tuple[int, TaskRecord]]] = {}
+        for index, task in enumerate(tasks):
+            field = f"{field_prefix}[{index}]" if indexed else field_prefix
+            try:
+                record = self._record(task, field, now)
+            except LeasqError as error:
+                results[index] = error
+                continue
+            per_queue.setdefault(task.queue, []).append((index, record))
+        for queue, entries in per_queue.items():
+            statuses = await self._store.enqueue(queue, [r for _, r in entries], now)
+            for (index, record), status in zip(entries, statuses):
+                results[index] = _outcome(queue, record, status, now)
+            if any(s is EnqueueStatus.ENQUEUED for s in statuses):
+                self._on_enqueued(queue)
+        return [r for r in results if r is not None]
+
+    def _record(self, task: NewTask, field: str, now: int) -> TaskRecord:
+        _validate(task, field, now, self._limits)
+        task.queue = task.queue or DEFAULT_QUEUE
+        if task.max_retry is None:
+            task.max_retry = DEFAULT_MAX_RETRY
+        if task.timeout_ms is None and task.deadline_ms is None:
+            task.timeout_ms = DEFAULT_TIMEOUT_MS
+        task_id = task.task_id or uuid.uuid4().hex
+        process_at = task.process_at_ms or 0
+        if task.process_in_ms:
+            process_at = now + task.process_in_ms
+        unique_lock = ""
+        if task.unique_ttl_ms:
+            unique_lock = self._keys.unique(task.queue, _unique_digest(task))
+        return TaskRecord(
+            id=task_id,
+            envelope=self._encode(task, task_id, now),
+            process_at_ms=process_at,
+            max_retry=task.max_retry,
+            unique_lock=unique_lock,
+            unique_ttl_ms=task.unique_ttl_ms or 0,
+            retention_ms=task.retention_ms or 0,
+            group=task.group,
+        )
+
+
+def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> None:
+    v.printable(f"{field}.type", task.type, required=True)
+    v.payload(f"{field}.payload", task.payload, limits.max_payload_bytes)
+    v.headers(f"{field}.headers", task.headers)
+    if task.queue:
+        v.queue_name(f"{field}.queue", task.queue)
+    if task.task_id:
+        v.task_id(f"{field}.task_id", task.task_id)
+    if task.max_retry is not None:
+        v.in_range(f"{field}.max_retry", task.max_retry, 0, v.MAX_RETRY)
+    v.duration_ms(f"{field}.timeout", task.timeout_ms, 1, v.MAX_TIMEOUT_MS)
+    if task.deadline_ms is not None and task.deadline_ms <= now:
+        raise v.InvalidField(f"{field}.deadline", "must be in the future")
+    if task.process_at_ms is not None and task.process_in_ms is not None:
+        raise v.InvalidField(f"{field}.process_in", "set process_at or process_in, not both")
+    if task.process_at_ms is not None and task.process_at_ms > now + v.MAX_SCHEDULE_MS:
+        raise v.InvalidField(f"{field}.process_at", "must be at most 10 years ahead")
+    v.duration_ms(f"{field}.process_in", task.process_in_ms, 0, v.MAX_SCHEDULE_MS)
+    v.duration_ms(f"{field}.unique_ttl", task.unique_ttl_ms, 1, v.MAX_UNIQUE_TTL_MS)
+    v.short_text(f"{field}.unique_key", task.unique_key)
+    if task.unique_key and not task.unique_ttl_ms:
+        raise v.InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
+    v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
+    v.short_text(f"{field}.group", task.group)
+
+
+def _unique_digest(task: NewTask) -> str:
+    if task.unique_key:
+        return "k:" + hashlib.sha256(task.unique_key.encode()).hexdigest()
+    digest = hashlib.sha256(task.type.encode())
+    digest.update(b"\0")
+    digest.update(task.payload)
+    return "p:" + digest.hexdigest()
+
+
+def _outcome(
+    queue: str, record: TaskRecord, status: EnqueueStatus, now: int
+) -> Enqueued | LeasqError:
+    if status is EnqueueStatus.TASK_ID_CONFLICT:
+        return TaskIdConflict(f"a task with id {record.id!r} already exists in queue {queue!r}")
+    if status is EnqueueStatus.DUPLICATE_TASK:
+        return DuplicateTask(
+            f"an equal unique task is already in queue {queue!r}; the lock lasts at most "
+            f"{record.unique_ttl_ms} ms or until that task finishes"
+        )
+    scheduled = record.process_at_ms > now
+    return Enqueued(record.id, queue, scheduled, max(record.process_at_ms, now))

@@ -1,0 +1,100 @@
+"""Read-only views of Redis for the Inspect calls: a task, a page of tasks, queue counters.
+
+Reads are pipelined so that a dashboard polling stats costs one round trip per call.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from leasq_broker.keys import Keys
+from leasq_broker.models import QueueCounts, StoredTask
+from leasq_broker.store import utc_day
+
+SORTED_STATES = ("scheduled", "retry", "active", "archived", "completed")
+
+
+class TaskReader:
+    """Answers the Inspect queries."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def get_task(self, queue: str, task_id: str) -> StoredTask | None:
+        raw = await self._redis.hgetall(self._keys.task(queue, task_id))
+        return _stored(queue, task_id, raw) if raw else None
+
+    async def list_tasks(
+        self, queue: str, state: str, offset: int, limit: int
+    ) -> tuple[list[StoredTask], int]:
+        """A page of task ids in ``state`` (oldest first) with their records, and the total."""
+        ids, total = await self._page_ids(queue, state, offset, limit)
+        pipe = self._redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(self._keys.task(queue, task_id))
+        tasks = [
+            _stored(queue, task_id, raw)
+            for task_id, raw in zip(ids, await pipe.execute())
+            if raw
+        ]
+        return tasks, total
+
+    async def _page_ids(self, queue: str, state: str, offset: int, limit: int) -> tuple[list[str], int]:
+        k = self._keys
+        pipe = self._redis.pipeline(transaction=False)
+        if state == "pending":
+            # The list's right end is the next to lease: read from the right.
+            pipe.lrange(k.pending(queue), -(offset + limit), -(offset + 1))
+            pipe.llen(k.pending(queue))
+            raw_ids, total = await pipe.execute()
+            raw_ids = list(reversed(raw_ids))
+        elif state in SORTED_STATES:
+            zkey = getattr(k, state)(queue)
+            pipe.zrange(zkey, offset, offset + limit - 1)
+            pipe.zcard(zkey)
+            raw_ids, total = await pipe.execute()
+        else:
+            return [], 0
+        return [raw.decode() for raw in raw_ids], int(total)
+
+    async def queue_counts(self, queue: str, now_ms: int) -> QueueCounts:
+        k = self._keys
+        day = utc_day(now_ms)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.exists(k.paused(queue))
+        pipe.llen(k.pending(queue))
+        for state in SORTED_STATES:
+            pipe.zcard(getattr(k, state)(queue))
+        pipe.mget(k.processed(queue, day), k.failed(queue, day), k.processed(queue),
+                  k.failed(queue))
+        pipe.lindex(k.pending(queue), -1)
+        paused, pending, scheduled, retry, active, archived, completed, counters, oldest = (
+            await pipe.execute()
+        )
+        oldest_ms = None
+        if oldest is not None:
+            since = await self._redis.hget(k.task(queue, oldest.decode()), "na")
+            oldest_ms = int(since) if since is not None else None
+        processed_today, failed_today, processed_total, failed_total = (
+            int(v or 0) for v in counters
+        )
+        return QueueCounts(
+            queue, bool(paused), int(pending), int(scheduled), int(active), int(retry),
+            int(archived), int(completed), processed_today, failed_today, processed_total,
+            failed_total, oldest_ms,
+        )
+
+    async def list_queues(self) -> list[tuple[str, bool]]:
+        names = sorted(m.decode() for m in await self._redis.smembers(self._keys.queues()))
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(self._keys.paused(name))
+        return [(name, bool(p)) for name, p in zip(names, await pipe.execute())]
+
+
+def _stored(queue: str, task_id: str, raw: dict[bytes, bytes]) -> StoredTask:
+    envelope = raw.pop(b"b", b"")
+    result = raw.pop(b"res", b"")
+    fields = {key.decode(): value.decode(errors="replace") for key, value in raw.items()}
+    return StoredTask(queue, task_id, envelope, fields.get("s", ""), fields, result)

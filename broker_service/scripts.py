@@ -1,0 +1,80 @@
+"""Loads the Lua transitions once and calls them by SHA.
+
+Each ``lua/*.lua`` file is one atomic state transition, named by its file. Calls use EVALSHA;
+when Redis answers NOSCRIPT (a restart or SCRIPT FLUSH), the scripts are loaded again and only
+the calls that did not run are repeated, so no transition is ever applied twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, ResponseError
+
+ScriptArg = str | bytes | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One invocation of a named script."""
+
+    name: str
+    keys: Sequence[str]
+    args: Sequence[ScriptArg]
+
+
+class Scripts:
+    """The transition scripts of one Redis deployment."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._source = {
+            entry.name.removesuffix(".lua"): entry.read_text()
+            for entry in resources.files("leasq_broker.lua").iterdir()
+            if entry.name.endswith(".lua")
+        }
+        self._sha: dict[str, str] = {}
+
+    async def load(self) -> None:
+        """(Re)load every script; called at start and after NOSCRIPT."""
+        for name, source in self._source.items():
+            self._sha[name] = await self._redis.script_load(source)
+
+    async def call(self, name: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """Run one script and return its reply."""
+        try:
+            return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load()
+            return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+
+    async def call_many(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run several scripts in one pipeline (one round trip); replies in call order.
+
+        Script errors are raised after the whole pipeline ran; calls refused with NOSCRIPT
+        (which did not run) are repeated after a reload.
+        """
+        if len(calls) == 1:
+            only = calls[0]
+            return [await self.call(only.name, only.keys, only.args)]
+        replies = await self._pipeline(calls)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self.load()
+            again = await self._pipeline([calls[i] for i in missing])
+            for index, reply in zip(missing, again):
+                replies[index] = reply
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def _pipeline(self, calls: Sequence[ScriptCall]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
+        return list(await pipe.execute(raise_on_error=False))

@@ -1,0 +1,304 @@
+"""The Redis side of every state transition.
+
+Each public method groups its work per queue (one queue's keys share a Cluster slot) and runs
+one Lua script per queue, pipelining queues into a single round trip. Nothing here validates
+input or knows about gRPC: callers hand in validated domain values.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from leasq_broker.keys import Keys
+from leasq_broker.models import (
+    EnqueueStatus,
+    HeartbeatOutcome,
+    HeartbeatStatus,
+    LeaseGrant,
+    LeaseRef,
+    NackAction,
+    Settlement,
+    SettleOutcome,
+    SettleStatus,
+    TaskRecord,
+)
+from leasq_broker.scripts import ScriptCall, Scripts
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+DAY_COUNTER_TTL_S = 90 * 24 * 3600
+# Scheduled/retry tasks moved to pending per lease call, so a lease never stalls on a backlog.
+FORWARD_PER_LEASE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffPolicy:
+    """Default retry delay: ``retried**exponent + base + jitter * (retried + 1)`` seconds, with
+    ``jitter`` drawn uniformly from ``range(jitter_span)``; capped at 10 years."""
+
+    base_s: int = 15
+    exponent: int = 4
+    jitter_span: int = 30
+
+    def delay_s(self, retried: int, jitter: int) -> float:
+        """The same formula ``nack.lua`` applies, for documentation and tests."""
+        return float(min(retried**self.exponent + self.base_s + jitter * (retried + 1), 315360000))
+
+
+def utc_day(now_ms: int) -> str:
+    """The UTC day of an instant, as used in daily counter keys."""
+    return datetime.fromtimestamp(now_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+class TaskStore:
+    """Runs the transition scripts against one Redis."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        keys: Keys,
+        *,
+        lease_lost_cap: int = 5,
+        backoff: BackoffPolicy | None = None,
+    ) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._keys = keys
+        self._lease_lost_cap = lease_lost_cap
+        self._backoff = backoff or BackoffPolicy()
+        self._known_queues: set[str] = set()
+
+    async def enqueue(
+        self, queue: str, records: Sequence[TaskRecord], now_ms: int
+    ) -> list[EnqueueStatus]:
+        """Add tasks to one queue; a status per record."""
+        k = self._keys
+        keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue)]
+        args: list[str | bytes | int] = [now_ms, k.notify_channel(), queue]
+        for record in records:
+            task_key = k.task(queue, record.id)
+            keys += [task_key, record.unique_lock or task_key]
+            args += [
+                record.id,
+                record.envelope,
+                record.process_at_ms,
+                record.max_retry,
+                record.unique_ttl_ms,
+                record.retention_ms,
+                record.group,
+            ]
+        await self._remember_queue(queue)
+        replies = await self._scripts.call("enqueue", keys, args)
+        return [EnqueueStatus(int(code)) for code in replies]
+
+    async def _remember_queue(self, queue: str) -> None:
+        if queue not in self._known_queues:
+            await self._redis.sadd(self._keys.queues(), queue)
+            self._known_queues.add(queue)
+
+    async def lease(
+        self,
+        asks: Sequence[tuple[str, int]],
+        *,
+        now_ms: int,
+        lease_ms: int,
+        worker_id: str,
+        byte_budget: int,
+    ) -> list[LeaseGrant]:
+        """Lease up to ``count`` tasks from each ``(queue, count)``, in one round trip."""
+        calls = []
+        prefixes = []
+        for queue, count in asks:
+            prefix = secrets.token_hex(8)
+            prefixes.append(prefix)
+            calls.append(self._lease_call(queue, count, now_ms, lease_ms, worker_id, prefix,
+                                          byte_budget))
+        replies = await self._scripts.call_many(calls)
+        expires = now_ms + lease_ms
+        grants: list[LeaseGrant] = []
+        for (queue, _), prefix, flat in zip(asks, prefixes, replies):
+            for n, i in enumerate(range(0, len(flat), 4), start=1):
+                grants.append(
+                    LeaseGrant(queue, flat[i].decode(), flat[i + 1], int(flat[i + 2]),
+                               int(flat[i + 3]), f"{prefix}.{n}", now_ms, expires)
+                )
+        return grants
+
+    def _lease_call(
+        self, queue: str, count: int, now_ms: int, lease_ms: int, worker_id: str, prefix: str,
+        byte_budget: int,
+    ) -> ScriptCall:
+        k = self._keys
+        keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
+                k.paused(queue)]
+        args = [now_ms, count, lease_ms, worker_id, prefix, k.task_prefix(queue), byte_budget,
+                FORWARD_PER_LEASE]
+        return ScriptCall("lease", keys, args)
+
+    async def heartbeat(
+        self, leases: Sequence[LeaseRef], *, now_ms: int, lease_ms: int
+    ) -> list[HeartbeatOutcome]:
+        """Extend leases (``lease_ms`` 0: each lease's own duration); an outcome per lease."""
+        by_queue = _group_by_queue(leases, lambda ref: ref.queue)
+        calls = []
+        for queue, indexes in by_queue.items():
+            keys = [self._keys.active(queue)]
+            args: list[str | int] = [now_ms, lease_ms]
+            for i in indexes:
+                keys.append(self._keys.task(queue, leases[i].task_id))
+                args += [leases[i].task_id, leases[i].token]
+            calls.append(ScriptCall("heartbeat", keys, args))
+        replies = await self._scripts.call_many(calls)
+        outcomes: list[HeartbeatOutcome] = [HeartbeatOutcome(HeartbeatStatus.LOST, None)] * len(
+            leases
+        )
+        for indexes, reply in zip(by_queue.values(), replies):
+            for i, value in zip(indexes, reply):
+                value = int(value)
+                if value > 0:
+                    outcomes[i] = HeartbeatOutcome(HeartbeatStatus.EXTENDED, value)
+                elif value < 0:
+                    outcomes[i] = HeartbeatOutcome(HeartbeatStatus.CANCEL_REQUESTED, -value)
+        return outcomes
+
+    async def settle(self, items: Sequence[Settlement], now_ms: int) -> list[SettleOutcome]:
+        """Apply acks and nacks, grouped per queue and kind; an outcome per item."""
+        groups = _group_by_queue(
+            items, lambda item: (item.lease.queue, item.action is None)
+        )
+        calls = [
+            self._ack_call(queue, [items[i] for i in indexes], now_ms)
+            if is_ack
+            else self._nack_call(queue, [items[i] for i in indexes], now_ms)
+            for (queue, is_ack), indexes in groups.items()
+        ]
+        replies = await self._scripts.call_many(calls)
+        outcomes: list[SettleOutcome] = [SettleOutcome(SettleStatus.NOT_FOUND)] * len(items)
+        for ((_, is_ack), indexes), reply in zip(groups.items(), replies):
+            for i, value in zip(indexes, reply):
+                outcomes[i] = _ack_outcome(int(value)) if is_ack else _nack_outcome(int(value))
+        return outcomes
+
+    def _ack_call(self, queue: str, items: Sequence[Settlement], now_ms: int) -> ScriptCall:
+        k = self._keys
+        keys = [k.active(queue), k.completed(queue), k.processed(queue, utc_day(now_ms)),
+                k.processed(queue)]
+        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S]
+        for item in items:
+            keys.append(k.task(queue, item.lease.task_id))
+            args += [item.lease.task_id, item.lease.token, item.result]
+        return ScriptCall("ack", keys, args)
+
+    def _nack_call(self, queue: str, items: Sequence[Settlement], now_ms: int) -> ScriptCall:
+        k = self._keys
+        day = utc_day(now_ms)
+        keys = [k.active(queue), k.pending(queue), k.retry(queue), k.archived(queue),
+                k.processed(queue, day), k.processed(queue), k.failed(queue, day),
+                k.failed(queue)]
+        policy = self._backoff
+        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
+                                         policy.exponent, 0]
+        for item in items:
+            keys.append(k.task(queue, item.lease.task_id))
+            delay = -1 if item.retry_after_ms is None else item.retry_after_ms
+            args += [item.lease.task_id, item.lease.token, int(item.action or NackAction.RETRY),
+                     item.error, item.error_type, delay, secrets.randbelow(policy.jitter_span)]
+        return ScriptCall("nack", keys, args)
+
+    async def reclaim(self, queues: Sequence[str], now_ms: int, limit: int) -> list[list[int]]:
+        """Return expired leases of each queue; per queue [returned, archived, next expiry]."""
+        k = self._keys
+        calls = [
+            ScriptCall(
+                "reclaim",
+                [k.active(q), k.pending(q), k.archived(q), k.waiting(q)],
+                [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q],
+            )
+            for q in queues
+        ]
+        return [[int(v) for v in reply] for reply in await self._scripts.call_many(calls)]
+
+    async def forward(self, queues: Sequence[str], now_ms: int, limit: int) -> list[list[int]]:
+        """Move due scheduled/retry tasks to pending; per queue [moved, earliest due or -1]."""
+        k = self._keys
+        calls = [
+            ScriptCall(
+                "forward",
+                [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q)],
+                [now_ms, limit, k.task_prefix(q), k.notify_channel(), q],
+            )
+            for q in queues
+        ]
+        return [[int(v) for v in reply] for reply in await self._scripts.call_many(calls)]
+
+    async def clean(
+        self, queues: Sequence[str], now_ms: int, *, archive_cutoff_ms: int, archive_max: int,
+        limit: int,
+    ) -> list[list[int]]:
+        """Remove expired completed and archived tasks; per queue [completed, archived]."""
+        k = self._keys
+        calls = [
+            ScriptCall("janitor", [k.completed(q), k.archived(q)],
+                       [now_ms, archive_cutoff_ms, archive_max, limit, k.task_prefix(q)])
+            for q in queues
+        ]
+        return [[int(v) for v in reply] for reply in await self._scripts.call_many(calls)]
+
+    async def cancel(self, queue: str, task_id: str) -> int:
+        """Flag an active task for cancellation: 0 flagged, 1 not active, 2 not found."""
+        return int(await self._scripts.call("cancel", [self._keys.task(queue, task_id)], []))
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        await self._remember_queue(queue)
+        if paused:
+            await self._redis.set(self._keys.paused(queue), b"1")
+        else:
+            await self._redis.delete(self._keys.paused(queue))
+
+    async def mark_waiting(self, queues: Sequence[str], ttl_ms: int) -> None:
+        """Ask enqueuers of these queues to publish wake-ups for the next ``ttl_ms``."""
+        await self._scripts.call_many(
+            [ScriptCall("mark_waiting", [self._keys.waiting(q)], [ttl_ms]) for q in queues]
+        )
+
+    async def earliest_due_ms(self, queues: Sequence[str]) -> int | None:
+        """The earliest scheduled or retry time among these queues, if any."""
+        pipe = self._redis.pipeline(transaction=False)
+        for q in queues:
+            pipe.zrange(self._keys.scheduled(q), 0, 0, withscores=True)
+            pipe.zrange(self._keys.retry(q), 0, 0, withscores=True)
+        heads = [int(entries[0][1]) for entries in await pipe.execute() if entries]
+        return min(heads) if heads else None
+
+    async def known_queues(self) -> list[str]:
+        """Every queue that ever held a task."""
+        members = await self._redis.smembers(self._keys.queues())
+        return sorted(m.decode() for m in members)
+
+
+def _group_by_queue(items: Sequence[T], key: Callable[[T], K]) -> dict[K, list[int]]:
+    """Indexes of ``items`` grouped by ``key``, groups in first-seen order."""
+    groups: dict[K, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(key(item), []).append(index)
+    return groups
+
+
+def _ack_outcome(code: int) -> SettleOutcome:
+    return SettleOutcome(SettleStatus(code))
+
+
+def _nack_outcome(value: int) -> SettleOutcome:
+    if value == -1:
+        return SettleOutcome(SettleStatus.LEASE_LOST)
+    if value == -2:
+        return SettleOutcome(SettleStatus.NOT_FOUND)
+    return SettleOutcome(SettleStatus.SETTLED, value or None)
