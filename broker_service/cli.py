@@ -1,0 +1,221 @@
+"""The ``leasq`` command: ``leasq serve`` runs a broker, ``leasq worker`` runs a worker.
+
+Every ``serve`` flag falls back to a ``LEASQ_<NAME>`` environment variable (``--redis-url`` to
+``LEASQ_REDIS_URL``), then to the :class:`BrokerConfig` default, so that containers and
+supervisors configure the broker without a command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError
+
+from leasq_broker.config import BrokerConfig
+from leasq_broker.embedded_redis import EmbeddedRedisError
+from leasq_broker.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+
+ENV_PREFIX = "LEASQ_"
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {text!r}")
+        return text.lower()
+
+    return parse
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Flag:
+    """One ``serve`` flag: its name, the config field it sets, its parser and its help."""
+
+    name: str
+    field: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+SERVE_FLAGS = (
+    Flag("listen", "listen", str, "host:port to serve gRPC on; port 0 picks a free port"),
+    Flag("redis-url", "redis_url", _optional,
+         "Redis to keep tasks in (redis://, rediss:// or unix://); unset or empty: start a "
+         "private redis-server with AOF under --data-dir"),
+    Flag("data-dir", "data_dir", Path, "directory of the private Redis (socket, AOF, log)"),
+    Flag("max-payload-bytes", "max_payload_bytes", _positive_int,
+         "largest task payload or result accepted, in bytes"),
+    Flag("grace", "grace_seconds", _non_negative_float,
+         "seconds in-flight calls get to finish on SIGTERM/SIGINT"),
+    Flag("lease-lost-cap", "lease_lost_cap", _positive_int,
+         "expired leases of one task before it is archived as poison"),
+    Flag("archive-max-age", "archive_max_age_seconds", _non_negative_float,
+         "seconds an archived task is kept"),
+    Flag("archive-max-size", "archive_max_size", _positive_int,
+         "most archived tasks kept per queue"),
+    Flag("auth-token", "auth_token", _optional,
+         "require 'authorization: Bearer <token>' on every call except health and reflection"),
+    Flag("log-format", "log_format", _choice(("auto", *LOG_FORMATS[1:])),
+         "auto (console on a terminal, else json), json or console"),
+    Flag("log-level", "log_level", _choice(LOG_LEVELS),
+         "debug (adds a line per call), info, warning, error or critical"),
+    Flag("key-prefix", "key_prefix", str, "prefix of every Redis key, to share one Redis"),
+)  # fmt: skip
+METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS"}
+READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
+
+
+def _argparse_type(flag: Flag) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return flag.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    convert.__name__ = flag.name
+    return convert
+
+
+def _shown_default(flag: Flag) -> str:
+    defaults = {f.name: f.default for f in dataclasses.fields(BrokerConfig)}
+    value = defaults.get(flag.field)
+    return "unset" if value is None else str(value)
+
+
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run a broker",
+        description="Run a Leasq broker. Each flag falls back to its LEASQ_* environment "
+        "variable, then to the default shown.",
+    )
+    for flag in SERVE_FLAGS:
+        parser.add_argument(
+            f"--{flag.name}",
+            dest=flag.name.replace("-", "_"),
+            type=_argparse_type(flag),
+            metavar=METAVARS.get(flag.name, flag.name.split("-")[-1].upper()),
+            help=f"{flag.help} (env {flag.env}; default: {_shown_default(flag)})",
+        )
+    parser.add_argument(
+        "--ready-file", type=Path, metavar="PATH",
+        help=f"{READY_FILE.help} (env {READY_FILE.env}; default: unset)",
+    )  # fmt: skip
+    return parser
+
+
+def resolve_config(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[BrokerConfig, Path | None]:
+    """Flags first, then ``LEASQ_*`` variables, then defaults; raises ValueError naming the
+    variable for a malformed environment value."""
+    values: dict[str, Any] = {}
+    for flag in SERVE_FLAGS:
+        value = getattr(args, flag.name.replace("-", "_"))
+        if value is None and flag.env in environ:
+            try:
+                value = flag.parse(environ[flag.env])
+            except ValueError as exc:
+                raise ValueError(f"{flag.env}: {exc}") from exc
+            if value is None:  # an empty optional variable means "unset"
+                continue
+        if value is not None:
+            values[flag.field] = value
+    ready_file = args.ready_file
+    if ready_file is None and environ.get(READY_FILE.env):
+        ready_file = Path(environ[READY_FILE.env])
+    return BrokerConfig(**values), ready_file
+
+
+def _ready_writer(path: Path | None) -> Callable[[str], None] | None:
+    if path is None:
+        return None
+
+    def ready(address: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(address + "\n")
+        tmp.replace(path)  # atomic: a reader never sees half an address
+
+    return ready
+
+
+def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
+    """Run the broker in this process until it is told to stop; the process exit code."""
+    from leasq_broker.server import serve  # grpc loads only for the command that needs it
+
+    configure_logging(config.log_level, config.log_format)
+    log = structlog.get_logger("leasq_broker.cli")
+    try:
+        asyncio.run(serve(config, ready=_ready_writer(ready_file)))
+    except (OSError, RedisError, EmbeddedRedisError) as exc:
+        log.error("broker failed", error=str(exc), error_type=type(exc).__name__)
+        return 1
+    finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+    return 0
+
+
+def run_worker(argv: list[str]) -> int:
+    """Hand ``leasq worker ...`` to the worker runtime, imported only when asked for."""
+    try:
+        from leasq_worker.cli import main as worker_main  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as exc:
+        print(f"leasq worker: the worker runtime is not available ({exc}); "
+              "install the leasq package with its worker runtime", file=sys.stderr)  # fmt: skip
+        return 2
+    return int(worker_main(argv) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leasq", description="Leasq task broker.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_serve_parser(subparsers)
+    subparsers.add_parser("worker", add_help=False, help="run a worker (see `leasq worker --help`)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["worker"]:
+        return run_worker(args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command != "serve":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        config, ready_file = resolve_config(args, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return run_serve(config, ready_file)

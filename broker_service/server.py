@@ -1,0 +1,169 @@
+"""The broker process: Redis connection, gRPC server, health and reflection, graceful shutdown.
+
+Shutdown order on SIGTERM/SIGINT: health goes NOT_SERVING (load balancers and probes stop
+sending work), the server stops taking calls and gives in-flight ones (long-poll Leases
+included) the grace period, then the app stops its loops, Redis is closed and a private Redis
+is stopped last, so that nothing writes to a store that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+from importlib import metadata
+
+import grpc
+import grpc.aio
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from redis.asyncio import Redis
+
+from leasq.v1 import (
+    broker_service_pb2,
+    broker_service_pb2_grpc,
+    inspect_service_pb2,
+    inspect_service_pb2_grpc,
+)
+from leasq_broker.app import BrokerApp
+from leasq_broker.config import BrokerConfig
+from leasq_broker.edge.interceptors import build_interceptors
+from leasq_broker.embedded_redis import EmbeddedRedis
+
+log = structlog.get_logger(__name__)
+
+MIB = 1024 * 1024
+BROKER_SERVICE = broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"].full_name
+INSPECT_SERVICE = inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name
+HEALTH_SERVICES = ("", BROKER_SERVICE, INSPECT_SERVICE)
+
+# Long polls hold a call open for up to 60 s with no bytes moving: keep the connection alive
+# with server pings, and accept client keepalive pings down to every 10 s without answering
+# GOAWAY "too_many_pings" (the SDK and other-language workers may enable keepalive).
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", 64 * MIB),
+    ("grpc.max_send_message_length", 64 * MIB),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    # A second broker on a taken port must fail instead of silently sharing it.
+    ("grpc.so_reuseport", 0),
+)
+
+
+def leasq_version() -> str:
+    try:
+        return metadata.version("leasq")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def bound_address(listen: str, port: int) -> str:
+    """``listen`` with the real port: ``127.0.0.1:0`` becomes ``127.0.0.1:43127``."""
+    host, _, _ = listen.rpartition(":")
+    return f"{host}:{port}"
+
+
+def redact(url: str) -> str:
+    """A Redis URL fit for a log line: the password replaced."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{location}"
+
+
+async def _wait_for_signal(stop: asyncio.Event | None) -> None:
+    """Return on SIGTERM/SIGINT (or when ``stop`` is set, for callers that own the loop)."""
+    event = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, event.set)
+            installed.append(sig)
+    try:
+        await event.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@contextlib.asynccontextmanager
+async def _redis_client(config: BrokerConfig) -> AsyncIterator[tuple[Redis, str]]:
+    """A connected client: to ``config.redis_url``, or to a private Redis started here."""
+    embedded: EmbeddedRedis | None = None
+    url = config.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(config.data_dir)
+        url = await embedded.start()
+    try:
+        client = Redis.from_url(url, health_check_interval=30)
+        try:
+            await client.ping()
+            yield client, url
+        finally:
+            await client.aclose()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def _health(server: grpc.aio.Server) -> health_aio.HealthServicer:
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for service in HEALTH_SERVICES:
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return health
+
+
+def _build_server(config: BrokerConfig, app: BrokerApp) -> tuple[grpc.aio.Server, int]:
+    server = grpc.aio.server(interceptors=build_interceptors(config), options=SERVER_OPTIONS)
+    broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(app.broker_servicer, server)
+    inspect_service_pb2_grpc.add_InspectServiceServicer_to_server(app.inspect_servicer, server)
+    services = (*HEALTH_SERVICES[1:], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
+    try:
+        port = server.add_insecure_port(config.listen)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
+    if port == 0:
+        raise OSError(f"cannot listen on {config.listen}")
+    return server, port
+
+
+async def serve(
+    config: BrokerConfig,
+    *,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run one broker until SIGTERM/SIGINT (or ``stop``), then shut down gracefully.
+
+    ``ready`` is called with the bound address (``host:port``) once the broker serves.
+    """
+    async with _redis_client(config) as (redis, redis_url):
+        app = BrokerApp(config, redis)
+        server, port = _build_server(config, app)
+        address = bound_address(config.listen, port)
+        health = await _health(server)
+        await app.start()
+        try:
+            await server.start()
+            log.info("broker serving", address=address, redis=redact(redis_url),
+                     version=leasq_version(), embedded_redis=config.redis_url is None)  # fmt: skip
+            if ready is not None:
+                ready(address)
+            await _wait_for_signal(stop)
+        finally:
+            log.info("broker shutting down", grace_seconds=config.grace_seconds)
+            await health.enter_graceful_shutdown()
+            await server.stop(config.grace_seconds)
+            await app.stop()
+    log.info("broker stopped")

@@ -1,0 +1,127 @@
+"""Shared fixtures: a private Redis, real broker subprocesses, and gRPC stubs on them.
+
+Fixtures (see each docstring):
+- ``redis_server`` (session): URL of a private redis-server on a free loopback port.
+- ``redis_url``: that URL after FLUSHALL, so every test starts from an empty Redis.
+- ``redis_client``: a ``redis.asyncio.Redis`` on ``redis_url``.
+- ``broker_factory``: ``broker_factory(**overrides) -> BrokerHandle``, a real
+  ``python -m leasq_broker serve`` subprocess; every broker is stopped after the test.
+- ``broker``: ``broker_factory()`` with defaults.
+- ``grpc_channel`` / ``broker_stub`` / ``inspect_stub``: a ``grpc.aio`` channel to ``broker``
+  and the generated stubs on it.
+
+Never the shared Redis on port 6379: tests own every process they talk to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import grpc
+import grpc.aio
+import pytest
+import redis
+import redis.asyncio
+from broker_process import BrokerHandle, RedisProcess, broker_environment, overrides_to_flags
+
+from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+
+BrokerFactory = Callable[..., BrokerHandle]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server (``--save "" --appendonly no``) for the whole session; its URL."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session Redis, emptied with FLUSHALL before the test."""
+    client = redis.Redis.from_url(redis_server)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """An asyncio client on the (emptied) session Redis, closed after the test."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def broker_factory(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerFactory]:
+    """Start real brokers: ``broker_factory(**overrides) -> BrokerHandle``.
+
+    Overrides are ``leasq serve`` flags in snake case (``lease_lost_cap=2``, ``auth_token="t"``,
+    ``grace=1``; config names such as ``grace_seconds`` work too). By default the broker uses
+    ``redis_url`` and listens on ``127.0.0.1:<free port>``; ``redis_url=None`` runs the embedded
+    Redis under ``data_dir`` (a fresh temporary directory unless given). ``env={...}`` adds
+    environment variables (LEASQ_* of the test process are never passed on). Logs go to
+    ``handle.log_path``; a broker that fails to start raises with the tail of its log.
+    """
+    handles: list[BrokerHandle] = []
+
+    def start(*, env: dict[str, str] | None = None, **overrides: object) -> BrokerHandle:
+        options: dict[str, object] = {"redis_url": redis_url, "log_format": "json"}
+        options.update(overrides)
+        workdir = tmp_path_factory.mktemp("broker")
+        data_dir: Path | None = None
+        if options["redis_url"] is None:
+            data_dir = Path(str(options.get("data_dir") or workdir / "data"))
+            options["data_dir"] = data_dir
+        handle = BrokerHandle(
+            overrides_to_flags(options),
+            workdir=workdir,
+            redis_url=None if options["redis_url"] is None else str(options["redis_url"]),
+            data_dir=data_dir,
+            env=broker_environment(env),
+        )
+        handles.append(handle)
+        handle.start()
+        return handle
+
+    try:
+        yield start
+    finally:
+        for handle in handles:
+            handle.stop()
+
+
+@pytest.fixture
+def broker(broker_factory: BrokerFactory) -> BrokerHandle:
+    """A broker with default settings on the emptied session Redis."""
+    return broker_factory()
+
+
+@pytest.fixture
+async def grpc_channel(broker: BrokerHandle) -> AsyncIterator[grpc.aio.Channel]:
+    """An insecure ``grpc.aio`` channel to ``broker``, closed after the test."""
+    async with grpc.aio.insecure_channel(broker.address) as channel:
+        yield channel
+
+
+@pytest.fixture
+def broker_stub(grpc_channel: grpc.aio.Channel) -> broker_service_pb2_grpc.BrokerServiceStub:
+    """The generated BrokerService stub on ``grpc_channel``."""
+    return broker_service_pb2_grpc.BrokerServiceStub(grpc_channel)
+
+
+@pytest.fixture
+def inspect_stub(grpc_channel: grpc.aio.Channel) -> inspect_service_pb2_grpc.InspectServiceStub:
+    """The generated InspectService stub on ``grpc_channel``."""
+    return inspect_service_pb2_grpc.InspectServiceStub(grpc_channel)
