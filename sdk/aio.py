@@ -1,0 +1,202 @@
+"""The asyncio client: the same calls as :class:`leasq_sdk.Client`, awaited, over ``grpc.aio``.
+
+Create it inside the running event loop (``async with AsyncClient(...) as client:``): a
+``grpc.aio`` channel belongs to the loop it was created on. Retries, deadlines and errors work
+exactly as in the sync client; in particular an enqueue without a task_id is never retried
+automatically (see :mod:`leasq_sdk.client`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
+from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
+from leasq_sdk import batch, convert
+from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
+from leasq_sdk.channel import IDEMPOTENT_METHODS, open_aio_channel
+from leasq_sdk.convert import Seconds
+from leasq_sdk.errors import from_rpc_error
+from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.options import TaskRequest, build_spec
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+
+class AsyncClient(ClientBase):
+    """Asyncio Leasq client; arguments as :class:`leasq_sdk.base.ClientBase`.
+
+    ::
+
+        async with AsyncClient("broker:50051") as client:
+            info = await client.enqueue("email:welcome", {"user_id": 42}, queue="email")
+    """
+
+    def _connect(self) -> None:
+        self._retrying = open_aio_channel(self.settings, IDEMPOTENT_METHODS)
+        self._plain = open_aio_channel(self.settings)
+        self._broker = broker_service_pb2_grpc.BrokerServiceStub(self._retrying)
+        self._broker_once = broker_service_pb2_grpc.BrokerServiceStub(self._plain)
+        self._inspect = inspect_grpc.InspectServiceStub(self._retrying)
+
+    async def close(self) -> None:
+        """Close the connection; calls in flight are cancelled."""
+        await self._plain.close()
+        await self._retrying.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _invoke(
+        self,
+        method: Callable[..., Awaitable[_Resp]],
+        request: _Req,
+        rpc_timeout: float | None,
+    ) -> _Resp:
+        try:
+            return await method(request, **self._call_args(rpc_timeout))
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: Any = b"",
+        *,
+        queue: str | None = None,
+        max_retry: int | None = None,
+        timeout: Seconds | None = None,  # noqa: ASYNC109 - the task's limit, not this call's
+        deadline: datetime | None = None,
+        process_at: datetime | None = None,
+        process_in: Seconds | None = None,
+        unique: Seconds | None = None,
+        unique_key: str | None = None,
+        task_id: str | None = None,
+        retention: Seconds | None = None,
+        group: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        rpc_timeout: float | None = None,
+    ) -> EnqueuedTask:
+        """Add one task; arguments and errors as :meth:`leasq_sdk.Client.enqueue`."""
+        spec = build_spec(
+            type,
+            payload,
+            queue=queue,
+            max_retry=max_retry,
+            timeout=timeout,
+            deadline=deadline,
+            process_at=process_at,
+            process_in=process_in,
+            unique=unique,
+            unique_key=unique_key,
+            task_id=task_id,
+            retention=retention,
+            group=group,
+            headers=headers,
+        )
+        stub = self._broker if task_id else self._broker_once
+        request = broker_service_pb2.EnqueueRequest(task=spec)
+        response = await self._invoke(stub.Enqueue, request, rpc_timeout)
+        return convert.enqueued_task(response.task)
+
+    async def enqueue_many(
+        self, tasks: Iterable[TaskRequest], *, rpc_timeout: float | None = None
+    ) -> list[batch.EnqueueResult]:
+        """Add many tasks, 1,000 per call; as :meth:`leasq_sdk.Client.enqueue_many`."""
+        plan = batch.plan(tasks)
+        for position, chunk in enumerate(plan.chunks):
+            stub = self._broker if chunk.idempotent else self._broker_once
+            try:
+                response = await stub.EnqueueBatch(chunk.request, **self._call_args(rpc_timeout))
+            except grpc.RpcError as err:
+                plan.fail(plan.chunks[position:], from_rpc_error(err))
+                break
+            plan.record(chunk, response)
+        return plan.finish()
+
+    async def get_task(
+        self, queue: str, task_id: str, *, rpc_timeout: float | None = None
+    ) -> TaskInfo:
+        """Everything recorded about one task; :class:`TaskNotFound` if there is none."""
+        request = inspect_service_pb2.GetTaskRequest(queue=queue, task_id=task_id)
+        response = await self._invoke(self._inspect.GetTask, request, rpc_timeout)
+        return convert.task_info(response.task)
+
+    async def list_queues(self, *, rpc_timeout: float | None = None) -> list[QueueInfo]:
+        """Every queue that ever held a task, sorted by name, with its paused flag."""
+        request = inspect_service_pb2.ListQueuesRequest()
+        return convert.queue_infos(
+            await self._invoke(self._inspect.ListQueues, request, rpc_timeout)
+        )
+
+    async def queue_stats(self, queue: str, *, rpc_timeout: float | None = None) -> QueueStats:
+        """Counts per state and processing totals of a queue (zeros for an unknown queue)."""
+        request = inspect_service_pb2.GetQueueStatsRequest(queue=queue)
+        response = await self._invoke(self._inspect.GetQueueStats, request, rpc_timeout)
+        return convert.queue_stats(response.stats)
+
+    async def list_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str = "",
+        rpc_timeout: float | None = None,
+    ) -> TaskPage:
+        """One page of a queue's tasks in one state, oldest first."""
+        request = list_tasks_request(queue, state, page_size, page_token)
+        response = await self._invoke(self._inspect.ListTasks, request, rpc_timeout)
+        return convert.task_page(response)
+
+    async def iter_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        rpc_timeout: float | None = None,
+    ) -> AsyncIterator[TaskInfo]:
+        """Every task of a queue in one state, fetching pages as the iteration goes."""
+        token = ""
+        while True:
+            page = await self.list_tasks(
+                queue, state, page_size=page_size, page_token=token, rpc_timeout=rpc_timeout
+            )
+            for task in page.tasks:
+                yield task
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def pause(self, queue: str, *, rpc_timeout: float | None = None) -> None:
+        """Stop leasing from a queue (enqueue still works). Idempotent."""
+        request = inspect_service_pb2.PauseQueueRequest(queue=queue)
+        await self._invoke(self._inspect.PauseQueue, request, rpc_timeout)
+
+    async def resume(self, queue: str, *, rpc_timeout: float | None = None) -> None:
+        """Resume leasing from a paused queue. Idempotent."""
+        request = inspect_service_pb2.ResumeQueueRequest(queue=queue)
+        await self._invoke(self._inspect.ResumeQueue, request, rpc_timeout)
+
+    async def cancel(
+        self, queue: str, task_id: str, *, rpc_timeout: float | None = None
+    ) -> TaskInfo:
+        """Ask the worker running an active task to stop; :class:`WrongState` if not active."""
+        request = inspect_service_pb2.CancelTaskRequest(queue=queue, task_id=task_id)
+        response = await self._invoke(self._inspect.CancelTask, request, rpc_timeout)
+        return convert.task_info(response.task)

@@ -1,0 +1,103 @@
+"""What the sync and async clients share: settings, per-call arguments, request builders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from leasq.v1 import inspect_service_pb2
+from leasq_sdk.channel import DEFAULT_TARGET, ChannelSettings, call_metadata
+from leasq_sdk.convert import state_to_proto
+from leasq_sdk.models import TaskState
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_PAGE_SIZE = 100
+
+
+class ClientBase:
+    """Constructor and call plumbing of :class:`Client` and :class:`AsyncClient`.
+
+    Args:
+        target: ``host:port`` of the broker (or any gRPC target string).
+        tls: ``False`` for plaintext; ``True`` for TLS with the system roots or
+            ``root_certificates``; or ready ``grpc.ChannelCredentials`` (e.g. mutual TLS).
+        root_certificates: PEM roots to trust (implies TLS).
+        token: bearer token sent as ``authorization: Bearer <token>`` on every call.
+        timeout: default deadline of every call, in seconds (``None``: no deadline). Each method
+            takes ``rpc_timeout=`` to override it for one call. (``timeout=`` of ``enqueue`` is
+            the task's own per-attempt time limit.)
+        keepalive_time: seconds between keepalive pings while calls are in flight (``None``:
+            off); keepalive_timeout: how long to wait for the ping's answer.
+        wait_for_ready: while the broker is unreachable, calls wait for it up to their deadline
+            (default) instead of failing at once with :class:`BrokerUnavailable`.
+        options: extra gRPC channel arguments.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tls: bool | grpc.ChannelCredentials = False,
+        root_certificates: bytes | None = None,
+        token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        keepalive_time: float | None = None,
+        keepalive_timeout: float = 20.0,
+        wait_for_ready: bool = True,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        self.settings = ChannelSettings(
+            target=target,
+            tls=tls,
+            root_certificates=root_certificates,
+            token=token,
+            keepalive_time=keepalive_time,
+            keepalive_timeout=keepalive_timeout,
+            options=tuple(options),
+        )
+        self._timeout = timeout
+        self._metadata = call_metadata(token)
+        self._wait_for_ready = wait_for_ready
+        self._default_args = self._make_call_args(timeout)
+        self._connect()
+
+    def _connect(self) -> None:
+        """Open the channels and stubs (the sync and async clients do this differently)."""
+        raise NotImplementedError
+
+    @property
+    def target(self) -> str:
+        """The broker address this client talks to."""
+        return self.settings.target
+
+    @property
+    def timeout(self) -> float | None:
+        """The default deadline of a call, in seconds."""
+        return self._timeout
+
+    def _call_args(self, rpc_timeout: float | None) -> dict[str, Any]:
+        """Keyword arguments of one call: deadline, metadata, wait_for_ready."""
+        if rpc_timeout is None:
+            return self._default_args
+        return self._make_call_args(rpc_timeout)
+
+    def _make_call_args(self, timeout: float | None) -> dict[str, Any]:
+        return {
+            "timeout": timeout,
+            "metadata": self._metadata,
+            "wait_for_ready": self._wait_for_ready,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.settings.target!r})"
+
+
+def list_tasks_request(
+    queue: str, state: TaskState | str, page_size: int, page_token: str
+) -> inspect_service_pb2.ListTasksRequest:
+    """The ListTasks request; ``state`` may be a :class:`TaskState` or its name."""
+    return inspect_service_pb2.ListTasksRequest(
+        queue=queue, state=state_to_proto(state), page_size=page_size, page_token=page_token
+    )

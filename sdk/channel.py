@@ -1,0 +1,130 @@
+"""Channel construction shared by the sync and async clients: TLS, token, keepalive, retries.
+
+Retries. gRPC chooses a retry policy per *method*, but whether an Enqueue may be retried depends
+on the *request*: with a task_id a second attempt is harmless (the broker answers
+TASK_ID_CONFLICT if the first one landed), without one it could add the task twice. So a client
+opens two channels to the same target with identical arguments except the service config: a
+*retrying* one, whose policy retries UNAVAILABLE up to 5 attempts with exponential backoff for
+the idempotent methods, and a *plain* one for everything else. gRPC shares one connection
+between channels whose arguments match this way (its subchannel pool), so this costs no second
+TCP connection.
+
+Broker down. Every call is made with ``wait_for_ready`` (unless the client turns it off): while
+the broker cannot be reached, a call waits for it up to the call's deadline instead of failing
+at once, and is only sent once a connection is up. Reconnection backs off from 0.25 s up to 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+#: Methods that are safe to send twice. Enqueue and EnqueueBatch go through the retrying
+#: channel only when every task carries a task_id.
+IDEMPOTENT_METHODS: tuple[str, ...] = (
+    "leasq.v1.BrokerService/Enqueue",
+    "leasq.v1.BrokerService/EnqueueBatch",
+    "leasq.v1.InspectService/GetTask",
+    "leasq.v1.InspectService/ListQueues",
+    "leasq.v1.InspectService/GetQueueStats",
+    "leasq.v1.InspectService/ListTasks",
+    "leasq.v1.InspectService/PauseQueue",
+    "leasq.v1.InspectService/ResumeQueue",
+)
+
+_RETRY_POLICY = {
+    "maxAttempts": 5,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """How to reach a broker. Built by the clients from their constructor arguments."""
+
+    target: str = DEFAULT_TARGET
+    #: False: plaintext. True: TLS with the system roots, or ``root_certificates`` (PEM).
+    #: A ``grpc.ChannelCredentials``: used as given (e.g. for mutual TLS).
+    tls: bool | grpc.ChannelCredentials = False
+    root_certificates: bytes | None = None
+    #: Sent as ``authorization: Bearer <token>`` on every call.
+    token: str | None = None
+    #: Seconds between keepalive pings while calls are in flight (None: no pings). The broker
+    #: must permit the interval, or it closes the connection with "too many pings".
+    keepalive_time: float | None = None
+    keepalive_timeout: float = 20.0
+    #: Extra ``(name, value)`` channel arguments, applied last.
+    options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+
+
+def call_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
+    """The metadata every call carries: the bearer token, if any."""
+    return (("authorization", f"Bearer {token}"),) if token else None
+
+
+def service_config(retry_methods: Sequence[str]) -> str:
+    """A gRPC service config (JSON) retrying UNAVAILABLE for the given ``service/method`` names."""
+    names = [dict(zip(("service", "method"), m.split("/", 1), strict=True)) for m in retry_methods]
+    config: dict[str, Any] = {"methodConfig": []}
+    if names:
+        config["methodConfig"].append({"name": names, "retryPolicy": _RETRY_POLICY})
+    return json.dumps(config)
+
+
+def channel_options(
+    settings: ChannelSettings, retry_methods: Sequence[str]
+) -> list[tuple[str, Any]]:
+    """Channel arguments: message limits, keepalive, reconnect backoff and the retry policy."""
+    options: list[tuple[str, Any]] = [
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config(retry_methods)),
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 5_000),
+    ]
+    if settings.keepalive_time is not None:
+        options += [
+            ("grpc.keepalive_time_ms", int(settings.keepalive_time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout * 1000)),
+        ]
+    options.extend(settings.options)
+    return options
+
+
+def credentials(settings: ChannelSettings) -> grpc.ChannelCredentials | None:
+    """TLS credentials, or None for a plaintext channel."""
+    if isinstance(settings.tls, grpc.ChannelCredentials):
+        return settings.tls
+    if settings.tls or settings.root_certificates is not None:
+        return grpc.ssl_channel_credentials(root_certificates=settings.root_certificates)
+    return None
+
+
+def open_channel(settings: ChannelSettings, retry_methods: Sequence[str] = ()) -> grpc.Channel:
+    """A sync channel; ``retry_methods`` get the UNAVAILABLE retry policy."""
+    options = channel_options(settings, retry_methods)
+    creds = credentials(settings)
+    if creds is None:
+        return grpc.insecure_channel(settings.target, options=options)
+    return grpc.secure_channel(settings.target, creds, options=options)
+
+
+def open_aio_channel(
+    settings: ChannelSettings, retry_methods: Sequence[str] = ()
+) -> grpc.aio.Channel:
+    """A ``grpc.aio`` channel; ``retry_methods`` get the UNAVAILABLE retry policy."""
+    options = channel_options(settings, retry_methods)
+    creds = credentials(settings)
+    if creds is None:
+        return grpc.aio.insecure_channel(settings.target, options=options)
+    return grpc.aio.secure_channel(settings.target, creds, options=options)

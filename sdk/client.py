@@ -1,0 +1,220 @@
+"""The synchronous client: enqueue tasks and inspect queues over one connection.
+
+Thread-safe: one ``Client`` can be shared by every thread of a process (gRPC channels are).
+Failed calls raise the typed exceptions of :mod:`leasq_sdk.errors`.
+
+Automatic retries (UNAVAILABLE, up to 5 attempts with backoff) apply to idempotent calls only:
+the Inspect reads, pause/resume, and ``enqueue``/``enqueue_many`` when every task has a
+``task_id``. An enqueue **without** a task_id is never retried automatically, because a retry
+after a connection broke mid-call could add the task twice; give a task_id when you want
+retries (a retry then either adds the task or answers :class:`TaskIdConflict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import grpc
+
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
+from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
+from leasq_sdk import batch, convert
+from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
+from leasq_sdk.channel import IDEMPOTENT_METHODS, open_channel
+from leasq_sdk.convert import Seconds
+from leasq_sdk.errors import from_rpc_error
+from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.options import TaskRequest, build_spec
+
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+
+
+class Client(ClientBase):
+    """Synchronous Leasq client; see :class:`leasq_sdk.base.ClientBase` for the arguments.
+
+    Use it as a context manager, or call :meth:`close` when done::
+
+        with Client("broker:50051", token="...") as client:
+            info = client.enqueue("email:welcome", {"user_id": 42}, queue="email")
+    """
+
+    def _connect(self) -> None:
+        self._retrying = open_channel(self.settings, IDEMPOTENT_METHODS)
+        self._plain = open_channel(self.settings)
+        self._broker = broker_service_pb2_grpc.BrokerServiceStub(self._retrying)
+        self._broker_once = broker_service_pb2_grpc.BrokerServiceStub(self._plain)
+        self._inspect = inspect_grpc.InspectServiceStub(self._retrying)
+
+    def close(self) -> None:
+        """Close the connection; calls in flight are cancelled."""
+        self._plain.close()
+        self._retrying.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _invoke(
+        self,
+        method: grpc.UnaryUnaryMultiCallable[_Req, _Resp],
+        request: _Req,
+        rpc_timeout: float | None,
+    ) -> _Resp:
+        try:
+            return method(request, **self._call_args(rpc_timeout))
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
+
+    def enqueue(
+        self,
+        type: str,
+        payload: Any = b"",
+        *,
+        queue: str | None = None,
+        max_retry: int | None = None,
+        timeout: Seconds | None = None,
+        deadline: datetime | None = None,
+        process_at: datetime | None = None,
+        process_in: Seconds | None = None,
+        unique: Seconds | None = None,
+        unique_key: str | None = None,
+        task_id: str | None = None,
+        retention: Seconds | None = None,
+        group: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        rpc_timeout: float | None = None,
+    ) -> EnqueuedTask:
+        """Add one task and return its id, queue, state and due time.
+
+        Args:
+            type: handler name, e.g. ``"email:welcome"``.
+            payload: bytes as given, str as UTF-8, anything else as JSON (see
+                :mod:`leasq_sdk.options`).
+            queue: queue name (broker default ``"default"``).
+            max_retry: retries before the task is archived (broker default 25).
+            timeout: per-attempt time limit (seconds or timedelta).
+            deadline: instant after which no attempt may run (naive datetimes are UTC).
+            process_at / process_in: run no earlier than this instant / this long from now.
+            unique: refuse an equal task (same queue, type and payload, or same unique_key)
+                for this long, with :class:`DuplicateTask`.
+            unique_key: uniqueness key to use instead of (type, payload).
+            task_id: your own id: makes the call idempotent (and retried automatically);
+                :class:`TaskIdConflict` while a task with this id exists in the queue.
+            retention: keep the task (with its result) this long after success.
+            group: aggregation group key.
+            headers: string metadata carried with the task.
+            rpc_timeout: deadline of this call in seconds (default: the client's ``timeout``).
+        """
+        spec = build_spec(
+            type,
+            payload,
+            queue=queue,
+            max_retry=max_retry,
+            timeout=timeout,
+            deadline=deadline,
+            process_at=process_at,
+            process_in=process_in,
+            unique=unique,
+            unique_key=unique_key,
+            task_id=task_id,
+            retention=retention,
+            group=group,
+            headers=headers,
+        )
+        stub = self._broker if task_id else self._broker_once
+        request = broker_service_pb2.EnqueueRequest(task=spec)
+        return convert.enqueued_task(self._invoke(stub.Enqueue, request, rpc_timeout).task)
+
+    def enqueue_many(
+        self, tasks: Iterable[TaskRequest], *, rpc_timeout: float | None = None
+    ) -> list[batch.EnqueueResult]:
+        """Add many tasks, 1,000 per call; one result per task, in order.
+
+        Each result is the :class:`EnqueuedTask` or the exception for that task: this method
+        does not raise for refusals. A chunk whose tasks all have a task_id is retried
+        automatically; ``rpc_timeout`` is the deadline of each chunk's call.
+        """
+        plan = batch.plan(tasks)
+        for position, chunk in enumerate(plan.chunks):
+            stub = self._broker if chunk.idempotent else self._broker_once
+            try:
+                response = stub.EnqueueBatch(chunk.request, **self._call_args(rpc_timeout))
+            except grpc.RpcError as err:
+                plan.fail(plan.chunks[position:], from_rpc_error(err))
+                break
+            plan.record(chunk, response)
+        return plan.finish()
+
+    def get_task(self, queue: str, task_id: str, *, rpc_timeout: float | None = None) -> TaskInfo:
+        """Everything recorded about one task; :class:`TaskNotFound` if there is none."""
+        request = inspect_service_pb2.GetTaskRequest(queue=queue, task_id=task_id)
+        return convert.task_info(self._invoke(self._inspect.GetTask, request, rpc_timeout).task)
+
+    def list_queues(self, *, rpc_timeout: float | None = None) -> list[QueueInfo]:
+        """Every queue that ever held a task, sorted by name, with its paused flag."""
+        request = inspect_service_pb2.ListQueuesRequest()
+        return convert.queue_infos(self._invoke(self._inspect.ListQueues, request, rpc_timeout))
+
+    def queue_stats(self, queue: str, *, rpc_timeout: float | None = None) -> QueueStats:
+        """Counts per state and processing totals of a queue (zeros for an unknown queue)."""
+        request = inspect_service_pb2.GetQueueStatsRequest(queue=queue)
+        response = self._invoke(self._inspect.GetQueueStats, request, rpc_timeout)
+        return convert.queue_stats(response.stats)
+
+    def list_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str = "",
+        rpc_timeout: float | None = None,
+    ) -> TaskPage:
+        """One page of a queue's tasks in one state, oldest first."""
+        request = list_tasks_request(queue, state, page_size, page_token)
+        return convert.task_page(self._invoke(self._inspect.ListTasks, request, rpc_timeout))
+
+    def iter_tasks(
+        self,
+        queue: str,
+        state: TaskState | str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        rpc_timeout: float | None = None,
+    ) -> Iterator[TaskInfo]:
+        """Every task of a queue in one state, fetching pages as the iteration goes."""
+        token = ""
+        while True:
+            page = self.list_tasks(
+                queue, state, page_size=page_size, page_token=token, rpc_timeout=rpc_timeout
+            )
+            yield from page.tasks
+            token = page.next_page_token
+            if not token:
+                return
+
+    def pause(self, queue: str, *, rpc_timeout: float | None = None) -> None:
+        """Stop leasing from a queue (enqueue still works). Idempotent."""
+        request = inspect_service_pb2.PauseQueueRequest(queue=queue)
+        self._invoke(self._inspect.PauseQueue, request, rpc_timeout)
+
+    def resume(self, queue: str, *, rpc_timeout: float | None = None) -> None:
+        """Resume leasing from a paused queue. Idempotent."""
+        request = inspect_service_pb2.ResumeQueueRequest(queue=queue)
+        self._invoke(self._inspect.ResumeQueue, request, rpc_timeout)
+
+    def cancel(self, queue: str, task_id: str, *, rpc_timeout: float | None = None) -> TaskInfo:
+        """Ask the worker running an active task to stop; :class:`WrongState` if not active."""
+        request = inspect_service_pb2.CancelTaskRequest(queue=queue, task_id=task_id)
+        return convert.task_info(self._invoke(self._inspect.CancelTask, request, rpc_timeout).task)

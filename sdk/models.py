@@ -1,0 +1,114 @@
+"""Plain values the SDK hands back: callers never see protobuf messages.
+
+Every type here is a frozen dataclass (or a ``str`` enum), so results can be compared, hashed
+where their fields allow it, logged and pickled without touching generated code.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class TaskState(enum.StrEnum):
+    """Lifecycle state of a task; the value is the lower-case name, e.g. ``"pending"``.
+
+    ``UNSPECIFIED`` only appears if the broker sends a state this SDK does not know.
+    """
+
+    UNSPECIFIED = "unspecified"
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    RETRY = "retry"
+    ARCHIVED = "archived"
+    COMPLETED = "completed"
+    AGGREGATING = "aggregating"
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueuedTask:
+    """What the broker says about a task it accepted."""
+
+    id: str
+    queue: str
+    #: ``PENDING``, or ``SCHEDULED`` when the task was enqueued to run later.
+    state: TaskState
+    #: When the task becomes leasable (UTC, timezone-aware).
+    next_process_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """Everything the broker records about one task (see ``leasq.v1.TaskInfo``).
+
+    Instants are timezone-aware UTC datetimes; optional ones are ``None`` when unset.
+    """
+
+    id: str
+    queue: str
+    type: str
+    payload: bytes
+    headers: dict[str, str]
+    state: TaskState
+    max_retry: int
+    retried: int
+    lease_lost_count: int
+    last_error: str
+    last_error_type: str
+    last_failed_at: datetime | None
+    enqueued_at: datetime | None
+    next_process_at: datetime | None
+    completed_at: datetime | None
+    result: bytes
+    timeout: timedelta | None
+    deadline: datetime | None
+    unique_ttl: timedelta | None
+    retention: timedelta | None
+    group: str
+    worker_id: str
+    lease_expires_at: datetime | None
+    archived_at: datetime | None
+    expires_at: datetime | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue's name and whether leasing from it is paused."""
+
+    queue: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts per state and processing totals of one queue."""
+
+    queue: str
+    paused: bool
+    pending: int
+    scheduled: int
+    active: int
+    retry: int
+    archived: int
+    completed: int
+    aggregating: int
+    processed_today: int
+    failed_today: int
+    processed_total: int
+    failed_total: int
+    #: Age of the oldest pending task (zero when none is pending).
+    latency: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of :meth:`Client.list_tasks`."""
+
+    tasks: list[TaskInfo] = field(default_factory=list)
+    #: Pass to the next ``list_tasks`` call; empty on the last page.
+    next_page_token: str = ""
+    #: Tasks in the listed state right now (pages may shift while tasks move).
+    total_size: int = 0
