@@ -1,0 +1,102 @@
+"""The lease loop: long-poll for exactly as many tasks as there are free slots.
+
+It leases only when slots are free and the settler is idle: a busy worker gets its next tasks
+through the settler's ``lease_next`` (one round trip per batch), and this loop takes over when
+that runs dry, waiting in the broker (long poll) rather than sleeping or spinning. On shutdown
+the outstanding long poll is cancelled; tasks that arrive anyway are handed back by the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from leasq.v1 import broker_service_pb2 as pb
+from leasq_worker.leases import Slots
+from leasq_worker.rpc import Backoff, Metadata
+from leasq_worker.settler import OnLeased
+
+_SLACK = 5.0  # call deadline beyond the long-poll wait
+
+
+class Leaser:
+    """Runs the lease loop for one worker."""
+
+    def __init__(
+        self,
+        stub: Any,
+        *,
+        metadata: Metadata,
+        slots: Slots,
+        settler_busy: Callable[[], bool],
+        request: pb.LeaseRequest,
+        on_leased: OnLeased,
+        log: Any,
+    ) -> None:
+        self._stub = stub
+        self._metadata = metadata
+        self._slots = slots
+        self._settler_busy = settler_busy
+        self._request = request
+        self._timeout = request.wait.ToTimedelta().total_seconds() + _SLACK
+        self._on_leased = on_leased
+        self._log = log
+        self._call: Any = None
+
+    def stop(self) -> None:
+        """Lease nothing more and abandon the long poll in flight."""
+        self._slots.close()
+        if self._call is not None:
+            self._call.cancel()
+
+    async def run(self) -> None:
+        """Lease until :meth:`stop`; backs off while the broker is unreachable."""
+        backoff = Backoff()
+        while True:
+            await self._slots.wait_until(self._may_lease)
+            if self._slots.closed:
+                return
+            count = self._slots.reserve()
+            loop = asyncio.get_running_loop()
+            sent = loop.time()
+            try:
+                response = await self._lease(count)
+            except grpc.aio.AioRpcError as exc:
+                if self._slots.closed:
+                    return
+                pause = backoff.delay()
+                self._log.warning(
+                    "lease failed",
+                    code=exc.code().name,
+                    error=exc.details(),
+                    retry_in=round(pause, 3),
+                )
+                await asyncio.sleep(pause)
+                continue
+            finally:
+                self._slots.unreserve(count)
+            backoff.reset()
+            if response.tasks:
+                self._on_leased(response.tasks, sent)
+
+    def _may_lease(self) -> bool:
+        return self._slots.closed or (self._slots.free > 0 and not self._settler_busy())
+
+    async def _lease(self, count: int) -> pb.LeaseResponse:
+        request = pb.LeaseRequest()
+        request.CopyFrom(self._request)
+        request.max_tasks = count
+        self._call = self._stub.Lease(request, timeout=self._timeout, metadata=self._metadata)
+        try:
+            response: pb.LeaseResponse = await self._call
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._slots.closed and not (task is not None and task.cancelling()):
+                return pb.LeaseResponse()  # stop() abandoned the long poll
+            raise
+        finally:
+            self._call = None
+        return response

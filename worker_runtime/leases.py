@@ -1,0 +1,131 @@
+"""Leases the worker holds, and the slot arithmetic that keeps it from over-leasing.
+
+All times here are event-loop times (monotonic). A lease's local expiry is counted from when
+the Lease (or Heartbeat) request was *sent*, which is never later than when the broker started
+the lease: the worker therefore always believes its lease ends a little before the broker does,
+whatever the two machines' wall clocks say. The attempt deadline is carried over the same way,
+as a span relative to the broker's own lease expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+from leasq.v1 import broker_service_pb2 as pb
+from leasq.v1 import task_pb2
+from leasq_worker.task import Task
+
+LOST = "lease lost"
+EXPIRED = "lease expired"
+CANCELED = "canceled"
+SHUTDOWN = "shutdown"
+
+
+class HeldLease:
+    """One leased task: its lease reference, local expiry and deadline, and its runner."""
+
+    __slots__ = ("deadline", "expires", "ref", "runner", "stop_reason", "task")
+
+    def __init__(self, leased: task_pb2.LeasedTask, task: Task, sent_at: float, lease: float):
+        self.task = task
+        self.ref = pb.LeaseRef(
+            queue=leased.queue, task_id=leased.id, lease_token=leased.lease_token
+        )
+        self.expires = sent_at + lease
+        self.deadline = _local_deadline(leased, sent_at, lease)
+        self.runner: asyncio.Task[None] | None = None
+        # Why the runtime stopped the attempt (LOST, EXPIRED, CANCELED, SHUTDOWN), if it did.
+        self.stop_reason: str | None = None
+
+    @property
+    def gone(self) -> bool:
+        """True when the lease is no longer ours: nothing may be reported for it."""
+        return self.stop_reason in (LOST, EXPIRED)
+
+    def stop(self, reason: str) -> None:
+        """Stop the attempt: raise the task's cancel signal and cancel its runner."""
+        if self.stop_reason is None or reason in (LOST, EXPIRED):
+            self.stop_reason = reason
+        self.task.request_cancel(reason)
+        if self.runner is not None:
+            self.runner.cancel()
+
+
+def _local_deadline(leased: task_pb2.LeasedTask, sent_at: float, lease: float) -> float | None:
+    if not leased.HasField("attempt_deadline"):
+        return None
+    end, expiry = leased.attempt_deadline, leased.lease_expires_at
+    span = (end.seconds - expiry.seconds) + (end.nanos - expiry.nanos) / 1e9
+    return sent_at + lease + span
+
+
+class LeaseBook:
+    """Every lease held, from Lease until its outcome is settled or the lease is given up."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, HeldLease] = {}
+
+    def add(self, held: HeldLease) -> None:
+        self._held[held.ref.lease_token] = held
+
+    def remove(self, held: HeldLease) -> None:
+        self._held.pop(held.ref.lease_token, None)
+
+    def __iter__(self) -> Iterator[HeldLease]:
+        return iter(list(self._held.values()))
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
+class Slots:
+    """Running attempts plus tasks asked for in flight never exceed the concurrency.
+
+    A Lease (or Ack/Nack ``lease_next``) first reserves every free slot and asks for exactly
+    that many tasks; when the answer arrives the reservation is released and the tasks that
+    came occupy slots. So there is never a task waiting in the worker without a slot.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.capacity = capacity
+        self.running = 0
+        self.reserved = 0
+        self.closed = False
+        self._changed = asyncio.Event()
+
+    @property
+    def free(self) -> int:
+        return 0 if self.closed else self.capacity - self.running - self.reserved
+
+    def reserve(self) -> int:
+        """Reserve all free slots for one lease request; returns how many."""
+        count = self.free
+        self.reserved += count
+        return count
+
+    def unreserve(self, count: int) -> None:
+        self.reserved -= count
+        self.notify()
+
+    def release(self) -> None:
+        """An attempt finished."""
+        self.running -= 1
+        self.notify()
+
+    def close(self) -> None:
+        """Lease nothing more (shutdown)."""
+        self.closed = True
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake whoever waits in :meth:`wait_until` to re-check its condition."""
+        self._changed.set()
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds, re-checking whenever slots change."""
+        while not condition():
+            self._changed.clear()
+            await self._changed.wait()

@@ -1,0 +1,247 @@
+"""Reports outcomes to the broker in batches, leasing the freed slots in the same round trip.
+
+Outcomes collect while the event loop has other ready work (every handler that finished in the
+same loop turn), then go out as one Ack and/or one Nack whose ``lease_next`` asks for all free
+slots. While a flush is in flight the next outcomes collect, so batches grow with load by
+themselves. A call that fails with a transient status is retried with backoff until the leases
+in it have expired locally; after that the broker redelivers the tasks anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+
+from leasq.v1 import broker_service_pb2 as pb
+from leasq.v1 import task_pb2
+from leasq_worker.leases import EXPIRED, HeldLease, LeaseBook, Slots
+from leasq_worker.outcome import Outcome, failure
+from leasq_worker.rpc import GONE, GONE_REASONS, Backoff, Metadata, duration, is_transient
+
+Pending = tuple[HeldLease, Outcome]
+OnLeased = Callable[[Sequence[task_pb2.LeasedTask], float], None]
+_BATCH = 1000
+_CALL_TIMEOUT = 10.0
+
+
+class ResultRefused(Exception):
+    """The broker refused an Ack item for a reason other than a lost lease."""
+
+
+class Settler:
+    """Batches Ack/Nack for one worker; see the module docstring."""
+
+    def __init__(
+        self,
+        stub: Any,
+        *,
+        worker_id: str,
+        metadata: Metadata,
+        book: LeaseBook,
+        slots: Slots,
+        lease_next: pb.LeaseRequest,
+        on_leased: OnLeased,
+        log: Any,
+    ) -> None:
+        self._stub = stub
+        self._worker_id = worker_id
+        self._metadata = metadata
+        self._book = book
+        self._slots = slots
+        self._lease_next = lease_next
+        self._on_leased = on_leased
+        self._log = log
+        self._pending: list[Pending] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._flushing = False
+
+    @property
+    def busy(self) -> bool:
+        """True while outcomes wait or a flush is in flight (it will lease freed slots)."""
+        return self._flushing or bool(self._pending)
+
+    def add(self, held: HeldLease, outcome: Outcome) -> None:
+        """Queue one outcome for the next flush."""
+        self._pending.append((held, outcome))
+        self._idle.clear()
+        self._wake.set()
+
+    async def drained(self) -> None:
+        """Return once nothing waits to be reported and no flush is in flight."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        """Flush forever (until cancelled)."""
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(0)  # let handlers finishing in this loop turn join the batch
+            self._wake.clear()
+            batch, self._pending = self._live(self._pending), []
+            self._flushing = True
+            try:
+                await self._flush(batch)
+            finally:
+                self._flushing = False
+                if not self._pending:
+                    self._idle.set()
+                self._slots.notify()
+
+    def _live(self, batch: list[Pending]) -> list[Pending]:
+        now = asyncio.get_running_loop().time()
+        live = []
+        for held, outcome in batch:
+            if held.expires <= now and not held.gone:
+                held.stop_reason = EXPIRED
+            if held.gone:
+                self._drop(held, held.stop_reason or EXPIRED)
+            else:
+                live.append((held, outcome))
+        return live
+
+    async def _flush(self, batch: list[Pending]) -> None:
+        acks = [item for item in batch if item[1].ack]
+        nacks = [item for item in batch if not item[1].ack]
+        count = self._slots.reserve() if batch else 0
+        sent = asyncio.get_running_loop().time()
+        try:
+            leased = await self._send(acks, nacks, count)
+        finally:
+            self._slots.unreserve(count)
+        if leased:
+            self._on_leased(leased, sent)
+
+    async def _send(
+        self, acks: list[Pending], nacks: list[Pending], count: int
+    ) -> list[task_pb2.LeasedTask]:
+        calls = []
+        lease_next = self._lease_request(count)
+        for start in range(0, len(acks), _BATCH):
+            calls.append(self._ack(acks[start : start + _BATCH], lease_next))
+            lease_next = None
+        for start in range(0, len(nacks), _BATCH):
+            calls.append(self._nack(nacks[start : start + _BATCH], lease_next))
+            lease_next = None
+        leased: list[task_pb2.LeasedTask] = []
+        for tasks in await asyncio.gather(*calls):
+            leased.extend(tasks)
+        return leased
+
+    def _lease_request(self, count: int) -> pb.LeaseRequest | None:
+        if count <= 0:
+            return None
+        request = pb.LeaseRequest()
+        request.CopyFrom(self._lease_next)
+        request.max_tasks = count
+        return request
+
+    async def _ack(
+        self, items: list[Pending], lease_next: pb.LeaseRequest | None
+    ) -> Sequence[task_pb2.LeasedTask]:
+        request = pb.AckRequest(
+            worker_id=self._worker_id,
+            items=[pb.AckItem(lease=held.ref, result=out.result) for held, out in items],
+            lease_next=lease_next,
+        )
+        response = await self._call(self._stub.Ack, request, items, refusable=True)
+        if response is not None:
+            self._settled(items, response.results, refusable=True)
+            leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
+            return leased
+        return ()
+
+    async def _nack(
+        self, items: list[Pending], lease_next: pb.LeaseRequest | None
+    ) -> Sequence[task_pb2.LeasedTask]:
+        request = pb.NackRequest(
+            worker_id=self._worker_id,
+            items=[_nack_item(h, o) for h, o in items],
+            lease_next=lease_next,
+        )
+        response = await self._call(self._stub.Nack, request, items, refusable=False)
+        if response is not None:
+            self._settled(items, response.results, refusable=False)
+            leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
+            return leased
+        return ()
+
+    async def _call(
+        self, method: Any, request: Any, items: list[Pending], *, refusable: bool
+    ) -> Any:
+        """The response, or None when the call cannot succeed (items already dealt with)."""
+        backoff = Backoff()
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return await method(request, timeout=_CALL_TIMEOUT, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                if not is_transient(exc):
+                    self._refused(items, exc, refusable)
+                    return None
+                pause = backoff.delay()
+                if loop.time() + pause >= max(held.expires for held, _ in items):
+                    self._give_up(items, exc)
+                    return None
+                self._log.warning(
+                    "settle failed, retrying",
+                    code=exc.code().name,
+                    tasks=len(items),
+                    retry_in=round(pause, 3),
+                )
+                await asyncio.sleep(pause)
+
+    def _settled(self, items: list[Pending], results: Sequence[Any], *, refusable: bool) -> None:
+        for (held, _), result in zip(items, results, strict=False):
+            if not result.HasField("error"):
+                self._book.remove(held)
+            elif result.error.reason in GONE_REASONS:
+                self._drop(held, result.error.reason)
+            elif refusable:
+                self._retry_as_failure(held, result.error.message)
+            else:
+                self._drop(held, result.error.reason or "refused", error=result.error.message)
+
+    def _refused(self, items: list[Pending], exc: grpc.aio.AioRpcError, refusable: bool) -> None:
+        """A non-transient failure of a whole call: a single item that is gone or refused."""
+        for held, _ in items:
+            if exc.code() in GONE:
+                self._drop(held, "lease lost")
+            elif refusable and len(items) == 1:
+                self._retry_as_failure(held, exc.details() or exc.code().name)
+            else:
+                self._drop(held, exc.code().name, error=exc.details())
+
+    def _retry_as_failure(self, held: HeldLease, message: str) -> None:
+        """An Ack the broker will not take (e.g. a result over its limit) becomes a failure."""
+        self.add(held, failure(ResultRefused(f"result refused by the broker: {message}")))
+
+    def _give_up(self, items: list[Pending], exc: grpc.aio.AioRpcError) -> None:
+        for held, _ in items:
+            self._drop(held, "broker unreachable until lease expiry", error=exc.details())
+
+    def _drop(self, held: HeldLease, reason: str, error: str | None = None) -> None:
+        self._book.remove(held)
+        log = self._log.warning if error is not None else self._log.info
+        log(
+            "outcome not reported",
+            task_id=held.ref.task_id,
+            queue=held.ref.queue,
+            reason=reason,
+            error=error,
+        )
+
+
+def _nack_item(held: HeldLease, outcome: Outcome) -> pb.NackItem:
+    item = pb.NackItem(
+        lease=held.ref,
+        action=outcome.action,  # type: ignore[arg-type]
+        error=outcome.error[:16384],
+        error_type=outcome.error_type[:256],
+    )
+    if outcome.retry_after is not None:
+        item.retry_after.CopyFrom(duration(outcome.retry_after))
+    return item
