@@ -138,9 +138,11 @@ export class Worker {
     const { task, controller } = entry;
     const handler = this.findHandler(task.type);
     if (!handler) {
-      return { nack: { action: 'NACK_ACTION_RETRY', error: `no handler for type ${task.type}`, error_type: 'HandlerNotFound' } };
+      // Same policy as the Python runtime: a type nobody handles is archived, not retried.
+      const error = `no handler registered for task type ${task.type}`;
+      return { nack: { action: 'NACK_ACTION_ARCHIVE', error, error_type: 'UnknownTaskType' } };
     }
-    if (this.stopping) return abortOutcome(ABORT_SHUTDOWN);
+    if (this.stopping) return abortOutcome(ABORT_SHUTDOWN, task);
     this.log('started', taskFields(task, {
       payload: task.payload.toString('utf8'),
       headers: task.headers,
@@ -164,7 +166,7 @@ export class Worker {
     // A handler that ignores its signal is abandoned at the abort: its late result is not sent.
     const ran = handler(ctx).then((result) => ({ result }), (error) => ({ error }));
     const first = await Promise.race([ran, aborted]);
-    if ('aborted' in first) return abortOutcome(first.aborted);
+    if ('aborted' in first) return abortOutcome(first.aborted, task);
     if ('error' in first) return { nack: nackForError(first.error) };
     return { ack: encodeResult(first.result) };
   }
@@ -255,17 +257,25 @@ export class Worker {
   }
 }
 
-/** What to report for a handler stopped by `reason` (see the loop at the top of this file). */
-function abortOutcome(reason) {
+/**
+ * What to report for a handler stopped by `reason` (see the loop at the top of this file).
+ * Error types match the Python runtime's, so operators see one vocabulary whatever the language.
+ */
+function abortOutcome(reason, task) {
+  const archive = (error, error_type) => ({ nack: { action: 'NACK_ACTION_ARCHIVE', error, error_type } });
   switch (reason) {
     case ABORT_LOST:
       return { drop: ABORT_LOST };
     case ABORT_CANCELED:
-      return { nack: { action: 'NACK_ACTION_ARCHIVE', error: 'canceled', error_type: 'Canceled' } };
-    case ABORT_TIMEOUT:
-      return { nack: { action: 'NACK_ACTION_RETRY', error: 'attempt deadline exceeded', error_type: 'Timeout' } };
+      return archive('canceled', 'TaskCanceled');
+    case ABORT_TIMEOUT: {
+      // Past the task's absolute deadline no later attempt may run; a per-attempt timeout may.
+      const deadline = dateFromTimestamp(task.deadline);
+      if (deadline && Date.now() >= deadline.getTime()) return archive('deadline exceeded', 'DeadlineExceeded');
+      return { nack: { action: 'NACK_ACTION_RETRY', error: 'attempt timed out', error_type: 'TaskTimeout' } };
+    }
     default:
-      return { nack: { action: 'NACK_ACTION_REQUEUE', error: 'worker shutting down', error_type: 'Shutdown' } };
+      return { nack: { action: 'NACK_ACTION_REQUEUE', error: 'worker shutting down', error_type: 'Requeued' } };
   }
 }
 
