@@ -79,20 +79,49 @@ def redact(url: str) -> str:
     return f"{scheme}{sep}{user}:***@{location}"
 
 
-async def _wait_for_signal(stop: asyncio.Event | None) -> None:
-    """Return on SIGTERM/SIGINT (or when ``stop`` is set, for callers that own the loop)."""
-    event = stop if stop is not None else asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, event.set)
-            installed.append(sig)
-    try:
-        await event.wait()
-    finally:
-        for sig in installed:
+class _StopSignals:
+    """SIGTERM/SIGINT handling for the whole life of the server.
+
+    The first signal (or ``stop`` being set) starts a graceful shutdown; a second one cuts the
+    grace period short, as an impatient operator pressing Ctrl-C twice expects.
+    """
+
+    def __init__(self, stop: asyncio.Event | None) -> None:
+        self.requested = stop if stop is not None else asyncio.Event()
+        self.hurry = asyncio.Event()
+        self._installed: list[signal.Signals] = []
+
+    def __enter__(self) -> _StopSignals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal)
+                self._installed.append(sig)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
             loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        if self.requested.is_set():
+            self.hurry.set()
+        self.requested.set()
+
+
+async def _drain(server: grpc.aio.Server, grace: float, signals: _StopSignals) -> None:
+    """``server.stop(grace)``, cut short by a second signal."""
+    stopping = asyncio.ensure_future(server.stop(grace))
+    hurry = asyncio.ensure_future(signals.hurry.wait())
+    try:
+        done, _ = await asyncio.wait({stopping, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        if stopping not in done:
+            log.warning("second stop signal: cancelling in-flight calls")
+            await server.stop(0)
+        await stopping
+    finally:
+        hurry.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -138,6 +167,11 @@ def _build_server(config: BrokerConfig, app: BrokerApp) -> tuple[grpc.aio.Server
     return server, port
 
 
+def _log_serving(config: BrokerConfig, address: str, redis_url: str) -> None:
+    log.info("broker serving", address=address, redis=redact(redis_url),
+             version=leasq_version(), embedded_redis=config.redis_url is None)  # fmt: skip
+
+
 async def serve(
     config: BrokerConfig,
     *,
@@ -148,22 +182,22 @@ async def serve(
 
     ``ready`` is called with the bound address (``host:port``) once the broker serves.
     """
-    async with _redis_client(config) as (redis, redis_url):
-        app = BrokerApp(config, redis)
-        server, port = _build_server(config, app)
-        address = bound_address(config.listen, port)
-        health = await _health(server)
-        await app.start()
-        try:
-            await server.start()
-            log.info("broker serving", address=address, redis=redact(redis_url),
-                     version=leasq_version(), embedded_redis=config.redis_url is None)  # fmt: skip
-            if ready is not None:
-                ready(address)
-            await _wait_for_signal(stop)
-        finally:
-            log.info("broker shutting down", grace_seconds=config.grace_seconds)
-            await health.enter_graceful_shutdown()
-            await server.stop(config.grace_seconds)
-            await app.stop()
+    with _StopSignals(stop) as signals:
+        async with _redis_client(config) as (redis, redis_url):
+            app = BrokerApp(config, redis)
+            server, port = _build_server(config, app)
+            address = bound_address(config.listen, port)
+            health = await _health(server)
+            await app.start()
+            try:
+                await server.start()
+                _log_serving(config, address, redis_url)
+                if ready is not None:
+                    ready(address)
+                await signals.requested.wait()
+            finally:
+                log.info("broker shutting down", grace_seconds=config.grace_seconds)
+                await health.enter_graceful_shutdown()
+                await _drain(server, config.grace_seconds, signals)
+                await app.stop()
     log.info("broker stopped")

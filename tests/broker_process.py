@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import redis
@@ -215,3 +215,7 @@ class RedisProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+# The type of the ``broker_factory`` fixture: ``broker_factory(**overrides) -> BrokerHandle``.
+BrokerFactory = Callable[..., BrokerHandle]

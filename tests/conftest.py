@@ -15,7 +15,7 @@ Never the shared Redis on port 6379: tests own every process they talk to.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -23,11 +23,15 @@ import grpc.aio
 import pytest
 import redis
 import redis.asyncio
-from broker_process import BrokerHandle, RedisProcess, broker_environment, overrides_to_flags
+from broker_process import (
+    BrokerFactory,
+    BrokerHandle,
+    RedisProcess,
+    broker_environment,
+    overrides_to_flags,
+)
 
 from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
-
-BrokerFactory = Callable[..., BrokerHandle]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import BrokerFactory
+from broker_process import BrokerFactory
 
 from leasq_broker.embedded_redis import (
     MAX_UNIX_SOCKET_PATH,
