@@ -1,0 +1,49 @@
+# Developer entry points. `make run` serves a broker, `make test` runs the test suite; both
+# create .venv and install the project into it on first use (again only when pyproject.toml
+# changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+TYPECHECK_DIR := build/typecheck
+
+.PHONY: install run test proto proto-check lint typecheck-tree
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/leasq serve
+
+test: install
+	$(BIN)/python -m pytest -q
+
+proto: install
+	PATH="$(abspath $(BIN)):$$PATH" PYTHON=$(abspath $(BIN)/python) scripts/gen_proto.sh
+
+# Regenerate, then fail on any difference from the committed code, new files included.
+proto-check: proto
+	git diff --exit-code -- proto
+	@untracked="$$(git ls-files --others --exclude-standard -- proto)"; \
+	if [ -n "$$untracked" ]; then echo "untracked generated files:"; echo "$$untracked"; exit 1; fi
+
+# mypy cannot follow the editable install's package-dir mapping (proto/leasq -> leasq,
+# broker_service -> leasq_broker, ...): give it a tree of links with the import names.
+typecheck-tree:
+	@mkdir -p $(TYPECHECK_DIR)
+	@ln -sfn ../../proto/leasq $(TYPECHECK_DIR)/leasq
+	@ln -sfn ../../broker_service $(TYPECHECK_DIR)/leasq_broker
+	@ln -sfn ../../sdk $(TYPECHECK_DIR)/leasq_sdk
+	@ln -sfn ../../worker_runtime $(TYPECHECK_DIR)/leasq_worker
+
+lint: install typecheck-tree
+	$(BIN)/buf lint
+	$(BIN)/ruff check .
+	MYPYPATH=$(TYPECHECK_DIR) $(BIN)/mypy -p leasq_broker -p leasq_sdk -p leasq_worker
