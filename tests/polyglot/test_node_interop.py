@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
 from polyglot.node_interop_support import (
     get_task,
     node_executable,
@@ -25,10 +24,10 @@ from polyglot.node_interop_support import (
     wait_for_state,
 )
 
-from leasq.v1 import broker_service_pb2 as bpb
-from leasq.v1 import broker_service_pb2_grpc, task_pb2
+from leasq.v1 import task_pb2
+from leasq_sdk import Client
 
-HOUR = duration_pb2.Duration(seconds=3600)
+HOUR = 3600.0
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +51,11 @@ def queue_name() -> str:
     return f"interop-{uuid.uuid4().hex[:8]}"
 
 
-def py_enqueue(channel: grpc.Channel, **spec: Any) -> task_pb2.EnqueuedTask:
-    """Enqueues like any Python producer would, with the generated stubs."""
-    stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
-    response = stub.Enqueue(bpb.EnqueueRequest(task=task_pb2.TaskSpec(**spec)), timeout=10)
-    return response.task
+@pytest.fixture
+def producer(address: str) -> Iterator[Client]:
+    """A Python producer: the SDK's client."""
+    with Client(address) as client:
+        yield client
 
 
 def test_the_node_producer_enqueues_with_options_and_prints_the_reason_of_each_refusal(
@@ -164,23 +163,19 @@ def test_a_task_from_the_node_producer_is_run_by_the_python_worker_as_it_was_sen
 
 
 def test_python_tasks_are_acked_retried_and_archived_by_the_node_worker(
-    node: str, address: str, channel: grpc.Channel, queue_name: str
+    node: str, address: str, channel: grpc.Channel, producer: Client, queue_name: str
 ) -> None:
     critical = f"{queue_name}-critical"
-    payload = b'{"to": "bo@example.com"}'
-    py_enqueue(
-        channel,
-        type="email:welcome",
-        payload=payload,
+    producer.enqueue(
+        "email:welcome",
+        {"to": "bo@example.com"},
         queue=critical,
         task_id="w",
         headers={"tenant": "acme"},
         retention=HOUR,
     )
-    py_enqueue(
-        channel, type="flaky:fetch", payload=b"{}", queue=queue_name, task_id="f", max_retry=3
-    )
-    py_enqueue(channel, type="image:resize", payload=b"{}", queue=queue_name, task_id="i")
+    producer.enqueue("flaky:fetch", {}, queue=queue_name, task_id="f", max_retry=3)
+    producer.enqueue("image:resize", {}, queue=queue_name, task_id="i")
     worker = node_worker(node, address, f"{critical}=6,{queue_name}=3", "--concurrency", "2")
     try:
         started = worker.wait_event("started", "w")
@@ -189,7 +184,8 @@ def test_python_tasks_are_acked_retried_and_archived_by_the_node_worker(
         archived = worker.wait_event("nacked", "i")
     finally:
         worker.close()
-    assert (started["payload"], started["headers"]) == (payload.decode(), {"tenant": "acme"})
+    assert json.loads(started["payload"]) == {"to": "bo@example.com"}
+    assert started["headers"] == {"tenant": "acme", "content-type": "application/json"}
     assert (retried["action"], archived["action"]) == ("NACK_ACTION_RETRY", "NACK_ACTION_ARCHIVE")
 
     done = get_task(channel, critical, "w")
@@ -210,11 +206,9 @@ def test_python_tasks_are_acked_retried_and_archived_by_the_node_worker(
 
 
 def test_the_node_worker_gives_its_running_task_back_on_sigterm(
-    node: str, address: str, channel: grpc.Channel, queue_name: str
+    node: str, address: str, channel: grpc.Channel, producer: Client, queue_name: str
 ) -> None:
-    py_enqueue(
-        channel, type="report:generate", payload=b'{"ms": 600000}', queue=queue_name, task_id="long"
-    )
+    producer.enqueue("report:generate", {"ms": 600_000}, queue=queue_name, task_id="long")
     worker = node_worker(node, address, queue_name, "--concurrency", "1")
     try:
         worker.wait_event("started", "long")
@@ -230,15 +224,10 @@ def test_the_node_worker_gives_its_running_task_back_on_sigterm(
 
 
 def test_the_task_of_a_node_worker_killed_mid_task_is_finished_by_a_python_worker(
-    node: str, address: str, channel: grpc.Channel, queue_name: str
+    node: str, address: str, channel: grpc.Channel, producer: Client, queue_name: str
 ) -> None:
-    py_enqueue(
-        channel,
-        type="report:generate",
-        payload=b'{"ms": 600000}',
-        queue=queue_name,
-        task_id="orphan",
-        retention=HOUR,
+    producer.enqueue(
+        "report:generate", {"ms": 600_000}, queue=queue_name, task_id="orphan", retention=HOUR
     )
     node_proc = node_worker(node, address, queue_name, "--lease-duration", "2s")
     try:
@@ -261,15 +250,10 @@ def test_the_task_of_a_node_worker_killed_mid_task_is_finished_by_a_python_worke
 
 
 def test_a_node_worker_whose_lease_was_taken_over_reports_nothing_for_the_task(
-    node: str, address: str, channel: grpc.Channel, queue_name: str
+    node: str, address: str, channel: grpc.Channel, producer: Client, queue_name: str
 ) -> None:
-    py_enqueue(
-        channel,
-        type="report:generate",
-        payload=b'{"ms": 600000}',
-        queue=queue_name,
-        task_id="fenced",
-        retention=HOUR,
+    producer.enqueue(
+        "report:generate", {"ms": 600_000}, queue=queue_name, task_id="fenced", retention=HOUR
     )
     node_proc = node_worker(node, address, queue_name, "--lease-duration", "2s")
     py_proc = None
