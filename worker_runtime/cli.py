@@ -13,8 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-import grpc
-
 from leasq_worker.logs import configure_logging
 from leasq_worker.registry import Registry
 from leasq_worker.worker import Worker
@@ -100,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token", default=os.environ.get("LEASQ_TOKEN"), help="bearer token (env LEASQ_TOKEN)"
     )
+    parser.add_argument("--tls", action="store_true", help="TLS with the system's CA roots")
     parser.add_argument(
         "--tls-ca",
         type=Path,
@@ -122,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_registry(args.registry)
     except (ImportError, AttributeError, ValueError, TypeError) as exc:
         parser.error(f"cannot load {args.registry}: {exc}")
-    credentials = None
-    if args.tls_ca is not None:
-        credentials = grpc.ssl_channel_credentials(args.tls_ca.read_bytes())
+    roots = args.tls_ca.read_bytes() if args.tls_ca is not None else None
     try:
         worker = Worker(
             registry,
@@ -138,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=args.shutdown_timeout,
             worker_id=args.worker_id,
             token=args.token,
-            credentials=credentials,
+            tls=args.tls or roots is not None,
+            root_certificates=roots,
         )
     except ValueError as exc:
         parser.error(str(exc))

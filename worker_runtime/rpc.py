@@ -1,6 +1,6 @@
-"""gRPC plumbing shared by the lease, heartbeat and settle loops: channel, metadata, errors.
+"""gRPC plumbing shared by the lease, heartbeat and settle loops: stub, durations, errors.
 
-Kept apart so that the loops read as worker logic, and so that TLS or auth are set up once.
+The channel itself (TLS, token, keepalive) comes from the SDK's ``leasq_sdk.channel``.
 """
 
 from __future__ import annotations
@@ -28,31 +28,11 @@ GONE = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND
 GONE_REASONS = frozenset({"LEASE_LOST", "TASK_NOT_FOUND"})
 
 Metadata = Sequence[tuple[str, str]]
-_MAX_MESSAGE = 16 * 1024 * 1024
-
-
-def open_channel(
-    address: str, credentials: grpc.ChannelCredentials | None = None
-) -> grpc.aio.Channel:
-    """An aio channel to the broker; TLS when ``credentials`` are given."""
-    options = [
-        ("grpc.max_receive_message_length", _MAX_MESSAGE),
-        ("grpc.max_send_message_length", _MAX_MESSAGE),
-        ("grpc.keepalive_time_ms", 30_000),
-    ]
-    if credentials is not None:
-        return grpc.aio.secure_channel(address, credentials, options=options)
-    return grpc.aio.insecure_channel(address, options=options)
 
 
 def broker_stub(channel: grpc.aio.Channel) -> broker_service_pb2_grpc.BrokerServiceStub:
     """The BrokerService stub over ``channel``."""
     return broker_service_pb2_grpc.BrokerServiceStub(channel)
-
-
-def auth_metadata(token: str | None) -> Metadata:
-    """Call metadata carrying the bearer token, if any."""
-    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def duration(seconds: float) -> duration_pb2.Duration:

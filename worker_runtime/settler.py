@@ -199,21 +199,22 @@ class Settler:
             if not result.HasField("error"):
                 self._book.remove(held)
             elif result.error.reason in GONE_REASONS:
-                self._drop(held, result.error.reason)
+                self._drop(held, result.error.reason, refused=True)
             elif refusable:
                 self._retry_as_failure(held, result.error.message)
             else:
-                self._drop(held, result.error.reason or "refused", error=result.error.message)
+                reason = result.error.reason or "refused"
+                self._drop(held, reason, error=result.error.message, refused=True)
 
     def _refused(self, items: list[Pending], exc: grpc.aio.AioRpcError, refusable: bool) -> None:
         """A non-transient failure of a whole call: a single item that is gone or refused."""
         for held, _ in items:
             if exc.code() in GONE:
-                self._drop(held, "lease lost")
+                self._drop(held, exc.code().name, refused=True)
             elif refusable and len(items) == 1:
                 self._retry_as_failure(held, exc.details() or exc.code().name)
             else:
-                self._drop(held, exc.code().name, error=exc.details())
+                self._drop(held, exc.code().name, error=exc.details(), refused=True)
 
     def _retry_as_failure(self, held: HeldLease, message: str) -> None:
         """An Ack the broker will not take (e.g. a result over its limit) becomes a failure."""
@@ -223,16 +224,14 @@ class Settler:
         for held, _ in items:
             self._drop(held, "broker unreachable until lease expiry", error=exc.details())
 
-    def _drop(self, held: HeldLease, reason: str, error: str | None = None) -> None:
+    def _drop(
+        self, held: HeldLease, reason: str, error: str | None = None, *, refused: bool = False
+    ) -> None:
+        """Forget a lease; ``refused``: the broker turned the report down (else never sent)."""
         self._book.remove(held)
+        event = "outcome refused" if refused else "outcome not reported"
         log = self._log.warning if error is not None else self._log.info
-        log(
-            "outcome not reported",
-            task_id=held.ref.task_id,
-            queue=held.ref.queue,
-            reason=reason,
-            error=error,
-        )
+        log(event, task_id=held.ref.task_id, queue=held.ref.queue, reason=reason, error=error)
 
 
 def _nack_item(held: HeldLease, outcome: Outcome) -> pb.NackItem:

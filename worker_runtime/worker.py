@@ -23,6 +23,7 @@ import structlog
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import task_pb2
+from leasq_sdk.channel import ChannelSettings, call_metadata, open_aio_channel
 from leasq_worker.attempt import AttemptRunner
 from leasq_worker.executor import Executor
 from leasq_worker.heartbeat import Heartbeater
@@ -30,7 +31,7 @@ from leasq_worker.leaser import Leaser
 from leasq_worker.leases import SHUTDOWN, HeldLease, LeaseBook, Slots
 from leasq_worker.outcome import REQUEUED
 from leasq_worker.registry import Handler, Registry
-from leasq_worker.rpc import auth_metadata, broker_stub, duration, open_channel
+from leasq_worker.rpc import broker_stub, duration
 from leasq_worker.settler import Settler
 from leasq_worker.task import Task
 
@@ -55,7 +56,8 @@ class Worker:
         processes: int | None = None,
         worker_id: str | None = None,
         token: str | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
+        tls: bool | grpc.ChannelCredentials = False,
+        root_certificates: bytes | None = None,
         handle_signals: bool = True,
     ) -> None:
         if not 1 <= lease_duration <= 12 * 3600:
@@ -70,9 +72,11 @@ class Worker:
         self.poll_wait = poll_wait
         self.shutdown_timeout = shutdown_timeout
         self._address = broker
+        self._channel = ChannelSettings(
+            target=broker, tls=tls, root_certificates=root_certificates, token=token
+        )
         self._processes = processes or os.cpu_count() or 1
-        self._metadata = auth_metadata(token)
-        self._credentials = credentials
+        self._metadata = call_metadata(token) or ()
         self._handle_signals = handle_signals
         self._stopping = threading.Event()
         self._wake: asyncio.Event | None = None
@@ -109,7 +113,7 @@ class Worker:
         self._wake = asyncio.Event()
         if self._stopping.is_set():
             return
-        channel = open_channel(self._address, self._credentials)
+        channel = open_aio_channel(self._channel)
         executor = Executor(self.registry, threads=self.concurrency, processes=self._processes)
         self._install_signals()
         try:

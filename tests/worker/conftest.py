@@ -1,26 +1,24 @@
-"""Fixtures for worker tests: in-process workers on a real broker, and task helpers.
+"""Fixtures for worker tests: in-process workers and worker subprocesses on a real broker.
 
-``tests/worker`` is put on ``sys.path`` so that ``worker_apps`` (handler modules for worker
-subprocesses and for process-pool children) imports by name everywhere.
+``tests/worker`` is on pytest's ``pythonpath``, so ``worker_apps`` (handler modules for worker
+subprocesses and process-pool children) and ``worker_testing`` import by name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from broker_process import BrokerHandle
+from worker_testing import Events, WorkerProcess
 
 from leasq_worker import Registry, Worker
 
-HERE = Path(__file__).parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+StartProcess = Callable[..., Awaitable[WorkerProcess]]
+
 
 StartWorker = Callable[..., Awaitable[Worker]]
 
@@ -50,3 +48,32 @@ async def start_worker(broker: BrokerHandle) -> AsyncIterator[StartWorker]:
         worker.stop()
     for _, task in running:
         await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+def events(redis_client: Any) -> Events:
+    """The event list worker subprocesses report to."""
+    return Events(redis_client, f"worker-test-events:{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+async def spawn_worker(
+    broker: BrokerHandle, events: Events, redis_url: str, queue: str
+) -> AsyncIterator[StartProcess]:
+    """``await spawn_worker(name=..., mode=..., args=[...])``: a worker subprocess on ``queue``.
+
+    Any still running at teardown is killed.
+    """
+    spawned: list[WorkerProcess] = []
+
+    async def spawn(*, name: str, mode: str = "normal", args: list[str] | None = None) -> Any:
+        worker = await WorkerProcess.start(
+            broker.address, queue, events, name=name, mode=mode, redis_url=redis_url,
+            args=args or [],
+        )  # fmt: skip
+        spawned.append(worker)
+        return worker
+
+    yield spawn
+    for worker in spawned:
+        await worker.kill()
