@@ -6,9 +6,12 @@ everysec``), so that tasks survive a broker restart on the same directory. It li
 socket in that directory (a free loopback port when the socket path is too long for the OS)
 and is stopped, with a final AOF fsync, when the broker exits.
 
-A previous broker that died without stopping its Redis leaves a pid file (and maybe a socket)
-behind; :meth:`EmbeddedRedis.start` shuts such an orphan down before starting a new server, so
-that two servers never append to the same AOF.
+A broker holds a lock on its data directory while it runs, so a second broker on the same
+directory is refused. A previous broker that died without stopping its Redis leaves a pid file
+(and maybe a socket) behind; :meth:`EmbeddedRedis.start` shuts such an orphan down before
+starting a new server, so that two servers never append to the same AOF. If the private Redis
+dies while the broker runs, :meth:`EmbeddedRedis.wait_exited` returns, and the broker stops
+rather than serving errors.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import shutil
 import signal
@@ -26,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import structlog
 from redis.asyncio import Redis
@@ -36,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 SOCKET_NAME = "redis.sock"
 PID_NAME = "redis.pid"
+LOCK_NAME = "broker.lock"
 LOG_NAME = "redis.log"
 # sun_path holds 108 bytes on Linux and 104 on the BSDs, including the terminating NUL.
 MAX_UNIX_SOCKET_PATH = 103
@@ -136,6 +142,7 @@ class EmbeddedRedis:
         self.data_dir = data_dir.resolve()
         self._executable = executable
         self._process: subprocess.Popen[bytes] | None = None
+        self._lock: TextIO | None = None
         self.url = ""
 
     @property
@@ -150,6 +157,14 @@ class EmbeddedRedis:
         """Start the server and wait until it answers PING; returns its URL."""
         executable = self._executable or find_redis_server()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir()
+        try:
+            return await self._start(executable)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, executable: str) -> str:
         await self._stop_orphan()
         socket_path: Path | None = self.socket_path
         port = 0
@@ -175,20 +190,54 @@ class EmbeddedRedis:
                  pid=self._process.pid, executable=executable)  # fmt: skip
         return self.url
 
+    async def wait_exited(self) -> int:
+        """Return the exit code once the server has exited (a thread waits on the child)."""
+        process = self._process
+        if process is None:
+            return 0
+        return await asyncio.to_thread(process.wait)
+
     async def stop(self) -> None:
         """SHUTDOWN (Redis fsyncs the AOF), then terminate, then kill if it will not go."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
+        try:
+            if process is not None and process.poll() is None:
+                await self._stop_process(process)
+            if process is not None and process.stderr is not None:
+                process.stderr.close()
+        finally:
+            self._unlock_data_dir()
+
+    async def _stop_process(self, process: subprocess.Popen[bytes]) -> None:
         await self._shutdown_command()
         if not await _wait_exit(process, STOP_TIMEOUT_SECONDS):
             process.terminate()
             if not await _wait_exit(process, STOP_TIMEOUT_SECONDS):
                 process.kill()
                 await _wait_exit(process, STOP_TIMEOUT_SECONDS)
-        if process.stderr is not None:
-            process.stderr.close()
         log.info("embedded redis stopped", data_dir=str(self.data_dir), code=process.returncode)
+
+    def _lock_data_dir(self) -> None:
+        """Hold an exclusive lock on the data dir; the OS drops it when the process dies."""
+        lock = (self.data_dir / LOCK_NAME).open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise EmbeddedRedisError(
+                f"data dir {self.data_dir} is in use by another broker (pid {holder})"
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock = lock
+
+    def _unlock_data_dir(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.close()
 
     async def _wait_until_ready(self) -> None:
         assert self._process is not None

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from importlib import metadata
 
 import grpc
@@ -31,7 +32,7 @@ from leasq.v1 import (
 from leasq_broker.app import BrokerApp
 from leasq_broker.config import BrokerConfig
 from leasq_broker.edge.interceptors import build_interceptors
-from leasq_broker.embedded_redis import EmbeddedRedis
+from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
 log = structlog.get_logger(__name__)
 
@@ -124,8 +125,17 @@ async def _drain(server: grpc.aio.Server, grace: float, signals: _StopSignals) -
         hurry.cancel()
 
 
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """The connected Redis client, its URL, and the private server when there is one."""
+
+    client: Redis
+    url: str
+    embedded: EmbeddedRedis | None
+
+
 @contextlib.asynccontextmanager
-async def _redis_client(config: BrokerConfig) -> AsyncIterator[tuple[Redis, str]]:
+async def _connect(config: BrokerConfig) -> AsyncIterator[_Store]:
     """A connected client: to ``config.redis_url``, or to a private Redis started here."""
     embedded: EmbeddedRedis | None = None
     url = config.redis_url
@@ -136,12 +146,27 @@ async def _redis_client(config: BrokerConfig) -> AsyncIterator[tuple[Redis, str]
         client = Redis.from_url(url, health_check_interval=30)
         try:
             await client.ping()
-            yield client, url
+            yield _Store(client, url, embedded)
         finally:
             await client.aclose()
     finally:
         if embedded is not None:
             await embedded.stop()
+
+
+async def _wait_for_stop(signals: _StopSignals, store: _Store) -> None:
+    """Until a stop signal; raises if the private Redis dies first (nothing left to serve)."""
+    if store.embedded is None:
+        await signals.requested.wait()
+        return
+    requested = asyncio.ensure_future(signals.requested.wait())
+    died = asyncio.ensure_future(store.embedded.wait_exited())
+    await asyncio.wait({requested, died}, return_when=asyncio.FIRST_COMPLETED)
+    requested.cancel()
+    died.cancel()
+    if not signals.requested.is_set():
+        log.error("embedded redis exited unexpectedly; stopping the broker", redis=store.url)
+        raise EmbeddedRedisError(f"embedded redis at {store.url} exited unexpectedly")
 
 
 async def _health(server: grpc.aio.Server) -> health_aio.HealthServicer:
@@ -183,18 +208,18 @@ async def serve(
     ``ready`` is called with the bound address (``host:port``) once the broker serves.
     """
     with _StopSignals(stop) as signals:
-        async with _redis_client(config) as (redis, redis_url):
-            app = BrokerApp(config, redis)
+        async with _connect(config) as store:
+            app = BrokerApp(config, store.client)
             server, port = _build_server(config, app)
             address = bound_address(config.listen, port)
             health = await _health(server)
             await app.start()
             try:
                 await server.start()
-                _log_serving(config, address, redis_url)
+                _log_serving(config, address, store.url)
                 if ready is not None:
                     ready(address)
-                await signals.requested.wait()
+                await _wait_for_stop(signals, store)
             finally:
                 log.info("broker shutting down", grace_seconds=config.grace_seconds)
                 await health.enter_graceful_shutdown()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 import redis
-from broker_process import BrokerFactory
+from broker_process import BrokerFactory, ProcessStartError
 
 from leasq_broker.embedded_redis import (
     MAX_UNIX_SOCKET_PATH,
@@ -66,6 +67,29 @@ def test_data_written_to_the_embedded_redis_survives_a_broker_crash(
         client.close()
 
 
+def test_a_second_broker_on_the_same_data_dir_is_refused_and_the_first_keeps_serving(
+    broker_factory: BrokerFactory, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    first = broker_factory(redis_url=None, data_dir=data_dir)
+    with pytest.raises(ProcessStartError, match="in use by another broker"):
+        broker_factory(redis_url=None, data_dir=data_dir)
+    assert first.running
+    assert first.redis_url is not None
+    assert redis.Redis.from_url(first.redis_url).ping()
+
+
+def test_the_broker_stops_with_an_error_when_its_private_redis_dies(
+    broker_factory: BrokerFactory, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    broker = broker_factory(redis_url=None, data_dir=data_dir)
+    assert broker.process is not None
+    os.kill(int((data_dir / "redis.pid").read_text()), signal.SIGKILL)
+    assert broker.process.wait(timeout=30) == 1
+    assert "embedded redis exited unexpectedly" in broker.log_text()
+
+
 async def test_a_redis_left_running_by_a_dead_broker_is_stopped_before_a_new_one_starts(
     tmp_path: Path,
 ) -> None:
@@ -76,7 +100,8 @@ async def test_a_redis_left_running_by_a_dead_broker_is_stopped_before_a_new_one
     client.close()
     orphan = first._process
     assert orphan is not None
-    first._process = None  # forget it, as a broker killed with SIGKILL would
+    first._process = None  # forget it and drop the lock, as a broker killed with SIGKILL would
+    first._unlock_data_dir()
 
     second = EmbeddedRedis(tmp_path)
     try:
