@@ -49,7 +49,7 @@ def test_an_enqueue_built_from_json_through_reflection_alone_is_accepted(
     # {"to": "ada"}), durations are strings such as "3600s".
     body = (
         '{"task": {"type": "email:welcome", "payload": "eyJ0byI6ICJhZGEifQ==", '
-        f'"queue": "{queue}", "taskId": "welcome-ada", "maxRetry": 5, "retention": "3600s"}}}}'
+        f'"queue": "{queue}", "task_id": "welcome-ada", "max_retry": 5, "retention": "3600s"}}}}'
     )
     request = json_format.Parse(body, request_cls())
     enqueue: grpc.UnaryUnaryMultiCallable = channel.unary_unary(
