@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TYPECHECK_DIR := build/typecheck
 
-.PHONY: install run test proto proto-check lint typecheck-tree
+.PHONY: install run test proto proto-check lint typecheck-tree node-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,21 @@ install: $(STAMP)
 run: install
 	$(BIN)/leasq serve
 
-test: install
+test: install node-deps
 	$(BIN)/python -m pytest -q
+
+# examples/node (the Node.js interop tests run it): npm ci, again only when its lock changes.
+# Without npm there is nothing to install; the tests then skip with the reason (fail in CI).
+NODE_DIR := examples/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-lock
+
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(NODE_STAMP); \
+	else echo "node-deps: npm not found, examples/node not installed"; fi
 
 proto: install
 	PATH="$(abspath $(BIN)):$$PATH" PYTHON=$(abspath $(BIN)/python) scripts/gen_proto.sh
