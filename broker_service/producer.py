@@ -7,7 +7,7 @@ costs one script call, and all queues go out in one pipeline.
 from __future__ import annotations
 
 import hashlib
-import uuid
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -89,7 +89,7 @@ class Producer:
             task.max_retry = DEFAULT_MAX_RETRY
         if task.timeout_ms is None and task.deadline_ms is None:
             task.timeout_ms = DEFAULT_TIMEOUT_MS
-        task_id = task.task_id or uuid.uuid4().hex
+        task_id = task.task_id or os.urandom(16).hex()
         process_at = task.process_at_ms or 0
         if task.process_in_ms:
             process_at = now + task.process_in_ms

@@ -75,27 +75,33 @@ def new_task(spec: task_pb2.TaskSpec) -> NewTask:
     )
 
 
+def _ms_fields(ms: int) -> dict[str, int]:
+    """Keyword form of a Timestamp/Duration: cheaper than filling a sub-message field by field."""
+    seconds, rest = divmod(ms, 1000)
+    return {"seconds": seconds, "nanos": rest * 1_000_000}
+
+
 def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
     """The immutable part of a task, stored once and returned as-is by every lease."""
     envelope = task_pb2.LeasedTask(
         id=task_id, queue=task.queue, type=task.type, payload=task.payload,
-        headers=task.headers, max_retry=task.max_retry or 0,
+        max_retry=task.max_retry or 0, enqueued_at=_ms_fields(enqueued_at_ms),
     )
+    if task.headers:
+        envelope.headers.update(task.headers)
     if task.deadline_ms is not None:
-        set_ms(envelope.deadline, task.deadline_ms)
+        envelope.deadline.CopyFrom(Timestamp(**_ms_fields(task.deadline_ms)))
     if task.timeout_ms is not None:
-        set_ms(envelope.timeout, task.timeout_ms)
-    set_ms(envelope.enqueued_at, enqueued_at_ms)
+        envelope.timeout.CopyFrom(Duration(**_ms_fields(task.timeout_ms)))
     return envelope.SerializeToString()
 
 
 def enqueued(result: Enqueued) -> task_pb2.EnqueuedTask:
-    message = task_pb2.EnqueuedTask(
+    return task_pb2.EnqueuedTask(
         id=result.id, queue=result.queue,
         state=task_pb2.TASK_STATE_SCHEDULED if result.scheduled else task_pb2.TASK_STATE_PENDING,
+        next_process_at=_ms_fields(result.next_process_at_ms),
     )
-    set_ms(message.next_process_at, result.next_process_at_ms)
-    return message
 
 
 def lease_ask(request: broker_pb.LeaseRequest, field: str = "") -> LeaseAsk:

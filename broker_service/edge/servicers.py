@@ -41,14 +41,14 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
                            ) -> broker_pb.EnqueueBatchResponse:
         v.batch_size("tasks", len(request.tasks))
         results = await self._producer.enqueue_many([conv.new_task(t) for t in request.tasks])
-        response = broker_pb.EnqueueBatchResponse()
-        for result in results:
-            if isinstance(result, LeasqError):
-                response.results.add(error=item_error(result))
-            else:
-                response.results.add(task=conv.enqueued(result))
-                response.enqueued_count += 1
-        return response
+        items = [
+            broker_pb.EnqueueBatchResult(error=item_error(result))
+            if isinstance(result, LeasqError)
+            else broker_pb.EnqueueBatchResult(task=conv.enqueued(result))
+            for result in results
+        ]
+        enqueued = sum(1 for result in results if not isinstance(result, LeasqError))
+        return broker_pb.EnqueueBatchResponse(results=items, enqueued_count=enqueued)
 
     @grpc_edge
     async def Lease(self, request: broker_pb.LeaseRequest, context: Context
