@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
 import pytest
+from broker_process import BrokerHandle, broker_environment, overrides_to_flags
 from redis.asyncio import Redis
 from store_testing import T0, StoreEnv
 
@@ -20,3 +25,32 @@ async def store_env(redis_client: Redis) -> StoreEnv:
     keys = Keys("leasq")
     return StoreEnv(redis_client, TaskStore(redis_client, scripts, keys, lease_lost_cap=3), keys,
                     ManualClock(T0))
+
+
+@pytest.fixture(scope="module")
+def shared_broker(
+    redis_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerHandle]:
+    """One broker for a whole module of tests that only need a broker, not an empty Redis.
+
+    It uses its own key prefix on the session Redis, so other tests' FLUSHALL between its
+    tests are the only interference, and its tests must not depend on state they did not make.
+    Payload limit 2048 bytes, so that size rules are cheap to exercise.
+    """
+    workdir = tmp_path_factory.mktemp("shared-broker")
+    flags = overrides_to_flags({"redis_url": redis_server, "log_format": "json",
+                                "max_payload_bytes": 2048,
+                                "key_prefix": f"shared{os.getpid()}{workdir.name}"})
+    handle = BrokerHandle(flags, workdir=workdir, redis_url=redis_server, data_dir=None,
+                          env=broker_environment(None))
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+async def shared_channel(shared_broker: BrokerHandle) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(shared_broker.address) as channel:
+        yield channel

@@ -8,9 +8,11 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
+from broker_process import RedisProcess
 from rpc_testing import lease_request, refusal, spec
 
 from leasq.v1 import broker_service_pb2 as pb
+from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
 from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import task_pb2
 
@@ -56,35 +58,32 @@ ENQUEUE_CASES: list[tuple[str, dict[str, Any], grpc.StatusCode, str, str]] = [
 ]
 
 
-@pytest.fixture
-def small_broker(broker_factory: Any) -> Any:
-    return broker_factory(max_payload_bytes=2048)
+async def stored_tasks(inspect: Any) -> int:
+    queues = await inspect.ListQueues(ipb.ListQueuesRequest())
+    stats = [await inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue=q.queue))
+             for q in queues.queues]
+    return sum(s.stats.pending + s.stats.scheduled for s in stats)
 
 
 @pytest.mark.parametrize(("case", "fields", "code", "reason", "field"), ENQUEUE_CASES,
                          ids=[c[0] for c in ENQUEUE_CASES])
 async def test_enqueue_refuses_bad_input_naming_the_field(
-    small_broker: Any, case: str, fields: dict[str, Any], code: grpc.StatusCode, reason: str,
-    field: str,
+    shared_channel: grpc.aio.Channel, case: str, fields: dict[str, Any], code: grpc.StatusCode,
+    reason: str, field: str,
 ) -> None:
-    from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
-
-    async with grpc.aio.insecure_channel(small_broker.address) as channel:
-        stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
-        values = {"type": "t:x", **fields}
-        got = await refusal(stub.Enqueue(pb.EnqueueRequest(task=task_pb2.TaskSpec(**values))))
-        assert (got.code, got.reason, got.field) == (code, reason, field)
-        assert field in got.message
-        batch = await stub.EnqueueBatch(pb.EnqueueBatchRequest(
-            tasks=[task_pb2.TaskSpec(type="ok"), task_pb2.TaskSpec(**values)]))
-        assert batch.enqueued_count == 1
-        assert batch.results[1].error.reason == reason
-        assert batch.results[1].error.field == field.replace("task.", "tasks[1].")
-        inspect = inspect_service_pb2_grpc.InspectServiceStub(channel)
-        queues = await inspect.ListQueues(ipb.ListQueuesRequest())
-        stats = [await inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue=q.queue))
-                 for q in queues.queues]
-        assert sum(s.stats.pending + s.stats.scheduled for s in stats) == 1
+    stub = broker_service_pb2_grpc.BrokerServiceStub(shared_channel)
+    inspect = inspect_service_pb2_grpc.InspectServiceStub(shared_channel)
+    before = await stored_tasks(inspect)
+    values = {"type": "t:x", **fields}
+    got = await refusal(stub.Enqueue(pb.EnqueueRequest(task=task_pb2.TaskSpec(**values))))
+    assert (got.code, got.reason, got.field) == (code, reason, field)
+    assert field in got.message
+    batch = await stub.EnqueueBatch(pb.EnqueueBatchRequest(
+        tasks=[task_pb2.TaskSpec(type="ok"), task_pb2.TaskSpec(**values)]))
+    assert batch.enqueued_count == 1
+    assert batch.results[1].error.reason == reason
+    assert batch.results[1].error.field == field.replace("task.", "tasks[1].")
+    assert await stored_tasks(inspect) == before + 1
 
 
 async def test_enqueue_without_a_task_is_refused(broker_stub: Any) -> None:
@@ -119,8 +118,9 @@ LEASE_CASES: list[tuple[str, pb.LeaseRequest, str]] = [
 @pytest.mark.parametrize(("case", "request_", "field"), LEASE_CASES,
                          ids=[c[0] for c in LEASE_CASES])
 async def test_lease_refuses_bad_input_naming_the_field(
-    broker_stub: Any, case: str, request_: pb.LeaseRequest, field: str
+    shared_channel: grpc.aio.Channel, case: str, request_: pb.LeaseRequest, field: str
 ) -> None:
+    broker_stub = broker_service_pb2_grpc.BrokerServiceStub(shared_channel)
     got = await refusal(broker_stub.Lease(request_))
     assert (got.code, got.reason, got.field) == (INVALID, "INVALID_FIELD", field)
 
@@ -152,16 +152,15 @@ SETTLE_CASES: list[tuple[str, Any, str]] = [
 @pytest.mark.parametrize(("case", "request_", "field"), SETTLE_CASES,
                          ids=[c[0] for c in SETTLE_CASES])
 async def test_ack_and_nack_refuse_bad_input_naming_the_field(
-    broker_stub: Any, case: str, request_: Any, field: str
+    shared_channel: grpc.aio.Channel, case: str, request_: Any, field: str
 ) -> None:
+    broker_stub = broker_service_pb2_grpc.BrokerServiceStub(shared_channel)
     call = broker_stub.Ack if isinstance(request_, pb.AckRequest) else broker_stub.Nack
     got = await refusal(call(request_))
     assert (got.code, got.field) == (INVALID, field)
 
 
 async def test_ack_refuses_a_result_over_the_payload_limit(broker_factory: Any) -> None:
-    from leasq.v1 import broker_service_pb2_grpc
-
     small = broker_factory(max_payload_bytes=10)
     async with grpc.aio.insecure_channel(small.address) as channel:
         stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
@@ -195,8 +194,9 @@ INSPECT_CASES: list[tuple[str, str, Any, str]] = [
 @pytest.mark.parametrize(("case", "method", "request_", "field"), INSPECT_CASES,
                          ids=[c[0] for c in INSPECT_CASES])
 async def test_inspect_calls_refuse_bad_input_naming_the_field(
-    inspect_stub: Any, case: str, method: str, request_: Any, field: str
+    shared_channel: grpc.aio.Channel, case: str, method: str, request_: Any, field: str
 ) -> None:
+    inspect_stub = inspect_service_pb2_grpc.InspectServiceStub(shared_channel)
     got = await refusal(getattr(inspect_stub, method)(request_))
     assert (got.code, got.field) == (INVALID, field)
 
@@ -212,10 +212,6 @@ async def test_unknown_tasks_are_not_found(inspect_stub: Any, broker_stub: Any) 
 async def test_an_unreachable_redis_answers_unavailable(
     broker_factory: Any, tmp_path: Any
 ) -> None:
-    from broker_process import RedisProcess
-
-    from leasq.v1 import broker_service_pb2_grpc
-
     doomed = RedisProcess(tmp_path)
     broker = broker_factory(redis_url=doomed.start())
     doomed.stop()
