@@ -60,14 +60,14 @@ class Leasing:
         give_up = loop.time() + ask.wait_ms / 1000
         queues = [name for name, _ in ask.queues]
         with self._notifier.listen(queues) as woken:
+            # Registered locally and marked in Redis before the re-check below, so no enqueue
+            # can fall between the check and the wait unnoticed.
+            await self._store.mark_waiting(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
             while True:
-                remaining = give_up - loop.time()
-                if remaining <= 0:
-                    return []
                 woken.clear()
-                await self._store.mark_waiting(queues, int(remaining * 1000) + WAIT_MARK_SLACK_MS)
                 grants = await self.lease_now(ask)
-                if grants:
+                remaining = give_up - loop.time()
+                if grants or remaining <= 0:
                     return grants
                 await self._sleep_until_woken(woken, queues, remaining)
 
