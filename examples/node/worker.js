@@ -44,6 +44,12 @@ function jsonLogger(workerId) {
   };
 }
 
+function positiveInteger(text, flag) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number >= 1, not ${text}`);
+  return n;
+}
+
 async function main() {
   const o = options();
   const workerId = o['worker-id'] || `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -53,7 +59,7 @@ async function main() {
     workerId,
     queues: parseQueueWeights(o.queues),
     strict: o.strict,
-    concurrency: Number(o.concurrency),
+    concurrency: positiveInteger(o.concurrency, '--concurrency'),
     leaseDurationMs: parseDurationMs(o['lease-duration']),
     pollWaitMs: parseDurationMs(o['poll-wait']),
     shutdownGraceMs: parseDurationMs(o['shutdown-grace']),

@@ -164,7 +164,9 @@ export class Worker {
       signal: controller.signal,
     };
     // A handler that ignores its signal is abandoned at the abort: its late result is not sent.
-    const ran = handler(ctx).then((result) => ({ result }), (error) => ({ error }));
+    const ran = Promise.resolve()
+      .then(() => handler(ctx)) // a plain function that throws counts as a failed attempt too
+      .then((result) => ({ result }), (error) => ({ error }));
     const first = await Promise.race([ran, aborted]);
     if ('aborted' in first) return abortOutcome(first.aborted, task);
     if ('error' in first) return { nack: nackForError(first.error) };
@@ -183,6 +185,7 @@ export class Worker {
   /** Reports the outcome with the lease token, retrying transient failures until lease expiry. */
   async settle(entry, outcome) {
     const { task, ref } = entry;
+    entry.settling = true; // from here on the Ack/Nack answer, not a heartbeat, says if we lost it
     if (outcome.drop) {
       this.log('dropped', taskFields(task, { reason: outcome.drop }));
       return;
@@ -191,10 +194,6 @@ export class Worker {
       ? ['Ack', { worker_id: this.workerId, items: [{ lease: ref, result: outcome.ack }] }]
       : ['Nack', { worker_id: this.workerId, items: [{ lease: ref, ...outcome.nack }] }];
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, 2_000)) {
-      if (entry.controller.signal.reason === ABORT_LOST) {
-        this.log('dropped', taskFields(task, { reason: ABORT_LOST }));
-        return;
-      }
       try {
         await call(this.client, rpc, request);
         const fields = outcome.nack ?? { result: outcome.ack.toString('utf8') };
@@ -237,6 +236,8 @@ export class Worker {
     if (state.status === 'LEASE_STATUS_EXTENDED') {
       entry.expiresAt = dateFromTimestamp(state.lease_expires_at);
     } else if (state.status === 'LEASE_STATUS_LOST') {
+      // A heartbeat that crossed our own Ack/Nack sees the settled task as lost: not news.
+      if (entry.settling) return;
       this.log('lost', taskFields(entry.task, { during: 'Heartbeat' }));
       entry.controller.abort(ABORT_LOST);
     } else if (state.status === 'LEASE_STATUS_CANCEL_REQUESTED') {
