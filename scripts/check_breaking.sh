@@ -45,8 +45,8 @@ fi
 failed=0
 for ref in "${refs[@]}"; do
   short="$(git rev-parse --short "$ref")"
-  if ! git cat-file -e "${ref}:proto" 2>/dev/null; then
-    echo "check_breaking: $short has no proto/ directory: nothing to compare"
+  if ! git ls-tree -r --name-only "$ref" -- proto | grep -q '\.proto$'; then
+    echo "check_breaking: $short has no .proto files under proto/: nothing to compare"
     continue
   fi
   if "$BUF" breaking proto --against ".git#ref=${ref},subdir=proto"; then
