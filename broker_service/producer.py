@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from leasq_broker import validation as v
 from leasq_broker.clock import Clock
-from leasq_broker.errors import DuplicateTask, LeasqError, TaskIdConflict
+from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, TaskIdConflict
 from leasq_broker.keys import Keys
 from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
 from leasq_broker.store import TaskStore
@@ -76,7 +76,7 @@ class Producer:
             per_queue.setdefault(task.queue, []).append((index, record))
         for queue, entries in per_queue.items():
             statuses = await self._store.enqueue(queue, [r for _, r in entries], now)
-            for (index, record), status in zip(entries, statuses):
+            for (index, record), status in zip(entries, statuses, strict=True):
                 results[index] = _outcome(queue, record, status, now)
             if any(s is EnqueueStatus.ENQUEUED for s in statuses):
                 self._on_enqueued(queue)
@@ -120,16 +120,16 @@ def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> No
         v.in_range(f"{field}.max_retry", task.max_retry, 0, v.MAX_RETRY)
     v.duration_ms(f"{field}.timeout", task.timeout_ms, 1, v.MAX_TIMEOUT_MS)
     if task.deadline_ms is not None and task.deadline_ms <= now:
-        raise v.InvalidField(f"{field}.deadline", "must be in the future")
+        raise InvalidField(f"{field}.deadline", "must be in the future")
     if task.process_at_ms is not None and task.process_in_ms is not None:
-        raise v.InvalidField(f"{field}.process_in", "set process_at or process_in, not both")
+        raise InvalidField(f"{field}.process_in", "set process_at or process_in, not both")
     if task.process_at_ms is not None and task.process_at_ms > now + v.MAX_SCHEDULE_MS:
-        raise v.InvalidField(f"{field}.process_at", "must be at most 10 years ahead")
+        raise InvalidField(f"{field}.process_at", "must be at most 10 years ahead")
     v.duration_ms(f"{field}.process_in", task.process_in_ms, 0, v.MAX_SCHEDULE_MS)
     v.duration_ms(f"{field}.unique_ttl", task.unique_ttl_ms, 1, v.MAX_UNIQUE_TTL_MS)
     v.short_text(f"{field}.unique_key", task.unique_key)
     if task.unique_key and not task.unique_ttl_ms:
-        raise v.InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
+        raise InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
     v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
     v.short_text(f"{field}.group", task.group)
 

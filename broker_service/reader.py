@@ -5,10 +5,14 @@ Reads are pipelined so that a dashboard polling stats costs one round trip per c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from redis.asyncio import Redis
 
 from leasq_broker.keys import Keys
 from leasq_broker.models import QueueCounts, StoredTask
+from leasq_broker.store import as_text as text
 from leasq_broker.store import utc_day
 
 SORTED_STATES = ("scheduled", "retry", "active", "archived", "completed")
@@ -35,12 +39,14 @@ class TaskReader:
             pipe.hgetall(self._keys.task(queue, task_id))
         tasks = [
             _stored(queue, task_id, raw)
-            for task_id, raw in zip(ids, await pipe.execute())
+            for task_id, raw in zip(ids, await pipe.execute(), strict=True)
             if raw
         ]
         return tasks, total
 
-    async def _page_ids(self, queue: str, state: str, offset: int, limit: int) -> tuple[list[str], int]:
+    async def _page_ids(
+        self, queue: str, state: str, offset: int, limit: int
+    ) -> tuple[list[str], int]:
         k = self._keys
         pipe = self._redis.pipeline(transaction=False)
         if state == "pending":
@@ -86,14 +92,15 @@ class TaskReader:
         )
 
     async def list_queues(self) -> list[tuple[str, bool]]:
-        names = sorted(m.decode() for m in await self._redis.smembers(self._keys.queues()))
+        names = sorted(text(m) for m in await self._redis.smembers(self._keys.queues()))
         pipe = self._redis.pipeline(transaction=False)
         for name in names:
             pipe.exists(self._keys.paused(name))
-        return [(name, bool(p)) for name, p in zip(names, await pipe.execute())]
+        return [(name, bool(p)) for name, p in zip(names, await pipe.execute(), strict=True)]
 
 
-def _stored(queue: str, task_id: str, raw: dict[bytes, bytes]) -> StoredTask:
+def _stored(queue: str, task_id: str, raw: Mapping[Any, Any]) -> StoredTask:
+    raw = dict(raw)
     envelope = raw.pop(b"b", b"")
     result = raw.pop(b"res", b"")
     fields = {key.decode(): value.decode(errors="replace") for key, value in raw.items()}

@@ -66,7 +66,7 @@ class Scripts:
         if missing:
             await self.load()
             again = await self._pipeline([calls[i] for i in missing])
-            for index, reply in zip(missing, again):
+            for index, reply in zip(missing, again, strict=True):
                 replies[index] = reply
         for reply in replies:
             if isinstance(reply, ResponseError):

@@ -28,7 +28,7 @@ from leasq_broker.models import (
     SettleStatus,
     TaskRecord,
 )
-from leasq_broker.scripts import ScriptCall, Scripts
+from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -124,7 +124,7 @@ class TaskStore:
         replies = await self._scripts.call_many(calls)
         expires = now_ms + lease_ms
         grants: list[LeaseGrant] = []
-        for (queue, _), prefix, flat in zip(asks, prefixes, replies):
+        for (queue, _), prefix, flat in zip(asks, prefixes, replies, strict=True):
             for n, i in enumerate(range(0, len(flat), 4), start=1):
                 grants.append(
                     LeaseGrant(queue, flat[i].decode(), flat[i + 1], int(flat[i + 2]),
@@ -139,8 +139,8 @@ class TaskStore:
         k = self._keys
         keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
                 k.paused(queue)]
-        args = [now_ms, count, lease_ms, worker_id, prefix, k.task_prefix(queue), byte_budget,
-                FORWARD_PER_LEASE]
+        args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix,
+                                 k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE]
         return ScriptCall("lease", keys, args)
 
     async def heartbeat(
@@ -160,8 +160,8 @@ class TaskStore:
         outcomes: list[HeartbeatOutcome] = [HeartbeatOutcome(HeartbeatStatus.LOST, None)] * len(
             leases
         )
-        for indexes, reply in zip(by_queue.values(), replies):
-            for i, value in zip(indexes, reply):
+        for indexes, reply in zip(by_queue.values(), replies, strict=True):
+            for i, value in zip(indexes, reply, strict=True):
                 value = int(value)
                 if value > 0:
                     outcomes[i] = HeartbeatOutcome(HeartbeatStatus.EXTENDED, value)
@@ -182,8 +182,8 @@ class TaskStore:
         ]
         replies = await self._scripts.call_many(calls)
         outcomes: list[SettleOutcome] = [SettleOutcome(SettleStatus.NOT_FOUND)] * len(items)
-        for ((_, is_ack), indexes), reply in zip(groups.items(), replies):
-            for i, value in zip(indexes, reply):
+        for ((_, is_ack), indexes), reply in zip(groups.items(), replies, strict=True):
+            for i, value in zip(indexes, reply, strict=True):
                 outcomes[i] = _ack_outcome(int(value)) if is_ack else _nack_outcome(int(value))
         return outcomes
 
@@ -281,7 +281,7 @@ class TaskStore:
     async def known_queues(self) -> list[str]:
         """Every queue that ever held a task."""
         members = await self._redis.smembers(self._keys.queues())
-        return sorted(m.decode() for m in members)
+        return sorted(as_text(m) for m in members)
 
 
 def _group_by_queue(items: Sequence[T], key: Callable[[T], K]) -> dict[K, list[int]]:
@@ -290,6 +290,11 @@ def _group_by_queue(items: Sequence[T], key: Callable[[T], K]) -> dict[K, list[i
     for index, item in enumerate(items):
         groups.setdefault(key(item), []).append(index)
     return groups
+
+
+def as_text(value: bytes | str) -> str:
+    """Redis replies are bytes; a client configured to decode gives str: accept both."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ack_outcome(code: int) -> SettleOutcome:

@@ -45,6 +45,7 @@ def plan_lease(
 
 def weighted_order(names: Sequence[str], weights: Sequence[int], rng: random.Random) -> list[str]:
     """A random permutation where heavier queues tend to come first (weighted sampling)."""
-    keyed = [(rng.random() ** (1.0 / weight), name) for name, weight in zip(names, weights)]
+    pairs = zip(names, weights, strict=True)
+    keyed = [(rng.random() ** (1.0 / weight), name) for name, weight in pairs]
     keyed.sort(reverse=True)
     return [name for _, name in keyed]

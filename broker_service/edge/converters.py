@@ -8,6 +8,7 @@ field as the caller spelled it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -29,7 +30,7 @@ from leasq_broker.models import (
     StoredTask,
 )
 
-STATE_NAMES = {
+STATE_NAMES: dict[int, str] = {
     task_pb2.TASK_STATE_PENDING: "pending",
     task_pb2.TASK_STATE_SCHEDULED: "scheduled",
     task_pb2.TASK_STATE_ACTIVE: "active",
@@ -38,7 +39,7 @@ STATE_NAMES = {
     task_pb2.TASK_STATE_COMPLETED: "completed",
     task_pb2.TASK_STATE_AGGREGATING: "aggregating",
 }
-STATE_VALUES = {name: value for value, name in STATE_NAMES.items()}
+STATE_VALUES: dict[str, Any] = {name: value for value, name in STATE_NAMES.items()}
 
 
 def duration_ms(message: Duration) -> int:
@@ -75,7 +76,7 @@ def new_task(spec: task_pb2.TaskSpec) -> NewTask:
     )
 
 
-def _ms_fields(ms: int) -> dict[str, int]:
+def _ms_fields(ms: int) -> Any:
     """Keyword form of a Timestamp/Duration: cheaper than filling a sub-message field by field."""
     seconds, rest = divmod(ms, 1000)
     return {"seconds": seconds, "nanos": rest * 1_000_000}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from leasq.v1 import broker_service_pb2 as broker_pb
@@ -17,7 +19,7 @@ from leasq_broker.leasing import Leasing
 from leasq_broker.models import HeartbeatStatus, SettleOutcome, SettleStatus
 from leasq_broker.producer import Producer
 
-Context = grpc.aio.ServicerContext
+Context = grpc.aio.ServicerContext[Any, Any]
 
 
 class BrokerServicer(broker_grpc.BrokerServiceServicer):
@@ -69,7 +71,7 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
             v.duration_ms("lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
         outcomes = await self._leasing.heartbeat(refs, lease_ms) if refs else []
         response = broker_pb.HeartbeatResponse()
-        for ref, outcome in zip(refs, outcomes):
+        for ref, outcome in zip(refs, outcomes, strict=True):
             state = response.leases.add(task_id=ref.task_id, queue=ref.queue,
                                         status=int(outcome.status))
             if outcome.status is not HeartbeatStatus.LOST and outcome.expires_ms:
@@ -103,10 +105,11 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
 
 def _fill_results(results: object, items: list, outcomes: list[SettleOutcome]) -> None:  # type: ignore[type-arg]
     """Per-item results; a refused single item fails the whole call instead."""
-    errors = [_settle_error(item.lease, outcome) for item, outcome in zip(items, outcomes)]
+    pairs = zip(items, outcomes, strict=True)
+    errors = [_settle_error(item.lease, outcome) for item, outcome in pairs]
     if len(items) == 1 and errors[0] is not None:
         raise errors[0]
-    for item, error in zip(items, errors):
+    for item, error in zip(items, errors, strict=True):
         entry = results.add(task_id=item.lease.task_id)  # type: ignore[attr-defined]
         if error is not None:
             entry.error.CopyFrom(item_error(error))

@@ -107,7 +107,9 @@ def grpc_edge(method: Method[Reply]) -> Method[Reply]:
     """Turn domain and storage errors raised by a servicer method into rich gRPC statuses."""
 
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Reply:
+    async def wrapper(
+        self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Reply:
         try:
             return await method(self, request, context)
         except LeasqError as error:
@@ -124,7 +126,7 @@ def grpc_edge(method: Method[Reply]) -> Method[Reply]:
     return wrapper
 
 
-async def _abort(context: grpc.aio.ServicerContext, error: LeasqError) -> NoReturn:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: LeasqError) -> NoReturn:
     await context.abort_with_status(to_rich_status(error))
     raise AssertionError("abort returned")
 

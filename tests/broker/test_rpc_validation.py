@@ -6,15 +6,14 @@ from typing import Any
 
 import grpc
 import pytest
+from broker_process import RedisProcess
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from broker_process import RedisProcess
 from rpc_testing import lease_request, refusal, spec
 
 from leasq.v1 import broker_service_pb2 as pb
-from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, task_pb2
 from leasq.v1 import inspect_service_pb2 as ipb
-from leasq.v1 import task_pb2
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 TOO_BIG = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
+from store_testing import T0, StoreEnv, snapshot
 
 from leasq_broker.models import (
     EnqueueStatus,
@@ -16,7 +17,6 @@ from leasq_broker.models import (
     TaskRecord,
 )
 from leasq_broker.store import utc_day
-from store_testing import T0, StoreEnv, snapshot
 
 Q = "q1"
 P = "leasq:{q1}"
@@ -129,7 +129,9 @@ async def test_heartbeat_extends_held_leases_reports_lost_and_cancel(store_env: 
     assert state[f"{P}:t:c"] == {"b": "env-c", "mr": "3", "na": str(T0), "s": "pending"}
 
 
-async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(store_env: StoreEnv) -> None:
+async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(
+    store_env: StoreEnv,
+) -> None:
     redis, store = store_env.redis, store_env.store
     lock = f"{P}:u:k"
     await seed(redis, "gone", s="active", tk="t.1", ld=1000, lx=T0, w="w", uk=lock, ut=5000)
