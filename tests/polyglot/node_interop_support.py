@@ -197,7 +197,11 @@ def get_task(channel: grpc.Channel, queue_name: str, task_id: str) -> task_pb2.T
 
 
 def wait_for_state(
-    channel: grpc.Channel, queue_name: str, task_id: str, state: int, timeout: float = 30.0
+    channel: grpc.Channel,
+    queue_name: str,
+    task_id: str,
+    state: task_pb2.TaskState.ValueType,
+    timeout: float = 30.0,
 ) -> task_pb2.TaskInfo:
     """Reads the task until it reaches ``state``: for outcomes no process announces."""
     end = time.monotonic() + timeout

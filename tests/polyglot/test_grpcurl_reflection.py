@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -30,7 +31,7 @@ def test_reflection_lists_the_broker_and_inspect_services(channel: grpc.Channel)
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     request = reflection_pb2.ServerReflectionRequest(list_services="")
     answers: list[reflection_pb2.ServerReflectionResponse] = list(
-        stub.ServerReflectionInfo(iter([request]), timeout=10)
+        stub.ServerReflectionInfo(iter([request]), timeout=10)  # type: ignore[operator]
     )
     (answer,) = answers
     names = {s.name for s in answer.list_services_response.service}
@@ -52,7 +53,7 @@ def test_an_enqueue_built_from_json_through_reflection_alone_is_accepted(
         f'"queue": "{queue}", "task_id": "welcome-ada", "max_retry": 5, "retention": "3600s"}}}}'
     )
     request = json_format.Parse(body, request_cls())
-    enqueue: grpc.UnaryUnaryMultiCallable = channel.unary_unary(
+    enqueue: grpc.UnaryUnaryMultiCallable[Message, Message] = channel.unary_unary(
         "/leasq.v1.BrokerService/Enqueue",
         request_serializer=lambda m: m.SerializeToString(),
         response_deserializer=response_cls.FromString,
