@@ -63,12 +63,18 @@ function taskSpec(o) {
   for (const [flag, field] of Object.entries(durations)) {
     if (o[flag] !== undefined) spec[field] = durationFromMs(parseDurationMs(o[flag]));
   }
-  if (o.deadline) spec.deadline = timestampFromDate(new Date(o.deadline));
-  if (o['process-at']) spec.process_at = timestampFromDate(new Date(o['process-at']));
+  if (o.deadline) spec.deadline = timestampFromDate(instant(o.deadline, '--deadline'));
+  if (o['process-at']) spec.process_at = timestampFromDate(instant(o['process-at'], '--process-at'));
   if (spec.payload.length > 0 && !spec.headers['content-type'] && looksLikeJson(o.payload)) {
     spec.headers['content-type'] = 'application/json';
   }
   return spec;
+}
+
+function instant(text, flag) {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw new Error(`${flag} needs an ISO-8601 instant, not ${text}`);
+  return date;
 }
 
 function looksLikeJson(text) {
