@@ -88,9 +88,10 @@ function looksLikeJson(text) {
 
 async function main() {
   const o = options();
+  const request = { task: taskSpec(o) };
   const client = brokerClient(o.broker);
   try {
-    const response = await call(client, 'Enqueue', { task: taskSpec(o) });
+    const response = await call(client, 'Enqueue', request);
     process.stdout.write(`${JSON.stringify(response.task)}\n`);
   } catch (err) {
     const info = describeError(err);
@@ -106,6 +107,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err?.stack ?? String(err));
+  console.error(`error: ${err?.message ?? err}`);
+  console.error(USAGE);
   process.exit(1);
 });
