@@ -11,6 +11,8 @@ import asyncio
 import random
 from collections.abc import Callable, Sequence
 
+import structlog
+
 from leasq_broker.clock import Clock
 from leasq_broker.models import (
     HeartbeatOutcome,
@@ -24,6 +26,8 @@ from leasq_broker.models import (
 from leasq_broker.notifier import Notifier
 from leasq_broker.store import TaskStore
 from leasq_broker.weighting import plan_lease
+
+log = structlog.get_logger(__name__)
 
 # Leased envelopes per response stop growing past this, to fit gRPC's default 4 MiB limit.
 LEASE_BYTE_BUDGET = 3 * 1024 * 1024
@@ -106,6 +110,7 @@ class Leasing:
             grants += more
         if grants:
             self._on_leased(now + ask.lease_ms)
+            log.debug("leased", worker_id=ask.worker_id, count=len(grants))
         return grants
 
     async def heartbeat(self, leases: Sequence[LeaseRef], lease_ms: int) -> list[HeartbeatOutcome]:
@@ -116,6 +121,10 @@ class Leasing:
     ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
         """Ack/Nack items, then lease more if asked (never for a refused single item)."""
         outcomes = await self._store.settle(items, self._clock.now_ms())
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome.status is not SettleStatus.SETTLED:
+                log.info("settlement refused", task_id=item.lease.task_id,
+                         queue=item.lease.queue, outcome=outcome.status.name)
         if lease_next is None:
             return outcomes, []
         if len(items) == 1 and outcomes[0].status is not SettleStatus.SETTLED:

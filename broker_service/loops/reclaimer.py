@@ -7,9 +7,13 @@ lease that expires sooner than the loop planned to wake.
 
 from __future__ import annotations
 
+import structlog
+
 from leasq_broker.clock import Clock
 from leasq_broker.loops.base import BackgroundLoop
 from leasq_broker.store import TaskStore
+
+log = structlog.get_logger(__name__)
 
 BATCH = 1000
 MAX_SLEEP_S = 1.0
@@ -38,6 +42,10 @@ class Reclaimer(BackgroundLoop):
         sleep_s = MAX_SLEEP_S
         if queues:
             replies = await self._store.reclaim(queues, now, BATCH)
+            for queue, (returned, archived, _) in zip(queues, replies, strict=True):
+                if returned or archived:
+                    log.info("expired leases reclaimed", queue=queue, returned=returned,
+                             archived_as_poison=archived)
             if any(returned + archived >= BATCH for returned, archived, _ in replies):
                 sleep_s = 0.0
             upcoming = [nxt for _, _, nxt in replies if nxt >= 0]
