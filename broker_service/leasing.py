@@ -19,6 +19,7 @@ from leasq_broker.models import (
     LeaseAsk,
     LeaseGrant,
     LeaseRef,
+    NackAction,
     Settlement,
     SettleOutcome,
     SettleStatus,
@@ -121,6 +122,8 @@ class Leasing:
     ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
         """Ack/Nack items, then lease more if asked (never for a refused single item)."""
         outcomes = await self._store.settle(items, self._clock.now_ms())
+        for queue in {item.lease.queue for item in items if item.action is NackAction.REQUEUE}:
+            self._notifier.wake(queue)
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status is not SettleStatus.SETTLED:
                 log.info("settlement refused", task_id=item.lease.task_id,

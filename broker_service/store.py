@@ -202,10 +202,10 @@ class TaskStore:
         day = utc_day(now_ms)
         keys = [k.active(queue), k.pending(queue), k.retry(queue), k.archived(queue),
                 k.processed(queue, day), k.processed(queue), k.failed(queue, day),
-                k.failed(queue)]
+                k.failed(queue), k.waiting(queue)]
         policy = self._backoff
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
-                                         policy.exponent, 0]
+                                         policy.exponent, k.notify_channel(), queue]
         for item in items:
             keys.append(k.task(queue, item.lease.task_id))
             delay = -1 if item.retry_after_ms is None else item.retry_after_ms

@@ -5,10 +5,12 @@
 -- Archiving releases the unique lock.
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] retry   KEYS[4] archived
 -- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today   KEYS[8] failed total
--- then KEYS[8+i] the task hash of item i
+-- KEYS[9] waiting marker (a requeue wakes long-polling brokers)
+-- then KEYS[9+i] the task hash of item i
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)
--- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] unused (jitter comes per item)
--- then per item i, 7 values from ARGV[6+7(i-1)]:
+-- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] notify channel
+-- ARGV[6] queue name
+-- then per item i, 7 values from ARGV[7+7(i-1)]:
 --   task id, lease token, action, error text, error type,
 --   retry delay ms (-1 = default backoff: retried^exp + base + jitter*(retried+1) seconds,
 --   capped at 10 years), jitter (a whole number the caller drew in [0, span))
@@ -19,9 +21,10 @@ local base, exp = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
 local failed = 0
 local processed = 0
-for i = 1, #KEYS - 8 do
-  local tkey = KEYS[8 + i]
-  local a = 6 + 7 * (i - 1)
+local requeued = 0
+for i = 1, #KEYS - 9 do
+  local tkey = KEYS[9 + i]
+  local a = 7 + 7 * (i - 1)
   local id, token, action = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk')
   if not f[1] then
@@ -34,6 +37,7 @@ for i = 1, #KEYS - 8 do
     if action == 3 then
       redis.call('HSET', tkey, 's', 'pending', 'na', now)
       redis.call('RPUSH', KEYS[2], id)
+      requeued = requeued + 1
       out[i] = now
     else
       failed = failed + 1
@@ -59,6 +63,9 @@ for i = 1, #KEYS - 8 do
       end
     end
   end
+end
+if requeued > 0 and redis.call('EXISTS', KEYS[9]) == 1 then
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
 if processed > 0 then
   redis.call('INCRBY', KEYS[5], processed)

@@ -300,3 +300,22 @@ async def test_queue_stats_and_task_listing_page_through_every_task(
     stats = (await inspect_stub.GetQueueStats(ipb.GetQueueStatsRequest(queue="pages"))).stats
     assert (stats.pending, stats.scheduled) == (25, 1)
     assert stats.latency.ToMilliseconds() >= 0
+
+
+async def test_a_requeued_task_wakes_a_long_poll_on_another_broker(
+    broker_stub: Any, broker_factory: Any
+) -> None:
+    await broker_stub.Enqueue(pb.EnqueueRequest(task=spec(queue="give-back")))
+    held = (await broker_stub.Lease(lease_request("give-back"))).tasks[0]
+    other = broker_factory()
+    async with grpc.aio.insecure_channel(other.address) as channel:
+        other_stub = pb_grpc.BrokerServiceStub(channel)
+        polling = asyncio.ensure_future(other_stub.Lease(lease_request(
+            "give-back", worker_id="w2", wait=Duration(seconds=20))))
+        await asyncio.sleep(0.3)  # let the poll reach its wait (see the replica test above)
+        started = time.monotonic()
+        await broker_stub.Nack(pb.NackRequest(worker_id="w1", items=[pb.NackItem(
+            lease=ref(held), action=pb.NACK_ACTION_REQUEUE)]))
+        got = await asyncio.wait_for(polling, 5)
+    assert got.tasks[0].id == held.id and got.tasks[0].retried == 0
+    assert time.monotonic() - started < 1.0
