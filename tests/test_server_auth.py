@@ -19,6 +19,8 @@ from leasq.v1 import (
     inspect_service_pb2_grpc,
     task_pb2,
 )
+from leasq_broker.config import BrokerConfig
+from leasq_broker.edge.interceptors import build_interceptors
 
 TOKEN = "s3cret-token"
 
@@ -100,3 +102,10 @@ async def test_debug_level_logs_each_call_with_its_request_id_and_code(
     assert any(
         '"code": "OK"' in line and "/leasq.v1.BrokerService/Enqueue" in line for line in lines
     ), lines
+
+
+def test_no_interceptor_runs_on_the_fast_path_of_info_level_without_auth() -> None:
+    assert build_interceptors(BrokerConfig()) == []
+    assert build_interceptors(BrokerConfig(log_level="warning")) == []
+    assert len(build_interceptors(BrokerConfig(log_level="debug"))) == 1
+    assert len(build_interceptors(BrokerConfig(auth_token=TOKEN))) == 1
