@@ -152,17 +152,24 @@ async def test_a_retry_becomes_leasable_at_its_retry_time(broker_stub: Any,
     assert -5 <= lateness_ms <= 100
 
 
+async def poll_registered(redis: Any, queue: str) -> None:
+    """Wait until a long poll on ``queue`` has marked it as waited on (then no task that
+    arrives can be missed by it)."""
+    give_up = time.monotonic() + 5
+    while not await redis.exists(f"leasq:{{{queue}}}:waiting"):
+        assert time.monotonic() < give_up, "the long poll never registered"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_long_poll_wakes_when_another_broker_takes_the_enqueue(
-    broker_stub: Any, broker_factory: Any
+    broker_stub: Any, broker_factory: Any, redis_client: Any
 ) -> None:
     other = broker_factory()
     polling = asyncio.ensure_future(broker_stub.Lease(lease_request("mail",
                                                                     wait=Duration(seconds=20))))
     async with grpc.aio.insecure_channel(other.address) as channel:
         other_stub = pb_grpc.BrokerServiceStub(channel)
-        # The poll is registered once a first empty answer was given; a Lease through the same
-        # broker after it would not be served before it, so a short wait suffices to order them.
-        await asyncio.sleep(0.3)
+        await poll_registered(redis_client, "mail")
         started = time.monotonic()
         enqueued = (await other_stub.Enqueue(pb.EnqueueRequest(task=spec(queue="mail")))).task
     got = await asyncio.wait_for(polling, 5)
@@ -303,7 +310,7 @@ async def test_queue_stats_and_task_listing_page_through_every_task(
 
 
 async def test_a_requeued_task_wakes_a_long_poll_on_another_broker(
-    broker_stub: Any, broker_factory: Any
+    broker_stub: Any, broker_factory: Any, redis_client: Any
 ) -> None:
     await broker_stub.Enqueue(pb.EnqueueRequest(task=spec(queue="give-back")))
     held = (await broker_stub.Lease(lease_request("give-back"))).tasks[0]
@@ -312,7 +319,7 @@ async def test_a_requeued_task_wakes_a_long_poll_on_another_broker(
         other_stub = pb_grpc.BrokerServiceStub(channel)
         polling = asyncio.ensure_future(other_stub.Lease(lease_request(
             "give-back", worker_id="w2", wait=Duration(seconds=20))))
-        await asyncio.sleep(0.3)  # let the poll reach its wait (see the replica test above)
+        await poll_registered(redis_client, "give-back")
         started = time.monotonic()
         await broker_stub.Nack(pb.NackRequest(worker_id="w1", items=[pb.NackItem(
             lease=ref(held), action=pb.NACK_ACTION_REQUEUE)]))
