@@ -45,9 +45,9 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def _renderer(fmt: str) -> Processor:
+def _renderer(fmt: str, colors: bool) -> Processor:
     if fmt == "console":
-        return structlog.dev.ConsoleRenderer(colors=False)
+        return structlog.dev.ConsoleRenderer(colors=colors)
     return structlog.processors.JSONRenderer()
 
 
@@ -58,10 +58,11 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     number = level_number(level)
     fmt = resolve_format(log_format, out)
+    colors = fmt == "console" and resolve_format("auto", out) == "console"
     shared = _shared_processors()
     final: list[Processor] = [] if fmt == "console" else [structlog.processors.format_exc_info]
     structlog.configure(
-        processors=[*shared, *final, _renderer(fmt)],
+        processors=[*shared, *final, _renderer(fmt, colors)],
         wrapper_class=structlog.make_filtering_bound_logger(number),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
@@ -71,7 +72,7 @@ def configure_logging(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared, *final],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        _renderer(fmt)],
+                        _renderer(fmt, colors)],
         )
     )  # fmt: skip
     root = logging.getLogger()
