@@ -1,4 +1,4 @@
-"""One attempt of one task: run the handler chain under the attempt deadline, map the ending.
+"""One attempt of one task: run the handler chain, and map how it ended to an outcome.
 
 Returns the :class:`Outcome` to report, or None when nothing may be reported (the lease is
 gone). Every failure is shown to the error hooks; per-task logs are at debug level because they
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from typing import Any
 
 from leasq_worker.errors import DeadlineExceeded, TaskCanceled, TaskTimeout, UnknownTaskType
 from leasq_worker.executor import Executor, encode_result
-from leasq_worker.leases import CANCELED, SHUTDOWN, HeldLease
+from leasq_worker.leases import CANCELED, SHUTDOWN, TIMEOUT, HeldLease
 from leasq_worker.outcome import REQUEUED, Outcome, ack, failure
 from leasq_worker.registry import Handler, Registry
 from leasq_worker.task import Task
@@ -27,6 +28,8 @@ class AttemptRunner:
         self._hooks = registry.error_hooks
         self._executor = executor
         self._log = log
+        is_enabled_for = getattr(log, "is_enabled_for", None)
+        self._debug = is_enabled_for(logging.DEBUG) if is_enabled_for is not None else True
 
     async def run(self, held: HeldLease, handler: Handler | None) -> Outcome | None:
         """Run ``held``'s task with ``handler`` and say what to report."""
@@ -35,7 +38,7 @@ class AttemptRunner:
         try:
             if handler is None:
                 raise UnknownTaskType(f"no handler registered for task type {task.type!r}")
-            value = await self._call(held, handler)
+            value = await self._executor.chain(handler)(task)
             outcome: Outcome | None = ack(encode_result(value))
         except asyncio.CancelledError:
             if held.stop_reason is None:
@@ -47,28 +50,18 @@ class AttemptRunner:
         self._logged(task, outcome, time.perf_counter() - started)
         return outcome
 
-    async def _call(self, held: HeldLease, handler: Handler) -> Any:
-        chain = self._executor.chain(handler)
-        if held.deadline is None:
-            return await chain(held.task)
-        timeout = asyncio.timeout_at(held.deadline)
-        try:
-            async with timeout:
-                return await chain(held.task)
-        except TimeoutError:
-            if not timeout.expired():
-                raise  # the handler's own TimeoutError: an ordinary failure
-            held.task.request_cancel("timeout")
-            raise _timeout_error(held.task) from None
-
     async def _stopped(self, held: HeldLease) -> Outcome | None:
+        """What to report for an attempt the runtime stopped (see ``HeldLease.stop``)."""
         if held.stop_reason == SHUTDOWN:
             return REQUEUED
-        if held.stop_reason == CANCELED:
+        if held.stop_reason == TIMEOUT:
+            exc: Exception = _timeout_error(held.task)
+        elif held.stop_reason == CANCELED:
             exc = TaskCanceled("canceled")
-            await self._report(held.task, exc)
-            return failure(exc)
-        return None
+        else:
+            return None  # the lease is gone: another worker may have the task
+        await self._report(held.task, exc)
+        return failure(exc)
 
     async def _report(self, task: Task, exc: BaseException) -> None:
         for hook in self._hooks:
@@ -80,6 +73,8 @@ class AttemptRunner:
                 self._log.exception("error hook failed", task_id=task.id, type=task.type)
 
     def _logged(self, task: Task, outcome: Outcome | None, seconds: float) -> None:
+        if outcome is not None and outcome.ack and not self._debug:
+            return  # the hot path: no fields built for a log line nobody reads
         fields = {
             "task_id": task.id,
             "type": task.type,
@@ -88,7 +83,7 @@ class AttemptRunner:
             "duration_ms": round(seconds * 1000, 3),
         }
         if outcome is None:
-            self._log.info("task dropped", reason=task.cancel_reason, **fields)
+            self._log.info("outcome not reported", reason=task.cancel_reason, **fields)
         elif outcome.ack:
             self._log.debug("task succeeded", **fields)
         else:

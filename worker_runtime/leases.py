@@ -20,6 +20,7 @@ LOST = "lease lost"
 EXPIRED = "lease expired"
 CANCELED = "canceled"
 SHUTDOWN = "shutdown"
+TIMEOUT = "timeout"
 
 
 class HeldLease:
@@ -35,7 +36,7 @@ class HeldLease:
         self.expires = sent_at + lease
         self.deadline = _local_deadline(leased, sent_at, lease)
         self.runner: asyncio.Task[None] | None = None
-        # Why the runtime stopped the attempt (LOST, EXPIRED, CANCELED, SHUTDOWN), if it did.
+        # Why the runtime stopped the attempt (LOST, EXPIRED, CANCELED, SHUTDOWN, TIMEOUT).
         self.stop_reason: str | None = None
 
     @property
@@ -100,9 +101,9 @@ class Slots:
     def free(self) -> int:
         return 0 if self.closed else self.capacity - self.running - self.reserved
 
-    def reserve(self) -> int:
-        """Reserve all free slots for one lease request; returns how many."""
-        count = self.free
+    def reserve(self, most: int | None = None) -> int:
+        """Reserve free slots (all, or at most ``most``) for one lease request; how many."""
+        count = self.free if most is None else max(0, min(most, self.free))
         self.reserved += count
         return count
 

@@ -1,10 +1,12 @@
 """Reports outcomes to the broker in batches, leasing the freed slots in the same round trip.
 
 Outcomes collect while the event loop has other ready work (every handler that finished in the
-same loop turn), then go out as one Ack and/or one Nack whose ``lease_next`` asks for all free
-slots. While a flush is in flight the next outcomes collect, so batches grow with load by
-themselves. A call that fails with a transient status is retried with backoff until the leases
-in it have expired locally; after that the broker redelivers the tasks anyway.
+same loop turn), then go out as one Ack and/or one Nack whose ``lease_next`` asks for the freed
+slots. A large batch goes out as two flushes, and up to two flushes are in flight at once: the
+worker runs the tasks of one answer while the broker settles the other half, instead of the two
+processes taking turns. While flushes are in flight the next outcomes collect, so batches grow
+with load by themselves. A call that fails with a transient status is retried with backoff until
+the leases in it have expired locally; after that the broker redelivers the tasks anyway.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ Pending = tuple[HeldLease, Outcome]
 OnLeased = Callable[[Sequence[task_pb2.LeasedTask], float], None]
 _BATCH = 1000
 _CALL_TIMEOUT = 10.0
+_MAX_FLUSHES = 2
+_SPLIT = 50  # a batch of at least twice this many outcomes goes out as two flushes
 
 
 class ResultRefused(Exception):
@@ -58,12 +62,14 @@ class Settler:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._flushing = False
+        self._room = asyncio.Semaphore(_MAX_FLUSHES)
+        self._flushes: set[asyncio.Task[None]] = set()
+        self._starting = False
 
     @property
     def busy(self) -> bool:
         """True while outcomes wait or a flush is in flight (it will lease freed slots)."""
-        return self._flushing or bool(self._pending)
+        return self._starting or bool(self._flushes) or bool(self._pending)
 
     def add(self, held: HeldLease, outcome: Outcome) -> None:
         """Queue one outcome for the next flush."""
@@ -77,19 +83,38 @@ class Settler:
 
     async def run(self) -> None:
         """Flush forever (until cancelled)."""
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(0)  # let handlers finishing in this loop turn join the batch
-            self._wake.clear()
-            batch, self._pending = self._live(self._pending), []
-            self._flushing = True
-            try:
-                await self._flush(batch)
-            finally:
-                self._flushing = False
-                if not self._pending:
-                    self._idle.set()
-                self._slots.notify()
+        try:
+            while True:
+                await self._wake.wait()
+                await asyncio.sleep(0)  # let handlers finishing in this loop turn join the batch
+                self._wake.clear()
+                batch, self._pending = self._live(self._pending), []
+                self._starting = True  # busy, though the batch is neither pending nor in flight
+                for part, most in _parts(batch):
+                    await self._room.acquire()
+                    self._start(part, self._slots.reserve(most))
+                self._starting = False
+                self._check_idle()
+        finally:
+            for flush in self._flushes:
+                flush.cancel()
+
+    def _start(self, part: list[Pending], count: int) -> None:
+        flush = asyncio.create_task(self._flush(part, count))
+        self._flushes.add(flush)
+        flush.add_done_callback(self._finished)
+
+    def _finished(self, flush: asyncio.Task[None]) -> None:
+        self._flushes.discard(flush)
+        self._room.release()
+        if not flush.cancelled() and flush.exception() is not None:
+            self._log.error("settle failed", exc_info=flush.exception())
+        self._check_idle()
+        self._slots.notify()
+
+    def _check_idle(self) -> None:
+        if not self.busy:
+            self._idle.set()
 
     def _live(self, batch: list[Pending]) -> list[Pending]:
         now = asyncio.get_running_loop().time()
@@ -103,10 +128,10 @@ class Settler:
                 live.append((held, outcome))
         return live
 
-    async def _flush(self, batch: list[Pending]) -> None:
+    async def _flush(self, batch: list[Pending], count: int) -> None:
+        """Report ``batch``, leasing ``count`` tasks (reserved by the caller) on the way."""
         acks = [item for item in batch if item[1].ack]
         nacks = [item for item in batch if not item[1].ack]
-        count = self._slots.reserve() if batch else 0
         sent = asyncio.get_running_loop().time()
         try:
             leased = await self._send(acks, nacks, count)
@@ -119,7 +144,7 @@ class Settler:
         self, acks: list[Pending], nacks: list[Pending], count: int
     ) -> list[task_pb2.LeasedTask]:
         calls = []
-        lease_next = self._lease_request(count)
+        lease_next = self._lease_request(count) if acks or nacks else None
         for start in range(0, len(acks), _BATCH):
             calls.append(self._ack(acks[start : start + _BATCH], lease_next))
             lease_next = None
@@ -232,6 +257,19 @@ class Settler:
         event = "outcome refused" if refused else "outcome not reported"
         log = self._log.warning if error is not None else self._log.info
         log(event, task_id=held.ref.task_id, queue=held.ref.queue, reason=reason, error=error)
+
+
+def _parts(batch: list[Pending]) -> list[tuple[list[Pending], int | None]]:
+    """Split a large batch in two; each part with the most slots its lease_next may ask for.
+
+    The last part may take every free slot, so none stays idle while the settler is busy.
+    """
+    if not batch:
+        return []
+    if len(batch) < 2 * _SPLIT:
+        return [(batch, None)]
+    half = len(batch) // 2
+    return [(batch[:half], half), (batch[half:], None)]
 
 
 def _nack_item(held: HeldLease, outcome: Outcome) -> pb.NackItem:

@@ -1,8 +1,9 @@
 """The task as a handler sees it: a thin, read-only view over the leased protobuf message.
 
 Fields are read from the message on access, so leasing a task costs no conversion work the
-handler does not ask for. The cancellation signal is a :class:`threading.Event`, because it must
-reach sync handlers running in pool threads; async handlers are also cancelled outright.
+handler does not ask for. The cancellation signal is a :class:`threading.Event` (made when first
+asked for), because it must reach sync handlers running in pool threads; async handlers are also
+cancelled outright.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from leasq.v1 import task_pb2
 
 Decoder = Callable[[bytes], Any]
+# Guards the lazy creation of a task's event against a concurrent cancel from the loop thread.
+_EVENT_LOCK = threading.Lock()
 
 
 class Task:
@@ -26,14 +29,14 @@ class Task:
     handlers should poll :attr:`cancelled` (or wait on ``cancel_event``) and return.
     """
 
-    __slots__ = ("_cancel_reason", "_decoder", "_headers", "_pb", "cancel_event")
+    __slots__ = ("_cancel_reason", "_decoder", "_event", "_headers", "_pb")
 
     def __init__(self, leased: task_pb2.LeasedTask, decoder: Decoder | None = None) -> None:
         self._pb = leased
         self._decoder = decoder
         self._headers: dict[str, str] | None = None
         self._cancel_reason: str | None = None
-        self.cancel_event = threading.Event()
+        self._event: threading.Event | None = None  # made on first use: most tasks never ask
 
     @property
     def id(self) -> str:
@@ -111,9 +114,19 @@ class Task:
         return _when(self._pb, "enqueued_at")
 
     @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the attempt must stop; a sync handler may ``wait()`` on it."""
+        with _EVENT_LOCK:
+            if self._event is None:
+                self._event = threading.Event()
+                if self._cancel_reason is not None:
+                    self._event.set()
+            return self._event
+
+    @property
     def cancelled(self) -> bool:
         """True once the attempt has been asked to stop."""
-        return self.cancel_event.is_set()
+        return self._cancel_reason is not None
 
     @property
     def cancel_reason(self) -> str | None:
@@ -122,9 +135,12 @@ class Task:
 
     def request_cancel(self, reason: str) -> None:
         """Raise the cancellation signal (the runtime calls this; the first reason wins)."""
-        if self._cancel_reason is None:
-            self._cancel_reason = reason
-        self.cancel_event.set()
+        with _EVENT_LOCK:
+            if self._cancel_reason is None:
+                self._cancel_reason = reason
+            event = self._event
+        if event is not None:
+            event.set()
 
     def __repr__(self) -> str:
         return f"Task(id={self.id!r}, type={self.type!r}, queue={self.queue!r})"

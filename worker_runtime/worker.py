@@ -25,10 +25,11 @@ from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import task_pb2
 from leasq_sdk.channel import ChannelSettings, call_metadata, open_aio_channel
 from leasq_worker.attempt import AttemptRunner
+from leasq_worker.deadlines import Deadlines
 from leasq_worker.executor import Executor
 from leasq_worker.heartbeat import Heartbeater
 from leasq_worker.leaser import Leaser
-from leasq_worker.leases import SHUTDOWN, HeldLease, LeaseBook, Slots
+from leasq_worker.leases import SHUTDOWN, TIMEOUT, HeldLease, LeaseBook, Slots
 from leasq_worker.outcome import REQUEUED
 from leasq_worker.registry import Handler, Registry
 from leasq_worker.rpc import broker_stub, duration
@@ -126,6 +127,7 @@ class Worker:
 
     async def _serve(self, stub: Any, executor: Executor) -> None:
         self._runner = AttemptRunner(self.registry, executor, self._log)
+        self._deadlines = Deadlines(lambda held: held.stop(TIMEOUT))
         self._settler = Settler(
             stub,
             worker_id=self.id,
@@ -170,6 +172,7 @@ class Worker:
             await asyncio.wait([loops[1]], timeout=self.poll_wait + 5)
             await self._drain()
         finally:
+            self._deadlines.close()
             for task in [waiter, *loops]:
                 task.cancel()
             await asyncio.gather(waiter, *loops, return_exceptions=True)
@@ -211,6 +214,7 @@ class Worker:
                 continue
             self._slots.running += 1
             held.runner = loop.create_task(self._attempt(held, handler))
+            self._deadlines.watch(held)
 
     async def _attempt(self, held: HeldLease, handler: Handler | None) -> None:
         outcome = None

@@ -132,7 +132,11 @@ class WorkerProcess:
                 self._changed.clear()
                 await self._changed.wait()
 
-        return await asyncio.wait_for(find(), within)
+        try:
+            return await asyncio.wait_for(find(), within)
+        except TimeoutError:
+            message = f"no {event!r} {fields} logged within {within}s: {self.logs}"
+            raise AssertionError(message) from None
 
     def send(self, sig: int) -> None:
         self.process.send_signal(sig)
