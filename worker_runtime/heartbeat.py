@@ -78,9 +78,7 @@ class Heartbeater:
         elif status == pb.LEASE_STATUS_CANCEL_REQUESTED:
             held.expires = max(held.expires, sent + self._lease_seconds)
             if held.runner is not None and not held.runner.done():
-                self._log.info(
-                    "task cancel requested", task_id=held.ref.task_id, queue=held.ref.queue
-                )
+                self._log.info("task cancel requested", task_id=held.task_id, queue=held.queue)
                 held.stop(CANCELED)
         elif status == pb.LEASE_STATUS_LOST:
             self._give_up(held, LOST)

@@ -256,7 +256,7 @@ class Settler:
         self._book.remove(held)
         event = "outcome refused" if refused else "outcome not reported"
         log = self._log.warning if error is not None else self._log.info
-        log(event, task_id=held.ref.task_id, queue=held.ref.queue, reason=reason, error=error)
+        log(event, task_id=held.task_id, queue=held.queue, reason=reason, error=error)
 
 
 def _parts(batch: list[Pending]) -> list[tuple[list[Pending], int | None]]:
