@@ -99,3 +99,15 @@ async def test_a_paused_worker_whose_lease_was_lost_does_not_report_the_task(
     assert not [log for log in paused.logs if log["event"] == "outcome refused"]
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.result) == (task_pb2.TASK_STATE_COMPLETED, b"B")
+
+
+async def test_a_second_signal_exits_at_once(
+    broker_stub: Any, spawn_worker: Any, events: Events, queue: str
+) -> None:
+    await enqueue(broker_stub, "stuck:async", queue)
+    worker = await spawn_worker(name="A", args=["--shutdown-timeout", "60"])
+    await events.next()
+    worker.send(signal.SIGTERM)
+    await worker.wait_log("waiting for running tasks")
+    worker.send(signal.SIGINT)
+    assert await worker.wait(within=5) == 128 + signal.SIGINT

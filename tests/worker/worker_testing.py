@@ -45,7 +45,8 @@ async def enqueue_many(stub: Any, specs: list[task_pb2.TaskSpec]) -> list[str]:
 
 async def get_task(stub: Any, queue: str, task_id: str) -> task_pb2.TaskInfo:
     """The task as the broker records it (raises NOT_FOUND when it is gone)."""
-    response = await stub.GetTask(ipb.GetTaskRequest(queue=queue, task_id=task_id))
+    request = ipb.GetTaskRequest(queue=queue, task_id=task_id)
+    response = await stub.GetTask(request, wait_for_ready=True)
     return response.task
 
 

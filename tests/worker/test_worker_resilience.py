@@ -1,0 +1,68 @@
+"""A worker rides out a broker restart, and wakes for new work without polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from broker_process import BrokerHandle
+from google.protobuf import duration_pb2
+from worker_testing import enqueue, get_task, stop
+
+from leasq.v1 import task_pb2
+from leasq_worker import CallNext, Registry, Task
+
+
+async def test_an_outcome_is_reported_once_the_broker_is_back(
+    broker: BrokerHandle, broker_stub: Any, inspect_stub: Any, start_worker: Any, queue: str
+) -> None:
+    registry = Registry()
+    started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    @registry.middleware
+    async def after(task: Task, call_next: CallNext) -> Any:
+        result = await call_next(task)
+        finished.set()  # the outcome is now waiting to be reported
+        return result
+
+    @registry.handler("job")
+    async def job(task: Task) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    task_id = await enqueue(broker_stub, "job", queue, retention=duration_pb2.Duration(seconds=60))
+    # A short long-poll, so the broker's graceful stop need not wait for it.
+    worker = await start_worker(registry, queues=[queue], poll_wait=0.5)
+    await started.wait()
+    await broker.stop_async()
+    release.set()
+    await finished.wait()
+    await broker.restart_async()
+    await stop(worker)
+
+    info = await get_task(inspect_stub, queue, task_id)
+    assert (info.state, info.result) == (task_pb2.TASK_STATE_COMPLETED, b"done")
+
+
+async def test_an_idle_worker_starts_a_new_task_at_once_not_at_its_next_poll(
+    broker_stub: Any, start_worker: Any, queue: str
+) -> None:
+    registry = Registry()
+    started: asyncio.Queue[float] = asyncio.Queue()
+
+    @registry.handler("job")
+    async def job(task: Task) -> None:
+        started.put_nowait(time.monotonic())
+
+    worker = await start_worker(registry, queues=[queue], poll_wait=30)
+    await enqueue(broker_stub, "job", queue)  # the first task: the worker is up and polling
+    await started.get()
+    delays = []
+    for _ in range(5):
+        enqueued = time.monotonic()
+        await enqueue(broker_stub, "job", queue)
+        delays.append(await started.get() - enqueued)
+    await stop(worker)
+    assert max(delays) < 0.5  # a fixed-interval poll would take up to its interval
