@@ -8,7 +8,13 @@ from typing import Any
 import grpc
 
 from leasq.v1 import inspect_service_pb2
-from leasq_sdk.channel import DEFAULT_TARGET, ChannelSettings, call_metadata
+from leasq_sdk.channel import (
+    DEFAULT_KEEPALIVE_TIME,
+    DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_TARGET,
+    ChannelSettings,
+    call_metadata,
+)
 from leasq_sdk.convert import state_to_proto
 from leasq_sdk.models import TaskState
 
@@ -29,7 +35,8 @@ class ClientBase:
             takes ``rpc_timeout=`` to override it for one call. (``timeout=`` of ``enqueue`` is
             the task's own per-attempt time limit.)
         keepalive_time: seconds between keepalive pings while calls are in flight (``None``:
-            off); keepalive_timeout: how long to wait for the ping's answer.
+            off); keepalive_timeout: how long to wait for a ping's answer before the
+            connection is taken as dead. The broker accepts pings every 10 s or slower.
         wait_for_ready: while the broker is unreachable, calls wait for it up to their deadline
             (default) instead of failing at once with :class:`BrokerUnavailable`.
         options: extra gRPC channel arguments.
@@ -43,8 +50,8 @@ class ClientBase:
         root_certificates: bytes | None = None,
         token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
-        keepalive_time: float | None = None,
-        keepalive_timeout: float = 20.0,
+        keepalive_time: float | None = DEFAULT_KEEPALIVE_TIME,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
         wait_for_ready: bool = True,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:

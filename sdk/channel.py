@@ -24,6 +24,10 @@ from typing import Any
 import grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+#: Keepalive ping interval and answer timeout, in seconds. The broker accepts pings every 10 s
+#: or slower; a peer that allows less must be given a longer interval (or None: no pings).
+DEFAULT_KEEPALIVE_TIME = 30.0
+DEFAULT_KEEPALIVE_TIMEOUT = 10.0
 
 #: Methods that are safe to send twice. Enqueue and EnqueueBatch go through the retrying
 #: channel only when every task carries a task_id.
@@ -59,10 +63,10 @@ class ChannelSettings:
     root_certificates: bytes | None = None
     #: Sent as ``authorization: Bearer <token>`` on every call.
     token: str | None = None
-    #: Seconds between keepalive pings while calls are in flight (None: no pings). The broker
+    #: Seconds between keepalive pings while calls are in flight (None: no pings). The server
     #: must permit the interval, or it closes the connection with "too many pings".
-    keepalive_time: float | None = None
-    keepalive_timeout: float = 20.0
+    keepalive_time: float | None = DEFAULT_KEEPALIVE_TIME
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     #: Extra ``(name, value)`` channel arguments, applied last.
     options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
 

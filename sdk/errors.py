@@ -203,9 +203,14 @@ _BY_CODE: dict[grpc.StatusCode, type[LeasqError]] = {
 def error_class(code: grpc.StatusCode, reason: str, field: str) -> type[LeasqError]:
     """The most specific class for a refusal: by reason, else by code, else the base."""
     cls = _BY_REASON.get(reason) or _BY_CODE.get(code, LeasqError)
-    if cls is InvalidArgument and field.startswith("task"):
+    if cls is InvalidArgument and _is_task_field(field):
         return InvalidTask
     return cls
+
+
+def _is_task_field(field: str) -> bool:
+    """True for paths inside a task spec: ``task.queue``, ``tasks[3].type``."""
+    return field == "task" or field.startswith(("task.", "tasks["))
 
 
 def from_rpc_error(err: grpc.RpcError) -> LeasqError:

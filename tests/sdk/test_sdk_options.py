@@ -68,7 +68,7 @@ def test_states_convert_both_ways_by_enum_or_name() -> None:
     assert state_to_proto("PENDING") == task_pb2.TASK_STATE_PENDING
     assert state_from_proto(task_pb2.TASK_STATE_RETRY) is TaskState.RETRY
     assert state_from_proto(99) is TaskState.UNSPECIFIED
-    assert TaskState.COMPLETED == "completed"
+    assert str(TaskState.COMPLETED) == "completed"
 
 
 def test_bytes_and_text_payloads_are_sent_without_a_content_type() -> None:
@@ -82,8 +82,10 @@ def test_dicts_lists_and_dataclasses_are_sent_as_json_with_a_content_type() -> N
     for value, expected in [
         ({"a": 1}, {"a": 1}),
         ([1, "x"], [1, "x"]),
-        (Signup(7, [Address("Oslo")]), {"user_id": 7, "addresses": [{"city": "Oslo"}],
-                                         "home": None}),
+        (
+            Signup(7, [Address("Oslo")]),
+            {"user_id": 7, "addresses": [{"city": "Oslo"}], "home": None},
+        ),
     ]:
         spec = build_spec("t", value)
         assert json.loads(spec.payload) == expected
@@ -119,16 +121,27 @@ def test_unset_options_are_not_sent_so_the_broker_defaults_apply() -> None:
     spec = build_spec("t", b"")
     assert not spec.HasField("max_retry")
     for name in ("timeout", "deadline", "process_at", "process_in", "unique_ttl", "retention"):
-        assert not spec.HasField(name)  # type: ignore[arg-type]
+        assert not spec.HasField(name)
     assert (spec.queue, spec.task_id, spec.group, spec.unique_key) == ("", "", "", "")
 
 
 def test_every_option_lands_in_its_task_spec_field() -> None:
     at = datetime(2031, 5, 6, tzinfo=UTC)
     spec = TaskRequest(
-        "t", b"p", queue="q", max_retry=0, timeout=2.5, deadline=at, process_at=at,
-        process_in=timedelta(minutes=1), unique=60, unique_key="u", task_id="id-1",
-        retention=3600, group="g", headers={"h": "1"},
+        "t",
+        b"p",
+        queue="q",
+        max_retry=0,
+        timeout=2.5,
+        deadline=at,
+        process_at=at,
+        process_in=timedelta(minutes=1),
+        unique=60,
+        unique_key="u",
+        task_id="id-1",
+        retention=3600,
+        group="g",
+        headers={"h": "1"},
     ).to_spec()
     assert (spec.queue, spec.task_id, spec.unique_key, spec.group) == ("q", "id-1", "u", "g")
     assert spec.HasField("max_retry") and spec.max_retry == 0
