@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from leasq_broker import validation as v
+from leasq_broker.batching import EnqueueBatcher
 from leasq_broker.clock import Clock
 from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, TaskIdConflict
 from leasq_broker.keys import Keys
@@ -51,36 +52,40 @@ class Producer:
         self._encode = encode
         self._limits = limits
         self._on_enqueued = on_enqueued
+        self._batcher = EnqueueBatcher(store, clock, on_enqueued)
 
     async def enqueue(self, task: NewTask, field: str = "task") -> Enqueued:
         """Enqueue one task or raise the domain error that refused it."""
-        result = (await self.enqueue_many([task], field_prefix=field, indexed=False))[0]
+        now = self._clock.now_ms()
+        record = self._record(task, field, now)
+        status = await self._batcher.submit(task.queue, record)
+        result = _outcome(task.queue, record, status, now)
         if isinstance(result, LeasqError):
             raise result
         return result
 
-    async def enqueue_many(
-        self, tasks: Sequence[NewTask], field_prefix: str = "tasks", *, indexed: bool = True
-    ) -> list[Enqueued | LeasqError]:
+    async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Enqueued | LeasqError]:
         """Enqueue tasks independently; a result or an error per task, in order."""
         now = self._clock.now_ms()
         results: list[Enqueued | LeasqError | None] = [None] * len(tasks)
         per_queue: dict[str, list[tuple[int, TaskRecord]]] = {}
         for index, task in enumerate(tasks):
-            field = f"{field_prefix}[{index}]" if indexed else field_prefix
             try:
-                record = self._record(task, field, now)
+                record = self._record(task, f"tasks[{index}]", now)
             except LeasqError as error:
                 results[index] = error
                 continue
             per_queue.setdefault(task.queue, []).append((index, record))
-        for queue, entries in per_queue.items():
-            statuses = await self._store.enqueue(queue, [r for _, r in entries], now)
+        replies = await self._store.enqueue_groups(
+            [(queue, [record for _, record in entries]) for queue, entries in per_queue.items()],
+            now,
+        )
+        for (queue, entries), statuses in zip(per_queue.items(), replies, strict=True):
             for (index, record), status in zip(entries, statuses, strict=True):
                 results[index] = _outcome(queue, record, status, now)
-            if any(s is EnqueueStatus.ENQUEUED for s in statuses):
+            if EnqueueStatus.ENQUEUED in statuses:
                 self._on_enqueued(queue)
-        return [r for r in results if r is not None]
+        return [result for result in results if result is not None]
 
     def _record(self, task: NewTask, field: str, now: int) -> TaskRecord:
         _validate(task, field, now, self._limits)

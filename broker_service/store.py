@@ -76,28 +76,27 @@ class TaskStore:
         self._backoff = backoff or BackoffPolicy()
         self._known_queues: set[str] = set()
 
-    async def enqueue(
-        self, queue: str, records: Sequence[TaskRecord], now_ms: int
-    ) -> list[EnqueueStatus]:
-        """Add tasks to one queue; a status per record."""
+    async def enqueue_groups(
+        self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int
+    ) -> list[list[EnqueueStatus]]:
+        """Add tasks to several queues in one round trip; statuses per queue, per record."""
+        for queue, _ in groups:
+            await self._remember_queue(queue)
+        replies = await self._scripts.call_many(
+            [self._enqueue_call(queue, records, now_ms) for queue, records in groups]
+        )
+        return [[EnqueueStatus(int(code)) for code in reply] for reply in replies]
+
+    def _enqueue_call(self, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
         k = self._keys
         keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue)]
-        args: list[str | bytes | int] = [now_ms, k.notify_channel(), queue]
+        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue]
         for record in records:
             task_key = k.task(queue, record.id)
             keys += [task_key, record.unique_lock or task_key]
-            args += [
-                record.id,
-                record.envelope,
-                record.process_at_ms,
-                record.max_retry,
-                record.unique_ttl_ms,
-                record.retention_ms,
-                record.group,
-            ]
-        await self._remember_queue(queue)
-        replies = await self._scripts.call("enqueue", keys, args)
-        return [EnqueueStatus(int(code)) for code in replies]
+            args += [record.id, record.envelope, record.process_at_ms, record.max_retry,
+                     record.unique_ttl_ms, record.retention_ms, record.group]
+        return ScriptCall("enqueue", keys, args)
 
     async def _remember_queue(self, queue: str) -> None:
         if queue not in self._known_queues:

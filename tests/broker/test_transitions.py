@@ -41,13 +41,13 @@ async def test_enqueue_adds_pending_and_scheduled_tasks_and_refuses_conflicts(
     redis, store = store_env.redis, store_env.store
     await seed(redis, "taken", s="completed")
     lock = f"{P}:u:abc"
-    statuses = await store.enqueue(Q, [
+    (statuses,) = await store.enqueue_groups([(Q, [
         record("a"),
         record("b", process_at_ms=T0 + 5000, group="g1", retention_ms=60000),
         record("taken"),
         record("c", unique_lock=lock, unique_ttl_ms=9000),
         record("d", unique_lock=lock, unique_ttl_ms=9000),
-    ], T0)
+    ])], T0)
     assert statuses == [EnqueueStatus.ENQUEUED, EnqueueStatus.ENQUEUED,
                         EnqueueStatus.TASK_ID_CONFLICT, EnqueueStatus.ENQUEUED,
                         EnqueueStatus.DUPLICATE_TASK]
