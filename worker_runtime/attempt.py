@@ -39,6 +39,8 @@ class AttemptRunner:
             if handler is None:
                 raise UnknownTaskType(f"no handler registered for task type {task.type!r}")
             value = await self._executor.chain(handler)(task)
+            if held.stop_reason is not None:  # the handler swallowed its cancellation
+                raise asyncio.CancelledError
             outcome: Outcome | None = ack(encode_result(value))
         except asyncio.CancelledError:
             if held.stop_reason is None:

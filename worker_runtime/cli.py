@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from leasq_worker.logs import configure_logging
 from leasq_worker.registry import Registry
@@ -47,68 +48,40 @@ def load_registry(target: str) -> Registry:
     return registry
 
 
+# (flags, argparse options) of ``leasq worker``: what to serve, how to run it, how to reach
+# the broker. Environment defaults are read when the parser is built, not at import.
+_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--queue", "-q"), {"action": "append", "type": parse_queue, "dest": "queues",
+        "metavar": "NAME[=WEIGHT]", "help": "queue to serve, repeatable (default: default)"}),
+    (("--strict",), {"action": "store_true", "help": "serve queues in order, not by weight"}),
+    (("--concurrency", "-c"), {"type": int, "default": 10, "help": "tasks run at once"}),
+    (("--processes",), {"type": int, "help": "process-pool size (default: CPU count)"}),
+    (("--lease-duration",), {"type": float, "default": 15.0, "help": "seconds per lease"}),
+    (("--heartbeat-interval",), {"type": float, "help": "seconds (default: lease / 3)"}),
+    (("--shutdown-timeout",), {"type": float, "default": 10.0,
+        "help": "seconds running tasks get to finish on SIGTERM/SIGINT"}),
+    (("--worker-id",), {"help": "default host:pid:random"}),
+    (("--log-level",), {"default": "info", "choices": ["debug", "info", "warning", "error"]}),
+    (("--log-format",), {"default": "auto", "choices": ["auto", "json", "console"]}),
+    (("--tls",), {"action": "store_true", "help": "TLS with the system's CA roots"}),
+    (("--tls-ca",), {"type": Path, "help": "PEM file of the broker's CA; enables TLS"}),
+)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leasq worker", description="Run a Leasq worker.")
+    """The ``leasq worker`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="leasq worker",
+        description="Run a Leasq worker.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("registry", help="where the handlers are: MODULE:REGISTRY")
-    parser.add_argument(
-        "--broker",
-        default=os.environ.get("LEASQ_BROKER", "127.0.0.1:50051"),
-        help="broker address host:port (env LEASQ_BROKER)",
-    )
-    parser.add_argument(
-        "--queue",
-        "-q",
-        action="append",
-        type=parse_queue,
-        dest="queues",
-        metavar="NAME[=WEIGHT]",
-        help="queue to serve; repeat for several",
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="serve queues in the order given instead of by weight"
-    )
-    parser.add_argument(
-        "--concurrency", "-c", type=int, default=10, help="tasks run at once (default 10)"
-    )
-    parser.add_argument(
-        "--processes",
-        type=int,
-        default=None,
-        help="process-pool size for process handlers (default: CPU count)",
-    )
-    parser.add_argument(
-        "--lease-duration",
-        type=float,
-        default=15.0,
-        help="seconds a lease lasts between heartbeats (default 15)",
-    )
-    parser.add_argument(
-        "--heartbeat-interval",
-        type=float,
-        default=None,
-        help="seconds between heartbeats (default: a third of the lease)",
-    )
-    parser.add_argument(
-        "--shutdown-timeout",
-        type=float,
-        default=10.0,
-        help="seconds running tasks get to finish on SIGTERM (default 10)",
-    )
-    parser.add_argument("--worker-id", default=None, help="default host:pid:random")
-    parser.add_argument(
-        "--token", default=os.environ.get("LEASQ_TOKEN"), help="bearer token (env LEASQ_TOKEN)"
-    )
-    parser.add_argument("--tls", action="store_true", help="TLS with the system's CA roots")
-    parser.add_argument(
-        "--tls-ca",
-        type=Path,
-        default=None,
-        help="PEM file of the CA that signed the broker's certificate; enables TLS",
-    )
-    parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
-    )
-    parser.add_argument("--log-format", default="auto", choices=["auto", "json", "console"])
+    for flags, options in _FLAGS:
+        parser.add_argument(*flags, **options)
+    parser.add_argument("--broker", default=os.environ.get("LEASQ_BROKER", "127.0.0.1:50051"),
+                        help="broker address host:port (env LEASQ_BROKER)")  # fmt: skip
+    parser.add_argument("--token", default=os.environ.get("LEASQ_TOKEN"),
+                        help="bearer token (env LEASQ_TOKEN)")  # fmt: skip
     return parser
 
 

@@ -63,7 +63,7 @@ class Heartbeater:
             )
             try:
                 response = await self._stub.Heartbeat(
-                    request, timeout=self._interval, metadata=self._metadata
+                    request, timeout=self._lease_seconds / 2, metadata=self._metadata
                 )
             except grpc.aio.AioRpcError as exc:
                 self._log.warning("heartbeat failed", code=exc.code().name, error=exc.details())

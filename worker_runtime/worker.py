@@ -37,6 +37,7 @@ from leasq_worker.settler import Settler
 from leasq_worker.task import Task
 
 Queues = Mapping[str, int] | Sequence[str | tuple[str, int]]
+_STOP_GRACE = 5.0  # seconds a cancelled attempt gets to unwind at shutdown
 
 
 class Worker:
@@ -126,36 +127,7 @@ class Worker:
             await channel.close()
 
     async def _serve(self, stub: Any, executor: Executor) -> None:
-        self._runner = AttemptRunner(self.registry, executor, self._log)
-        self._deadlines = Deadlines(lambda held: held.stop(TIMEOUT))
-        self._settler = Settler(
-            stub,
-            worker_id=self.id,
-            metadata=self._metadata,
-            book=self._book,
-            slots=self._slots,
-            lease_next=self._lease_request(wait=0),
-            on_leased=self._dispatch,
-            log=self._log,
-        )
-        leaser = Leaser(
-            stub,
-            metadata=self._metadata,
-            slots=self._slots,
-            settler_busy=lambda: self._settler.busy,
-            request=self._lease_request(self.poll_wait),
-            on_leased=self._dispatch,
-            log=self._log,
-        )
-        heart = Heartbeater(
-            stub,
-            worker_id=self.id,
-            metadata=self._metadata,
-            book=self._book,
-            interval=self.heartbeat_interval,
-            lease_seconds=self.lease_duration,
-            log=self._log,
-        )
+        leaser, heart = self._assemble(stub, executor)
         loops = [asyncio.create_task(part.run()) for part in (self._settler, leaser, heart)]
         self._log.info(
             "worker started",
@@ -181,6 +153,25 @@ class Worker:
                 raise task.exception()  # type: ignore[misc]
         self._log.info("worker stopped")
 
+    def _assemble(self, stub: Any, executor: Executor) -> tuple[Leaser, Heartbeater]:
+        """Build the attempt runner, deadline timer, settler, leaser and heartbeater."""
+        self._runner = AttemptRunner(self.registry, executor, self._log)
+        self._deadlines = Deadlines(lambda held: held.stop(TIMEOUT))
+        common = {"metadata": self._metadata, "log": self._log}
+        self._settler = Settler(
+            stub, worker_id=self.id, book=self._book, slots=self._slots,
+            lease_next=self._lease_request(wait=0), on_leased=self._dispatch, **common,
+        )  # fmt: skip
+        leaser = Leaser(
+            stub, slots=self._slots, settler_busy=lambda: self._settler.busy,
+            request=self._lease_request(self.poll_wait), on_leased=self._dispatch, **common,
+        )  # fmt: skip
+        heart = Heartbeater(
+            stub, worker_id=self.id, book=self._book, interval=self.heartbeat_interval,
+            lease_seconds=self.lease_duration, **common,
+        )  # fmt: skip
+        return leaser, heart
+
     async def _drain(self) -> None:
         """Let running attempts finish, requeue the rest, then wait for every report."""
         running = {h.runner for h in self._book if h.runner is not None and not h.runner.done()}
@@ -194,7 +185,9 @@ class Worker:
                     held.stop(SHUTDOWN)
             if late:
                 self._log.info("requeueing unfinished tasks", tasks=len(late))
-                await asyncio.wait(late)
+                _, stuck = await asyncio.wait(late, timeout=_STOP_GRACE)
+                if stuck:  # handlers that ignore cancellation: their leases will expire
+                    self._log.warning("handlers ignored cancellation", tasks=len(stuck))
         try:
             await asyncio.wait_for(self._settler.drained(), self.lease_duration + 1)
         except TimeoutError:
