@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from broker_process import BrokerHandle
+import redis.asyncio
+from broker_process import BrokerHandle, broker_environment, overrides_to_flags
 from worker_testing import Events, WorkerProcess
 
 from leasq_worker import Registry, Worker
@@ -21,6 +22,25 @@ StartProcess = Callable[..., Awaitable[WorkerProcess]]
 
 
 StartWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture(scope="module")
+def broker(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """One broker per test module, on the session Redis without flushing it.
+
+    Worker tests each use queues of their own, so they cannot see each other's tasks; sharing
+    the broker saves a broker start per test. (Overrides the per-test ``broker`` fixture.)
+    """
+    flags = overrides_to_flags({"redis_url": redis_server, "log_format": "json"})
+    handle = BrokerHandle(
+        flags, workdir=tmp_path_factory.mktemp("worker-broker"), redis_url=redis_server,
+        data_dir=None, env=broker_environment(),
+    )  # fmt: skip
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 @pytest.fixture
@@ -51,14 +71,18 @@ async def start_worker(broker: BrokerHandle) -> AsyncIterator[StartWorker]:
 
 
 @pytest.fixture
-def events(redis_client: Any) -> Events:
-    """The event list worker subprocesses report to."""
-    return Events(redis_client, f"worker-test-events:{uuid.uuid4().hex[:8]}")
+async def events(redis_server: str) -> AsyncIterator[Events]:
+    """The event list worker subprocesses report to (on the session Redis, not flushed)."""
+    client = redis.asyncio.Redis.from_url(redis_server)
+    try:
+        yield Events(client, f"worker-test-events:{uuid.uuid4().hex[:8]}")
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
 async def spawn_worker(
-    broker: BrokerHandle, events: Events, redis_url: str, queue: str
+    broker: BrokerHandle, events: Events, redis_server: str, queue: str
 ) -> AsyncIterator[StartProcess]:
     """``await spawn_worker(name=..., mode=..., args=[...])``: a worker subprocess on ``queue``.
 
@@ -68,7 +92,7 @@ async def spawn_worker(
 
     async def spawn(*, name: str, mode: str = "normal", args: list[str] | None = None) -> Any:
         worker = await WorkerProcess.start(
-            broker.address, queue, events, name=name, mode=mode, redis_url=redis_url,
+            broker.address, queue, events, name=name, mode=mode, redis_url=redis_server,
             args=args or [],
         )  # fmt: skip
         spawned.append(worker)
