@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TYPECHECK_DIR := build/typecheck
 
-.PHONY: install run test proto proto-check lint typecheck-tree node-deps
+.PHONY: install run test proto proto-check lint typecheck-tree node-deps bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,27 @@ lint: install typecheck-tree
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
 	MYPYPATH=$(TYPECHECK_DIR) $(BIN)/mypy -p leasq_broker -p leasq_sdk -p leasq_worker
+
+# Benchmarks against Celery, RQ, Dramatiq, arq, taskiq and Huey, then Leasq's scale curves;
+# writes docs/benchmarks.md and docs/img/*.png (~20 minutes; bench-quick: ~2 minutes).
+# Never part of `make test`. arq's newest releases pin redis < 6, which the other peers'
+# current releases do not accept: arq runs from a virtualenv of its own.
+BENCH_STAMP := $(VENV)/.installed-bench
+ARQ_VENV := .venv-bench-arq
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+$(ARQ_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(ARQ_VENV)
+	$(ARQ_VENV)/bin/python -m pip install --quiet --upgrade arq
+	touch $@
+
+bench: $(BENCH_STAMP) $(ARQ_VENV)/.installed
+	cd benchmarks && ../$(BIN)/python compare.py $(BENCH_ARGS)
+	cd benchmarks && ../$(BIN)/python scale.py $(BENCH_ARGS)
+	cd benchmarks && ../$(BIN)/python report.py
+
+bench-quick:
+	$(MAKE) --no-print-directory bench BENCH_ARGS=--quick

@@ -40,37 +40,58 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes], what: str) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(*broker_flags: str) -> Iterator[Stack]:
-    """Redis (no persistence) on a free port and one broker on it, for the block's duration."""
-    workdir = Path(tempfile.mkdtemp(prefix="leasq-bench-"))
+def private_redis(workdir: Path) -> Iterator[str]:
+    """A redis-server without persistence on a free port; yields its URL (database 0)."""
     port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(workdir)]  # fmt: skip
     redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
+        command,
         stdout=subprocess.DEVNULL,
     )
-    broker: subprocess.Popen[bytes] | None = None
     try:
-        ready = workdir / "ready"
-        url = f"redis://127.0.0.1:{port}/0"
         for _ in range(100):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
                 break
             time.sleep(0.05)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEASQ_")}
-        broker = subprocess.Popen(
-            [sys.executable, "-m", "leasq_broker", "serve", "--redis-url", url, "--listen",
-             "127.0.0.1:0", "--ready-file", str(ready), "--log-level", "warning", *broker_flags],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "broker.log", "wb"),
-        )
-        _wait_for(ready, broker, "broker")
-        yield Stack(url, ready.read_text().strip(), workdir)
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
-        if broker is not None:
-            broker.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                broker.wait(15)
-            broker.kill()
         redis.terminate()
         redis.wait(10)
+
+
+@contextlib.contextmanager
+def broker_on(redis_url: str, workdir: Path, *broker_flags: str) -> Iterator[str]:
+    """A `leasq serve` on an existing Redis; yields its gRPC address."""
+    ready = workdir / "ready"
+    ready.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEASQ_")}
+    command = [sys.executable, "-m", "leasq_broker", "serve", "--redis-url", redis_url,
+               "--listen", "127.0.0.1:0", "--ready-file", str(ready), "--log-level", "warning",
+               *broker_flags]  # fmt: skip
+    broker = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "broker.log", "ab"),
+    )
+    try:
+        _wait_for(ready, broker, "broker")
+        yield ready.read_text().strip()
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            broker.wait(15)
+        broker.kill()
+        broker.wait()
+
+
+@contextlib.contextmanager
+def running_stack(*broker_flags: str) -> Iterator[Stack]:
+    """Redis (no persistence) on a free port and one broker on it, for the block's duration."""
+    workdir = Path(tempfile.mkdtemp(prefix="leasq-bench-"))
+    try:
+        with private_redis(workdir) as url, broker_on(url, workdir, *broker_flags) as address:
+            yield Stack(url, address, workdir)
+    finally:
         shutil.rmtree(workdir, ignore_errors=True)
