@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import grpc
+import structlog
+
 from leasq_worker.logs import configure_logging
 from leasq_worker.registry import Registry
 from leasq_worker.worker import Worker
@@ -86,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a worker until SIGTERM/SIGINT; 0 after a graceful shutdown, 2 for bad arguments."""
+    """Run a worker until SIGTERM/SIGINT: 0 after a graceful shutdown, 1 when the broker
+    refuses its requests (bad queue name, wrong token), 2 for bad arguments."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
@@ -113,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
-    asyncio.run(worker.run())
+    try:
+        asyncio.run(worker.run())
+    except grpc.aio.AioRpcError as exc:
+        structlog.get_logger("leasq.worker").error(
+            "worker stopped by the broker's refusal", code=exc.code().name, error=exc.details()
+        )
+        return 1
     if worker.busy_threads:
         # Sync handlers that ignored their cancel signal would block interpreter exit.
         sys.stdout.flush()

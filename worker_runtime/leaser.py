@@ -16,7 +16,7 @@ import grpc
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq_worker.leases import Slots
-from leasq_worker.rpc import Backoff, Metadata
+from leasq_worker.rpc import Backoff, Metadata, is_transient
 from leasq_worker.settler import OnLeased
 
 _SLACK = 5.0  # call deadline beyond the long-poll wait
@@ -67,6 +67,8 @@ class Leaser:
             except grpc.aio.AioRpcError as exc:
                 if self._slots.closed:
                     return
+                if not is_transient(exc):
+                    raise  # a refusal (bad queue name, wrong token): retrying cannot help
                 pause = backoff.delay()
                 self._log.warning(
                     "lease failed",

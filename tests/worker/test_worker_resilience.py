@@ -6,12 +6,14 @@ import asyncio
 import time
 from typing import Any
 
+import grpc
+import pytest
 from broker_process import BrokerHandle
 from google.protobuf import duration_pb2
 from worker_testing import enqueue, get_task, stop
 
 from leasq.v1 import task_pb2
-from leasq_worker import CallNext, Registry, Task
+from leasq_worker import CallNext, Registry, Task, Worker
 
 
 async def test_an_outcome_is_reported_once_the_broker_is_back(
@@ -66,3 +68,12 @@ async def test_an_idle_worker_starts_a_new_task_at_once_not_at_its_next_poll(
         delays.append(await started.get() - enqueued)
     await stop(worker)
     assert max(delays) < 0.5  # a fixed-interval poll would take up to its interval
+
+
+async def test_a_worker_whose_leases_are_refused_stops_with_the_brokers_error(
+    broker: BrokerHandle,
+) -> None:
+    worker = Worker(Registry(), broker=broker.address, queues=["no{braces}"], handle_signals=False)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await asyncio.wait_for(worker.run(), 10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
