@@ -29,6 +29,8 @@ from leasq_sdk.convert import Seconds, to_duration, to_timestamp
 from leasq_sdk.errors import InvalidTask
 
 JSON_CONTENT_TYPE = "application/json"
+# One encoder for every call: json.dumps with non-default options builds a new one each time.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CONTENT_TYPE = "content-type"
 
 
@@ -110,24 +112,47 @@ def build_spec(
     max_retry, a payload that cannot be JSON-encoded); everything else is the broker's call.
     """
     data, headers = encode_payload(payload, headers)
-    if max_retry is not None and max_retry < 0:
-        raise InvalidTask(f"must be >= 0 (got {max_retry})", field="task.max_retry")
-    return task_pb2.TaskSpec(
-        type=type,
-        payload=data,
-        headers=headers,
-        queue=queue or "",
-        task_id=task_id or "",
-        max_retry=max_retry,
-        timeout=None if timeout is None else to_duration(timeout),
-        deadline=None if deadline is None else to_timestamp(deadline),
-        process_at=None if process_at is None else to_timestamp(process_at),
-        process_in=None if process_in is None else to_duration(process_in),
-        unique_ttl=None if unique is None else to_duration(unique),
-        unique_key=unique_key or "",
-        retention=None if retention is None else to_duration(retention),
-        group=group or "",
-    )
+    # Construct with the two fields every task has, then set only the options given: this is
+    # the per-task cost of every enqueue, and unset options are the common case.
+    spec = task_pb2.TaskSpec(type=type, payload=data)
+    if headers:
+        spec.headers.update(headers)
+    if queue is not None:
+        spec.queue = queue
+    if task_id is not None:
+        spec.task_id = task_id
+    if max_retry is not None:
+        if max_retry < 0:
+            raise InvalidTask(f"must be >= 0 (got {max_retry})", field="task.max_retry")
+        spec.max_retry = max_retry
+    if unique_key is not None:
+        spec.unique_key = unique_key
+    if group is not None:
+        spec.group = group
+    if timeout is not None or deadline is not None or process_at is not None:
+        _set_instants(spec, timeout, deadline, process_at)
+    if process_in is not None:
+        spec.process_in.CopyFrom(to_duration(process_in))
+    if unique is not None:
+        spec.unique_ttl.CopyFrom(to_duration(unique))
+    if retention is not None:
+        spec.retention.CopyFrom(to_duration(retention))
+    return spec
+
+
+def _set_instants(
+    spec: task_pb2.TaskSpec,
+    timeout: Seconds | None,
+    deadline: datetime | None,
+    process_at: datetime | None,
+) -> None:
+    """The time limits and the start time of a task, when given."""
+    if timeout is not None:
+        spec.timeout.CopyFrom(to_duration(timeout))
+    if deadline is not None:
+        spec.deadline.CopyFrom(to_timestamp(deadline))
+    if process_at is not None:
+        spec.process_at.CopyFrom(to_timestamp(process_at))
 
 
 def encode_payload(
@@ -152,7 +177,7 @@ def to_json(value: Any) -> bytes:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return _JSON.encode(value).encode()
     except (TypeError, ValueError) as err:
         raise InvalidTask(f"cannot be encoded as JSON: {err}", field="task.payload") from err
 
