@@ -24,7 +24,7 @@ Hierarchy::
     │   └── WrongState
     ├── BrokerUnavailable             UNAVAILABLE: retry later
     │   ├── StorageUnavailable        ... the broker is up but cannot reach Redis
-    │   └── DeadlineExceeded          DEADLINE_EXCEEDED: no answer in time
+    │   └── RpcTimeout                DEADLINE_EXCEEDED: no answer in time
     ├── Unauthenticated               UNAUTHENTICATED
     └── PermissionDenied              PERMISSION_DENIED
 """
@@ -160,7 +160,7 @@ class StorageUnavailable(BrokerUnavailable):
     """The broker is up but cannot reach its Redis."""
 
 
-class DeadlineExceeded(BrokerUnavailable):
+class RpcTimeout(BrokerUnavailable):
     """No answer within the call's deadline (also: the broker stayed unreachable that long)."""
 
 
@@ -194,7 +194,7 @@ _BY_CODE: dict[grpc.StatusCode, type[LeasqError]] = {
     grpc.StatusCode.NOT_FOUND: TaskNotFound,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.UNAVAILABLE: BrokerUnavailable,
-    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.DEADLINE_EXCEEDED: RpcTimeout,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
