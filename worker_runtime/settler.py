@@ -107,8 +107,6 @@ class Settler:
     def _finished(self, flush: asyncio.Task[None]) -> None:
         self._flushes.discard(flush)
         self._room.release()
-        if not flush.cancelled() and flush.exception() is not None:
-            self._log.error("settle failed", exc_info=flush.exception())
         self._check_idle()
         self._slots.notify()
 
@@ -135,6 +133,13 @@ class Settler:
         sent = asyncio.get_running_loop().time()
         try:
             leased = await self._send(acks, nacks, count)
+        except Exception:
+            # A bug, not the broker: forget these leases, so the broker redelivers the tasks
+            # when they expire instead of this worker renewing them forever.
+            self._log.exception("settle failed", tasks=len(batch))
+            for held, _ in batch:
+                self._book.remove(held)
+            return
         finally:
             self._slots.unreserve(count)
         if leased:
