@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from worker_apps import cpu
 from worker_testing import enqueue, get_task, stop
 
@@ -19,12 +19,7 @@ from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import task_pb2
 from leasq_sdk import AsyncClient, TaskDef
 from leasq_worker import CallNext, Registry, SkipRetry, Task
-
-
-def seconds(value: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(value * 1e9))
-    return d
+from leasq_worker.rpc import duration as seconds
 
 
 async def test_middleware_wraps_handlers_in_registration_order(

@@ -8,17 +8,11 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
 from worker_testing import enqueue, get_task, stop
 
 from leasq.v1 import task_pb2
 from leasq_worker import Registry, RetryAfter, SkipRetry, Task
-
-
-def seconds(value: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(value * 1e9))
-    return d
+from leasq_worker.rpc import duration as seconds
 
 
 async def test_a_returned_value_is_acked_and_stored_as_the_result(
