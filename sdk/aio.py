@@ -1,7 +1,8 @@
 """The asyncio client: the same calls as :class:`leasq_sdk.Client`, awaited, over ``grpc.aio``.
 
-Create it inside the running event loop (``async with AsyncClient(...) as client:``): a
-``grpc.aio`` channel belongs to the loop it was created on. Retries, deadlines and errors work
+The client may be created anywhere (at import time too); it connects on its first call, and
+from then on belongs to that call's event loop, as ``grpc.aio`` channels do: use one client per
+event loop. Retries, deadlines and errors work
 exactly as in the sync client; in particular an enqueue without a task_id is never retried
 automatically (see :mod:`leasq_sdk.client`).
 """
@@ -9,6 +10,7 @@ automatically (see :mod:`leasq_sdk.client`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -19,7 +21,7 @@ from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_servic
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq_sdk import batch, convert
 from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
-from leasq_sdk.channel import IDEMPOTENT_METHODS, open_aio_channel
+from leasq_sdk.channel import IDEMPOTENT_METHODS, ChannelSettings, open_aio_channel
 from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
@@ -27,6 +29,29 @@ from leasq_sdk.options import TaskRequest, build_spec
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
+
+
+@dataclass(frozen=True, slots=True)
+class _Connection:
+    """The two channels of a client (see :mod:`leasq_sdk.channel`) and the stubs on them."""
+
+    retrying: grpc.aio.Channel
+    plain: grpc.aio.Channel
+    broker: broker_service_pb2_grpc.BrokerServiceAsyncStub
+    broker_once: broker_service_pb2_grpc.BrokerServiceAsyncStub
+    inspect: inspect_grpc.InspectServiceAsyncStub
+
+    @classmethod
+    def open(cls, settings: ChannelSettings) -> _Connection:
+        retrying = open_aio_channel(settings, IDEMPOTENT_METHODS)
+        plain = open_aio_channel(settings)
+        return cls(
+            retrying=retrying,
+            plain=plain,
+            broker=broker_service_pb2_grpc.BrokerServiceStub(retrying),
+            broker_once=broker_service_pb2_grpc.BrokerServiceStub(plain),
+            inspect=inspect_grpc.InspectServiceStub(retrying),
+        )
 
 
 class AsyncClient(ClientBase):
@@ -39,16 +64,21 @@ class AsyncClient(ClientBase):
     """
 
     def _connect(self) -> None:
-        self._retrying = open_aio_channel(self.settings, IDEMPOTENT_METHODS)
-        self._plain = open_aio_channel(self.settings)
-        self._broker = broker_service_pb2_grpc.BrokerServiceStub(self._retrying)
-        self._broker_once = broker_service_pb2_grpc.BrokerServiceStub(self._plain)
-        self._inspect = inspect_grpc.InspectServiceStub(self._retrying)
+        # Opened by the first call, inside the event loop that the channels then belong to.
+        self._connection: _Connection | None = None
+
+    def _open(self) -> _Connection:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = _Connection.open(self.settings)
+        return connection
 
     async def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""
-        await self._plain.close()
-        await self._retrying.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.plain.close()
+            await connection.retrying.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -108,7 +138,8 @@ class AsyncClient(ClientBase):
             group=group,
             headers=headers,
         )
-        stub = self._broker if task_id else self._broker_once
+        connection = self._open()
+        stub = connection.broker if task_id else connection.broker_once
         request = broker_service_pb2.EnqueueRequest(task=spec)
         response = await self._invoke(stub.Enqueue, request, rpc_timeout)
         return convert.enqueued_task(response.task)
@@ -118,8 +149,9 @@ class AsyncClient(ClientBase):
     ) -> list[batch.EnqueueResult]:
         """Add many tasks, 1,000 per call; as :meth:`leasq_sdk.Client.enqueue_many`."""
         plan = batch.plan(tasks)
+        connection = self._open()
         for position, chunk in enumerate(plan.chunks):
-            stub = self._broker if chunk.idempotent else self._broker_once
+            stub = connection.broker if chunk.idempotent else connection.broker_once
             try:
                 response = await stub.EnqueueBatch(chunk.request, **self._call_args(rpc_timeout))
             except grpc.RpcError as err:
@@ -133,20 +165,20 @@ class AsyncClient(ClientBase):
     ) -> TaskInfo:
         """Everything recorded about one task; :class:`TaskNotFound` if there is none."""
         request = inspect_service_pb2.GetTaskRequest(queue=queue, task_id=task_id)
-        response = await self._invoke(self._inspect.GetTask, request, rpc_timeout)
+        response = await self._invoke(self._open().inspect.GetTask, request, rpc_timeout)
         return convert.task_info(response.task)
 
     async def list_queues(self, *, rpc_timeout: float | None = None) -> list[QueueInfo]:
         """Every queue that ever held a task, sorted by name, with its paused flag."""
         request = inspect_service_pb2.ListQueuesRequest()
         return convert.queue_infos(
-            await self._invoke(self._inspect.ListQueues, request, rpc_timeout)
+            await self._invoke(self._open().inspect.ListQueues, request, rpc_timeout)
         )
 
     async def queue_stats(self, queue: str, *, rpc_timeout: float | None = None) -> QueueStats:
         """Counts per state and processing totals of a queue (zeros for an unknown queue)."""
         request = inspect_service_pb2.GetQueueStatsRequest(queue=queue)
-        response = await self._invoke(self._inspect.GetQueueStats, request, rpc_timeout)
+        response = await self._invoke(self._open().inspect.GetQueueStats, request, rpc_timeout)
         return convert.queue_stats(response.stats)
 
     async def list_tasks(
@@ -160,7 +192,7 @@ class AsyncClient(ClientBase):
     ) -> TaskPage:
         """One page of a queue's tasks in one state, oldest first."""
         request = list_tasks_request(queue, state, page_size, page_token)
-        response = await self._invoke(self._inspect.ListTasks, request, rpc_timeout)
+        response = await self._invoke(self._open().inspect.ListTasks, request, rpc_timeout)
         return convert.task_page(response)
 
     async def iter_tasks(
@@ -186,17 +218,17 @@ class AsyncClient(ClientBase):
     async def pause(self, queue: str, *, rpc_timeout: float | None = None) -> None:
         """Stop leasing from a queue (enqueue still works). Idempotent."""
         request = inspect_service_pb2.PauseQueueRequest(queue=queue)
-        await self._invoke(self._inspect.PauseQueue, request, rpc_timeout)
+        await self._invoke(self._open().inspect.PauseQueue, request, rpc_timeout)
 
     async def resume(self, queue: str, *, rpc_timeout: float | None = None) -> None:
         """Resume leasing from a paused queue. Idempotent."""
         request = inspect_service_pb2.ResumeQueueRequest(queue=queue)
-        await self._invoke(self._inspect.ResumeQueue, request, rpc_timeout)
+        await self._invoke(self._open().inspect.ResumeQueue, request, rpc_timeout)
 
     async def cancel(
         self, queue: str, task_id: str, *, rpc_timeout: float | None = None
     ) -> TaskInfo:
         """Ask the worker running an active task to stop; :class:`WrongState` if not active."""
         request = inspect_service_pb2.CancelTaskRequest(queue=queue, task_id=task_id)
-        response = await self._invoke(self._inspect.CancelTask, request, rpc_timeout)
+        response = await self._invoke(self._open().inspect.CancelTask, request, rpc_timeout)
         return convert.task_info(response.task)

@@ -127,3 +127,18 @@ async def test_an_async_enqueue_with_a_task_id_survives_a_broker_restart(
         pending = asyncio.ensure_future(client.enqueue("x", b"", task_id="restarted"))
         await broker.restart_async()
         assert (await pending).id == "restarted"
+
+
+def test_an_async_client_made_outside_any_event_loop_connects_on_first_use(
+    broker: BrokerHandle,
+) -> None:
+    client = AsyncClient(broker.address, timeout=5)
+
+    async def use() -> list[str]:
+        try:
+            await client.enqueue("x", b"", queue="made-early")
+            return [q.queue for q in await client.list_queues()]
+        finally:
+            await client.close()
+
+    assert asyncio.run(use()) == ["made-early"]
