@@ -92,6 +92,10 @@ def server_arguments(data_dir: Path, *, socket_path: Path | None, port: int) -> 
         "--appendfsync", "everysec",
         "--save", "",
         "--maxmemory-policy", "noeviction",
+        # A task hash holds its envelope (payload + ~70 bytes): at the default limit of 64
+        # bytes any real payload turns the hash into a hashtable, about 550 bytes per pending
+        # task beyond the payload; as a listpack it is about 280.
+        "--hash-max-ziplist-value", "1024",
     ]  # fmt: skip
     if socket_path is not None:
         args += ["--unixsocket", str(socket_path), "--unixsocketperm", "700"]

@@ -23,7 +23,8 @@ from leasq_broker.embedded_redis import (
 def config_of(url: str) -> dict[str, str]:
     client = redis.Redis.from_url(url, decode_responses=True)
     try:
-        names = ("appendonly", "appendfsync", "maxmemory-policy", "dir", "save")
+        names = ("appendonly", "appendfsync", "maxmemory-policy", "dir", "save",
+                 "hash-max-ziplist-value")  # fmt: skip
         return {name: str(client.config_get(name)[name]) for name in names}
     finally:
         client.close()
@@ -41,6 +42,7 @@ def test_serve_without_a_redis_url_runs_redis_with_aof_in_the_data_dir(
         "maxmemory-policy": "noeviction",
         "dir": str(data_dir.resolve()),
         "save": "",
+        "hash-max-ziplist-value": "1024",
     }
     assert (data_dir / "appendonlydir").is_dir()
     pid = int((data_dir / "redis.pid").read_text())
