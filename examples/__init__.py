@@ -1,0 +1,1 @@
+"""Example applications built on Leasq; ``examples/node`` is a separate Node.js package."""
