@@ -116,13 +116,20 @@ def scale_tables(scale: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {int(size):,} leases held | {point['p50']:.2f} | {point['p99']:.2f} | {per:,.0f} |"
         )
-    memory = scale["depth"]["memory"]
+    memory, default = scale["depth"]["memory"], scale.get("memory_default")
     lines += [
         "",
-        f"Redis memory with {memory['tasks']:,} pending tasks of 100-byte payload: "
-        f"{memory['bytes_per_task']:.0f} bytes per task, **{memory['beyond_payload']:.0f}"
-        f" bytes beyond the payload** (`INFO memory` used_memory delta / N).",
+        f"Redis memory with {memory['tasks']:,} pending tasks of 100-byte payload "
+        "(`INFO memory` used_memory delta / N), with `hash-max-listpack-value 1024` as the "
+        f"embedded Redis sets it: {memory['bytes_per_task']:.0f} bytes per task, "
+        f"**{memory['beyond_payload']:.0f} bytes beyond the payload**.",
     ]
+    if default:
+        lines[-1] += (
+            f" At Redis's default of 64 the task hashes are hashtables: "
+            f"{default['beyond_payload']:.0f} bytes beyond the payload; set "
+            "`hash-max-listpack-value 1024` on a Redis you run for Leasq."
+        )
     return lines
 
 

@@ -89,7 +89,8 @@ def _scale(scale: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         (f"Lease p50 at {deepest} pending <= 1.2x at 1,000", f"{ratio:.2f}x", ratio <= 1.2),
         ("Lease p50 with 100 queues <= 2x with 1", f"{q_ratio:.2f}x", q_ratio <= 2),
         (
-            "Redis memory <= 400 bytes per pending task beyond its payload",
+            "Redis memory <= 400 bytes per pending task beyond its payload "
+            "(hash-max-listpack-value 1024)",
             f"{beyond:.0f} B",
             beyond <= 400,
         ),
