@@ -110,7 +110,7 @@ def report(args: argparse.Namespace, drained: dict[str, float], delays: list[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=50_000)
-    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=300)
     parser.add_argument("--samples", type=int, default=500, help="latency probes")
     parser.add_argument("--profile", default="", help="write a cProfile of the worker here")
     parser.add_argument("--gap", type=float, default=0.01, help="seconds between probes")
