@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TYPECHECK_DIR := build/typecheck
 
-.PHONY: install run test proto proto-check lint typecheck-tree node-deps bench bench-quick
+.PHONY: install run test proto proto-check lint typecheck-tree node-deps demo bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: install
 
 test: install node-deps
 	$(BIN)/python -m pytest -q
+
+# The blog example (examples/blog): broker, SMTP sink, both workers and the HTTP app, with what
+# to curl; Ctrl-C stops them all. Data and logs in ./.blog.
+demo: install
+	$(BIN)/python -m examples.blog.demo
 
 # examples/node (the Node.js interop tests run it): npm ci, again only when its lock changes.
 # Without npm there is nothing to install; the tests then skip with the reason (fail in CI).

@@ -163,8 +163,3 @@ def record_delivery(
             (post_id, subscriber_id, message_id, now()),
         )
     return cursor.rowcount == 1
-
-
-def delivery_count(conn: sqlite3.Connection, post_id: int) -> int:
-    row = conn.execute("SELECT COUNT(*) FROM deliveries WHERE post_id = ?", (post_id,)).fetchone()
-    return int(row[0])
