@@ -46,7 +46,7 @@ class AttemptRunner:
             if held.stop_reason is None:
                 raise  # the worker itself is being torn down
             outcome = await self._stopped(held)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() in a handler is a failure too
             outcome = failure(exc)
             await self._report(task, exc)
         self._logged(task, outcome, time.perf_counter() - started)

@@ -22,6 +22,7 @@ EXPIRED = "lease expired"
 CANCELED = "canceled"
 SHUTDOWN = "shutdown"
 TIMEOUT = "timeout"
+MAX_LEASE = 1000  # LeaseRequest.max_tasks limit
 
 
 class HeldLease:
@@ -125,8 +126,11 @@ class Slots:
         return 0 if self.closed else self.capacity - self.running - self.reserved
 
     def reserve(self, most: int | None = None) -> int:
-        """Reserve free slots (all, or at most ``most``) for one lease request; how many."""
-        count = self.free if most is None else max(0, min(most, self.free))
+        """Reserve free slots (all, or at most ``most``) for one lease request; how many.
+
+        Never more than one Lease call may ask for (1,000).
+        """
+        count = min(self.free, MAX_LEASE if most is None else max(0, min(most, MAX_LEASE)))
         self.reserved += count
         return count
 

@@ -153,6 +153,7 @@ def test_slots_never_promise_more_than_the_concurrency() -> None:
     assert slots.free == 4
     slots.close()
     assert slots.free == 0 and slots.reserve() == 0
+    assert Slots(5000).reserve() == 1000  # one Lease asks for at most 1,000 tasks
 
 
 def stamp(seconds: float) -> timestamp_pb2.Timestamp:
