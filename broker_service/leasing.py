@@ -8,6 +8,7 @@ again, until its wait ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 
@@ -83,10 +84,9 @@ class Leasing:
         due = await self._store.earliest_due_ms(queues)
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now_ms()) / 1000))
-        try:
-            await asyncio.wait_for(woken.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await woken.wait()
 
     async def lease_now(self, ask: LeaseAsk) -> list[LeaseGrant]:
         """Lease what is ready right now, filling slots a queue could not from the others."""

@@ -27,11 +27,13 @@ class BackgroundLoop(ABC):
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._poked = asyncio.Event()
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"leasq-{self.name}")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -47,7 +49,7 @@ class BackgroundLoop(ABC):
         """Do one round of work; return seconds until the next round is needed."""
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._poked.clear()
             try:
                 pause = await self.tick()
@@ -56,5 +58,8 @@ class BackgroundLoop(ABC):
             except Exception as error:  # a loop must outlive Redis hiccups
                 log.warning("background loop failed; retrying", loop=self.name, error=repr(error))
                 pause = ERROR_PAUSE_S
+            # asyncio.timeout, unlike wait_for on 3.11, never swallows a cancellation that
+            # races with the timeout: stop() must always end the loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), max(pause, 0.0))
+                async with asyncio.timeout(max(pause, 0.0)):
+                    await self._poked.wait()
