@@ -60,6 +60,27 @@ def broker_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]
     return env
 
 
+# Below Linux's ephemeral range (32768-60999): a port there could be taken by some outgoing
+# connection between a stop and a restart of the same broker.
+STABLE_PORTS = range(20000, 32000)
+
+
+def stable_port() -> int:
+    """A free loopback port outside the ephemeral range, so restarts can bind it again."""
+    import random
+    import socket
+
+    for _ in range(100):
+        port = random.choice(STABLE_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
+
+
 class BrokerHandle:
     """One ``python -m leasq_broker serve`` subprocess.
 
@@ -85,7 +106,7 @@ class BrokerHandle:
         self.env = env
         self.data_dir = data_dir
         self.redis_url = redis_url
-        self.listen = "127.0.0.1:0"
+        self.listen = f"127.0.0.1:{stable_port()}"
         self.address = ""
         self.process: subprocess.Popen[bytes] | None = None
 
