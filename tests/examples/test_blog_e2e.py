@@ -80,7 +80,8 @@ class BlogStack:
 
     def start_worker(self, module: str, queue: str) -> None:
         log = (self.workdir / f"{module.rpartition('.')[2]}.log").open("wb")
-        env = {**os.environ, **self.settings.to_env(), "PYTHONPATH": str(REPO)}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("LEASQ_", "BLOG_"))}
+        env = {**inherited, **self.settings.to_env(), "PYTHONPATH": str(REPO)}
         command = [
             sys.executable, "-m", "leasq_worker", f"examples.blog.{module}:registry",
             "--broker", self.settings.broker, "--queue", queue, "--concurrency", "4",
