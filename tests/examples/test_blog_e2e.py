@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import uvicorn
-from broker_process import BrokerHandle
+from broker_process import BrokerHandle, stable_port
 
 from examples.blog.app import create_app
 from examples.blog.settings import Settings
@@ -175,7 +175,8 @@ def serving(settings: Settings, port: int) -> Iterator[None]:
 @pytest.fixture
 def blog(broker: BrokerHandle, tmp_path: Path) -> Iterator[BlogStack]:
     """The whole blog on ``broker``: sink, HTTP app and both workers, stopped afterwards."""
-    http_port, smtp_port = free_loopback_port(), free_loopback_port()
+    # The sink is stopped and started again on its port: keep that out of the ephemeral range.
+    http_port, smtp_port = free_loopback_port(), stable_port()
     settings = Settings(
         db_path=tmp_path / "blog.db", broker=broker.address, broker_token=None,
         admin_token="test-admin-token", link_secret="test-link-secret",
