@@ -2,7 +2,7 @@
 
 Environment: ``WORKER_TEST_REDIS`` (URL), ``WORKER_TEST_EVENTS`` (list key), ``WORKER_TEST_NAME``
 (this worker's name in events and results), ``WORKER_TEST_MODE`` (``normal``: "job" returns at
-once; ``hang``: "job" never returns; ``sleep``: "job" sleeps one second first). Each event is
+once; ``hang``: "job" never returns; ``sleep``: "job" sleeps five seconds first). Each event is
 ``"<what> <task id> <worker name> <unix time>"``.
 """
 
@@ -37,7 +37,7 @@ async def job(task: Task) -> str:
     if MODE == "hang":
         await asyncio.Event().wait()
     elif MODE == "sleep":
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(5.0)
     emit("done", task)
     return NAME
 
