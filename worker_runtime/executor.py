@@ -27,7 +27,6 @@ class Executor:
     """Owns the thread and process pools and the composed call chain of every handler."""
 
     def __init__(self, registry: Registry, *, threads: int, processes: int) -> None:
-        self._registry = registry
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leasq-sync")
         self._processes = ProcessPool(processes) if registry.uses_processes else None
         self._busy_threads = 0
