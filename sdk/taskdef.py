@@ -120,11 +120,13 @@ class TaskDef(Generic[P]):
         payload: P,
         *,
         queue: str | None = None,
+        rpc_timeout: float | None = None,
         **overrides: Unpack[TaskOptions],
     ) -> EnqueuedTask:
-        """Enqueue one task of this type with the sync client."""
+        """Enqueue one task of this type with the sync client (``rpc_timeout``: call deadline)."""
         options = self.options(**overrides)
-        return client.enqueue(self.name, payload, queue=queue or self.queue, **options)
+        return client.enqueue(self.name, payload, queue=queue or self.queue,
+                              rpc_timeout=rpc_timeout, **options)
 
     async def enqueue_async(
         self,
@@ -132,11 +134,13 @@ class TaskDef(Generic[P]):
         payload: P,
         *,
         queue: str | None = None,
+        rpc_timeout: float | None = None,
         **overrides: Unpack[TaskOptions],
     ) -> EnqueuedTask:
-        """Enqueue one task of this type with the asyncio client."""
+        """Enqueue one task of this type with the asyncio client (``rpc_timeout``: deadline)."""
         options = self.options(**overrides)
-        return await client.enqueue(self.name, payload, queue=queue or self.queue, **options)
+        return await client.enqueue(self.name, payload, queue=queue or self.queue,
+                                    rpc_timeout=rpc_timeout, **options)
 
     def decode(self, data: bytes) -> P:
         """The payload as ``payload_type``; :class:`PayloadError` when it does not fit."""

@@ -102,3 +102,14 @@ def test_an_enqueue_without_a_task_id_is_never_retried(
     assert _attempts(broker, "Enqueue") == ["OK", "UNAVAILABLE"]
     assert _attempts(broker, "EnqueueBatch") == ["UNAVAILABLE"]
     assert all(isinstance(r, StorageUnavailable) for r in results)
+
+
+def test_a_task_definition_call_honours_its_own_deadline(broker: BrokerHandle) -> None:
+    from leasq_sdk import BrokerUnavailable, TaskDef
+
+    ping = TaskDef("ping", queue="default")
+    with Client(broker.address, timeout=30) as client:
+        assert ping.enqueue(client, {"n": 1}, rpc_timeout=5).queue == "default"
+        broker.stop()
+        with pytest.raises(BrokerUnavailable):
+            ping.enqueue(client, {"n": 2}, rpc_timeout=0.3)
