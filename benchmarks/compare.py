@@ -22,6 +22,7 @@ from typing import Any
 
 import machine
 from crash import crash_runs
+from grpc_floor import unary_calls_per_second
 from harness import private_redis
 from peers import SYSTEMS
 from peers.base import PeerInfo
@@ -87,6 +88,9 @@ def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "load_before": machine.load(),
             "systems": {},
         }
+        floor = [unary_calls_per_second(min(args.n, 10_000)) for _ in range(args.runs)]
+        report["grpc_unary_floor"] = statistics.median(floor)
+        log(f"bare grpc.aio unary calls, 64 in flight: {report['grpc_unary_floor']:,.0f}/s")
         urls = {peer.name: db_url(base, index) for index, peer in enumerate(peers, start=1)}
         for peer in peers:
             entry: dict[str, Any] = {
@@ -118,7 +122,7 @@ def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20_000, help="tasks per throughput scenario")
+    parser.add_argument("--n", type=int, default=10_000, help="tasks per throughput scenario")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median taken)")
     parser.add_argument("--systems", nargs="+", choices=list(SYSTEMS), default=list(SYSTEMS))
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
@@ -131,12 +135,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for a crashed task to start again",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: N=2,000, 1 run, 100 probes, crash cap 25 s"
+        "--quick", action="store_true", help="smoke run: N=1,000, 1 run, 100 probes, crash cap 20 s"
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.runs, args.probes, args.crash_cap = 2_000, 1, 100, 25.0
+        args.n, args.runs, args.probes, args.crash_cap = 1_000, 1, 100, 20.0
     args.out = args.out or RESULTS / ("compare-quick.json" if args.quick else "compare.json")
     return args
 

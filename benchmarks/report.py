@@ -152,6 +152,13 @@ def header(compare: dict[str, Any], scale: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"Scale run load before / after: {scale['load_before']} / {scale['load_after']}."
         )
+    if compare.get("grpc_unary_floor"):
+        lines += [
+            "",
+            "For scale: a bare `grpc.aio` unary call that does no work, 64 in flight between "
+            f"two processes, runs at {compare['grpc_unary_floor']:,.0f} calls/s on this "
+            "machine: the ceiling of any one-RPC-per-task enqueue in Python.",
+        ]
     return lines
 
 
@@ -219,6 +226,33 @@ def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> s
     return "\n".join(parts) + "\n"
 
 
+README_START = "<!-- benchmarks:start -->"
+README_END = "<!-- benchmarks:end -->"
+
+
+def update_readme(compare: dict[str, Any]) -> None:
+    """Replace the README's headline block (between its markers) with the new results."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    m, s = compare["machine"], compare["settings"]
+    block = [
+        README_START,
+        f"Medians of {s['runs']} runs, N = {s['n']:,} no-op tasks, one worker process per "
+        f"system, on {m['cores']} cores ({m['cpu']}), Python {m['python']}, Redis {m['redis']}; "
+        "method, settings and Leasq's targets in [docs/benchmarks.md](docs/benchmarks.md).",
+        "",
+        *results_table(system_rows(compare)),
+        "",
+        "![Leasq and the Python task queues](docs/img/bench-overview.png)",
+        README_END,
+    ]
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    readme.write_text(head + "\n".join(block) + tail)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="render the smoke run's results")
@@ -235,6 +269,8 @@ def main() -> None:
         charts.scale_curves(scale, img)
     text = render(compare, scale, "img")
     (out_dir / "benchmarks.md").write_text(text)
+    if not args.quick:
+        update_readme(compare)
     print(text)
 
 

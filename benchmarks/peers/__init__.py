@@ -19,7 +19,7 @@ LEASQ = PeerInfo(
     distributions=("leasq", "grpcio", "redis"),
     worker=f"leasq worker, asyncio, concurrency {ASYNC_CONCURRENCY}, lease 15 s",
     single_api="AsyncClient.enqueue, 64 in flight",
-    bulk_api="AsyncClient.enqueue_many (1,000 per RPC)",
+    bulk_api="AsyncClient.enqueue_many of 5,000 (1,000 per RPC), 4 calls in flight",
     recovery="lease expiry: 15 s lease renewed every 5 s; reclaimed at the lease deadline",
     worker_argv=(
         "{python}",
