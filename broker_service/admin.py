@@ -12,6 +12,11 @@ from leasq_broker.models import QueueCounts, StoredTask
 from leasq_broker.reader import TaskReader
 from leasq_broker.store import TaskStore
 
+_ALLOWED = {
+    "run": "only scheduled, retry and archived tasks can be run now",
+    "archive": "only pending, scheduled and retry tasks can be archived; cancel an active one",
+    "delete": "an active task cannot be deleted; cancel it first",
+}
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -59,6 +64,22 @@ class Admin:
     async def pause(self, queue: str, paused: bool) -> None:
         v.queue_name("queue", queue)
         await self._store.set_paused(queue, paused)
+
+    async def move(self, action: str, queue: str, task_id: str) -> StoredTask | None:
+        """Run, archive or delete a task by hand; the task afterwards (None once deleted)."""
+        v.queue_name("queue", queue)
+        v.task_id("task_id", task_id)
+        code = await self._store.move(action, queue, task_id, self._clock.now_ms())
+        if code == 2:
+            raise TaskNotFound(f"no task {task_id!r} in queue {queue!r}")
+        if code == 1:
+            state = (await self.get_task(queue, task_id)).state
+            raise WrongState(
+                f"cannot {action} task {task_id!r}: it is {state} ({_ALLOWED[action]})"
+            )
+        if action == "delete":
+            return None
+        return await self.get_task(queue, task_id)
 
     async def cancel(self, queue: str, task_id: str) -> StoredTask:
         v.queue_name("queue", queue)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 
@@ -56,10 +57,11 @@ class Leasing:
         self._notifier = notifier
         self._on_leased = on_leased
         self._rng = rng or random.Random()
+        self._background: set[asyncio.Future[Any]] = set()
 
     async def lease(self, ask: LeaseAsk) -> list[LeaseGrant]:
         """Lease ready tasks, long-polling up to ``ask.wait_ms`` when none is ready."""
-        grants = await self.lease_now(ask)
+        grants = await self._lease_unless_abandoned(ask)
         if grants or ask.wait_ms <= 0:
             return grants
         loop = asyncio.get_running_loop()
@@ -71,11 +73,32 @@ class Leasing:
             await self._store.mark_waiting(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
             while True:
                 woken.clear()
-                grants = await self.lease_now(ask)
+                grants = await self._lease_unless_abandoned(ask)
                 remaining = give_up - loop.time()
                 if grants or remaining <= 0:
                     return grants
                 await self._sleep_until_woken(woken, queues, remaining)
+
+    async def _lease_unless_abandoned(self, ask: LeaseAsk) -> list[LeaseGrant]:
+        """Lease now; if the caller gives up meanwhile (a worker cancelling its long poll at
+        shutdown), give back whatever the script leased instead of letting it sit ACTIVE until
+        its lease expires."""
+        leasing = asyncio.ensure_future(self.lease_now(ask))
+        try:
+            return await asyncio.shield(leasing)
+        except asyncio.CancelledError:
+            leasing.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, leasing: asyncio.Future[list[LeaseGrant]]) -> None:
+        if leasing.cancelled() or leasing.exception() is not None or not leasing.result():
+            return
+        items = [Settlement(LeaseRef(g.queue, g.id, g.lease_token), NackAction.REQUEUE)
+                 for g in leasing.result()]
+        giving_back = asyncio.ensure_future(self.settle(items, None))
+        self._background.add(giving_back)
+        giving_back.add_done_callback(self._background.discard)
+        log.info("long poll abandoned; leased tasks given back", count=len(items))
 
     async def _sleep_until_woken(
         self, woken: asyncio.Event, queues: Sequence[str], remaining: float

@@ -255,6 +255,21 @@ class TaskStore:
         """Flag an active task for cancellation: 0 flagged, 1 not active, 2 not found."""
         return int(await self._scripts.call("cancel", [self._keys.task(queue, task_id)], []))
 
+    async def move(self, action: str, queue: str, task_id: str, now_ms: int) -> int:
+        """An operator's run / archive / delete of one task: 0 done, 1 wrong state, 2 missing."""
+        k = self._keys
+        keys = [k.task(queue, task_id), k.pending(queue), k.scheduled(queue), k.retry(queue),
+                k.archived(queue)]
+        args: list[ScriptArg] = [task_id]
+        if action == "run":
+            keys.append(k.waiting(queue))
+            args += [now_ms, k.notify_channel(), queue]
+        elif action == "archive":
+            args.append(now_ms)
+        else:
+            keys.append(k.completed(queue))
+        return int(await self._scripts.call(f"{action}_task", keys, args))
+
     async def set_paused(self, queue: str, paused: bool) -> None:
         await self._remember_queue(queue)
         if paused:

@@ -177,6 +177,26 @@ class InspectServicer(inspect_grpc.InspectServiceServicer):
         return inspect_pb.ResumeQueueResponse(paused=False)
 
     @grpc_edge
+    async def RunTask(self, request: inspect_pb.RunTaskRequest, context: Context
+                      ) -> inspect_pb.RunTaskResponse:
+        task = await self._admin.move("run", request.queue, request.task_id)
+        assert task is not None
+        return inspect_pb.RunTaskResponse(task=conv.task_info(task))
+
+    @grpc_edge
+    async def ArchiveTask(self, request: inspect_pb.ArchiveTaskRequest, context: Context
+                          ) -> inspect_pb.ArchiveTaskResponse:
+        task = await self._admin.move("archive", request.queue, request.task_id)
+        assert task is not None
+        return inspect_pb.ArchiveTaskResponse(task=conv.task_info(task))
+
+    @grpc_edge
+    async def DeleteTask(self, request: inspect_pb.DeleteTaskRequest, context: Context
+                         ) -> inspect_pb.DeleteTaskResponse:
+        await self._admin.move("delete", request.queue, request.task_id)
+        return inspect_pb.DeleteTaskResponse()
+
+    @grpc_edge
     async def CancelTask(self, request: inspect_pb.CancelTaskRequest, context: Context
                          ) -> inspect_pb.CancelTaskResponse:
         task = await self._admin.cancel(request.queue, request.task_id)

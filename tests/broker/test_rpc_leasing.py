@@ -326,3 +326,22 @@ async def test_a_requeued_task_wakes_a_long_poll_on_another_broker(
         got = await asyncio.wait_for(polling, 5)
     assert got.tasks[0].id == held.id and got.tasks[0].retried == 0
     assert time.monotonic() - started < 1.0
+
+
+async def test_operators_run_archive_and_delete_tasks_by_hand(
+    broker_stub: Any, inspect_stub: Any
+) -> None:
+    await broker_stub.Enqueue(pb.EnqueueRequest(task=spec(task_id="dead", max_retry=0)))
+    leased = (await broker_stub.Lease(lease_request())).tasks[0]
+    await broker_stub.Nack(pb.NackRequest(worker_id="w1", items=[pb.NackItem(lease=ref(leased))]))
+    ran = await inspect_stub.RunTask(ipb.RunTaskRequest(queue="default", task_id="dead"))
+    assert ran.task.state == task_pb2.TASK_STATE_PENDING
+    archived = await inspect_stub.ArchiveTask(ipb.ArchiveTaskRequest(queue="default",
+                                                                     task_id="dead"))
+    assert archived.task.state == task_pb2.TASK_STATE_ARCHIVED
+    got = await refusal(inspect_stub.ArchiveTask(ipb.ArchiveTaskRequest(queue="default",
+                                                                        task_id="dead")))
+    assert (got.code, got.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "WRONG_STATE")
+    await inspect_stub.DeleteTask(ipb.DeleteTaskRequest(queue="default", task_id="dead"))
+    got = await refusal(inspect_stub.GetTask(ipb.GetTaskRequest(queue="default", task_id="dead")))
+    assert got.reason == "TASK_NOT_FOUND"

@@ -287,3 +287,59 @@ async def test_mark_waiting_never_shortens_a_longer_wait(store_env: StoreEnv) ->
     await store.mark_waiting([Q], 60_000)
     await store.mark_waiting([Q], 1_000)
     assert 59_000 < await redis.pttl(f"{P}:waiting") <= 60_000
+
+
+async def test_run_task_makes_scheduled_retry_and_archived_tasks_pending(
+    store_env: StoreEnv,
+) -> None:
+    redis, store = store_env.redis, store_env.store
+    await seed(redis, "later", s="scheduled", na=T0 + 9)
+    await seed(redis, "dead", s="archived", aa=T0 - 5, r=3)
+    await seed(redis, "busy", s="active")
+    await redis.zadd(f"{P}:scheduled", {"later": T0 + 9})
+    await redis.zadd(f"{P}:archived", {"dead": T0 - 5})
+    assert [await store.move("run", Q, i, T0) for i in ("later", "dead", "busy", "none")] == [
+        0, 0, 1, 2]
+    assert await snapshot(redis) == {
+        f"{P}:pending": ["dead", "later"],
+        f"{P}:t:later": {"b": "env-later", "mr": "3", "s": "pending", "na": str(T0)},
+        f"{P}:t:dead": {"b": "env-dead", "mr": "3", "s": "pending", "na": str(T0), "r": "3"},
+        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+    }
+
+
+async def test_archive_task_dead_letters_waiting_tasks_and_releases_their_lock(
+    store_env: StoreEnv,
+) -> None:
+    redis, store = store_env.redis, store_env.store
+    lock = f"{P}:u:k"
+    await seed(redis, "wait", s="pending", uk=lock)
+    await seed(redis, "again", s="retry")
+    await seed(redis, "busy", s="active")
+    await redis.lpush(f"{P}:pending", "wait")
+    await redis.zadd(f"{P}:retry", {"again": T0 + 1})
+    await redis.set(lock, "wait")
+    assert [await store.move("archive", Q, i, T0) for i in ("wait", "again", "busy")] == [0, 0, 1]
+    assert await snapshot(redis) == {
+        f"{P}:archived": [("again", T0), ("wait", T0)],
+        f"{P}:t:wait": {"b": "env-wait", "mr": "3", "s": "archived", "aa": str(T0), "uk": lock},
+        f"{P}:t:again": {"b": "env-again", "mr": "3", "s": "archived", "aa": str(T0)},
+        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+    }
+
+
+async def test_delete_task_removes_any_task_but_an_active_one(store_env: StoreEnv) -> None:
+    redis, store = store_env.redis, store_env.store
+    lock = f"{P}:u:k"
+    await seed(redis, "wait", s="pending", uk=lock)
+    await seed(redis, "done", s="completed")
+    await seed(redis, "busy", s="active")
+    await redis.lpush(f"{P}:pending", "wait", "other")
+    await redis.zadd(f"{P}:completed", {"done": T0 + 1})
+    await redis.set(lock, "wait")
+    assert [await store.move("delete", Q, i, T0) for i in ("wait", "done", "busy", "none")] == [
+        0, 0, 1, 2]
+    assert await snapshot(redis) == {
+        f"{P}:pending": ["other"],
+        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+    }

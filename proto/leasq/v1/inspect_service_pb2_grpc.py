@@ -26,9 +26,8 @@ if _version_not_supported:
 
 
 class InspectServiceStub:
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     def __init__(self, channel):
@@ -72,12 +71,26 @@ class InspectServiceStub:
                 request_serializer=leasq_dot_v1_dot_inspect__service__pb2.CancelTaskRequest.SerializeToString,
                 response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.CancelTaskResponse.FromString,
                 _registered_method=True)
+        self.RunTask = channel.unary_unary(
+                '/leasq.v1.InspectService/RunTask',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.RunTaskRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.RunTaskResponse.FromString,
+                _registered_method=True)
+        self.ArchiveTask = channel.unary_unary(
+                '/leasq.v1.InspectService/ArchiveTask',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskResponse.FromString,
+                _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/leasq.v1.InspectService/DeleteTask',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     def GetTask(self, request, context):
@@ -130,6 +143,31 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunTask(self, request, context):
+        """Makes a SCHEDULED, RETRY or ARCHIVED task PENDING now (e.g. to retry a dead-lettered task
+        after a fix). Its retry count is kept. FAILED_PRECONDITION (WRONG_STATE) in other states.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveTask(self, request, context):
+        """Moves a PENDING, SCHEDULED or RETRY task to ARCHIVED (it will not run) and releases its
+        unique lock. FAILED_PRECONDITION (WRONG_STATE) for ACTIVE (cancel it instead), ARCHIVED and
+        COMPLETED tasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
+        (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +206,21 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.CancelTaskRequest.FromString,
                     response_serializer=leasq_dot_v1_dot_inspect__service__pb2.CancelTaskResponse.SerializeToString,
             ),
+            'RunTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunTask,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.RunTaskRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.RunTaskResponse.SerializeToString,
+            ),
+            'ArchiveTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveTask,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskResponse.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'leasq.v1.InspectService', rpc_method_handlers)
@@ -177,9 +230,8 @@ def add_InspectServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class InspectService:
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     @staticmethod
@@ -361,6 +413,87 @@ class InspectService:
             '/leasq.v1.InspectService/CancelTask',
             leasq_dot_v1_dot_inspect__service__pb2.CancelTaskRequest.SerializeToString,
             leasq_dot_v1_dot_inspect__service__pb2.CancelTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/RunTask',
+            leasq_dot_v1_dot_inspect__service__pb2.RunTaskRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.RunTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/ArchiveTask',
+            leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.ArchiveTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/DeleteTask',
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,9 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class InspectServiceStub:
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     @_typing.overload
@@ -52,12 +51,24 @@ class InspectServiceStub:
     """Asks the worker running an ACTIVE task to stop: its next Heartbeat answers
     CANCEL_REQUESTED. FAILED_PRECONDITION (WRONG_STATE) when the task is not ACTIVE.
     """
+    RunTask: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.RunTaskRequest, _inspect_service_pb2.RunTaskResponse]
+    """Makes a SCHEDULED, RETRY or ARCHIVED task PENDING now (e.g. to retry a dead-lettered task
+    after a fix). Its retry count is kept. FAILED_PRECONDITION (WRONG_STATE) in other states.
+    """
+    ArchiveTask: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ArchiveTaskRequest, _inspect_service_pb2.ArchiveTaskResponse]
+    """Moves a PENDING, SCHEDULED or RETRY task to ARCHIVED (it will not run) and releases its
+    unique lock. FAILED_PRECONDITION (WRONG_STATE) for ACTIVE (cancel it instead), ARCHIVED and
+    COMPLETED tasks.
+    """
+    DeleteTask: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteTaskRequest, _inspect_service_pb2.DeleteTaskResponse]
+    """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
+    (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
+    """
 
 @_typing.type_check_only
 class InspectServiceAsyncStub(InspectServiceStub):
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -77,11 +88,23 @@ class InspectServiceAsyncStub(InspectServiceStub):
     """Asks the worker running an ACTIVE task to stop: its next Heartbeat answers
     CANCEL_REQUESTED. FAILED_PRECONDITION (WRONG_STATE) when the task is not ACTIVE.
     """
+    RunTask: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.RunTaskRequest, _inspect_service_pb2.RunTaskResponse]  # type: ignore[assignment]
+    """Makes a SCHEDULED, RETRY or ARCHIVED task PENDING now (e.g. to retry a dead-lettered task
+    after a fix). Its retry count is kept. FAILED_PRECONDITION (WRONG_STATE) in other states.
+    """
+    ArchiveTask: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ArchiveTaskRequest, _inspect_service_pb2.ArchiveTaskResponse]  # type: ignore[assignment]
+    """Moves a PENDING, SCHEDULED or RETRY task to ARCHIVED (it will not run) and releases its
+    unique lock. FAILED_PRECONDITION (WRONG_STATE) for ACTIVE (cancel it instead), ARCHIVED and
+    COMPLETED tasks.
+    """
+    DeleteTask: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteTaskRequest, _inspect_service_pb2.DeleteTaskResponse]  # type: ignore[assignment]
+    """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
+    (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
+    """
 
 class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The operator API: look at queues and tasks, pause and resume queues, cancel tasks.
-    Every call is cheap enough to poll from a dashboard. More admin calls (run, archive, delete a
-    task) will be added to this service.
+    """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
+    (run, archive, delete, cancel). Every read is cheap enough to poll from a dashboard.
     """
 
     @_abc_1.abstractmethod
@@ -140,6 +163,37 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inspect_service_pb2.CancelTaskResponse, _abc.Awaitable[_inspect_service_pb2.CancelTaskResponse]]:
         """Asks the worker running an ACTIVE task to stop: its next Heartbeat answers
         CANCEL_REQUESTED. FAILED_PRECONDITION (WRONG_STATE) when the task is not ACTIVE.
+        """
+
+    @_abc_1.abstractmethod
+    def RunTask(
+        self,
+        request: _inspect_service_pb2.RunTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.RunTaskResponse, _abc.Awaitable[_inspect_service_pb2.RunTaskResponse]]:
+        """Makes a SCHEDULED, RETRY or ARCHIVED task PENDING now (e.g. to retry a dead-lettered task
+        after a fix). Its retry count is kept. FAILED_PRECONDITION (WRONG_STATE) in other states.
+        """
+
+    @_abc_1.abstractmethod
+    def ArchiveTask(
+        self,
+        request: _inspect_service_pb2.ArchiveTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.ArchiveTaskResponse, _abc.Awaitable[_inspect_service_pb2.ArchiveTaskResponse]]:
+        """Moves a PENDING, SCHEDULED or RETRY task to ARCHIVED (it will not run) and releases its
+        unique lock. FAILED_PRECONDITION (WRONG_STATE) for ACTIVE (cancel it instead), ARCHIVED and
+        COMPLETED tasks.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteTask(
+        self,
+        request: _inspect_service_pb2.DeleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.DeleteTaskResponse, _abc.Awaitable[_inspect_service_pb2.DeleteTaskResponse]]:
+        """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
+        (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
         """
 
 def add_InspectServiceServicer_to_server(servicer: InspectServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
