@@ -232,3 +232,26 @@ class AsyncClient(ClientBase):
         request = inspect_service_pb2.CancelTaskRequest(queue=queue, task_id=task_id)
         response = await self._invoke(self._open().inspect.CancelTask, request, rpc_timeout)
         return convert.task_info(response.task)
+
+    async def run(
+        self, queue: str, task_id: str, *, rpc_timeout: float | None = None
+    ) -> TaskInfo:
+        """Make a scheduled, retry or archived task pending now; :class:`WrongState` otherwise."""
+        request = inspect_service_pb2.RunTaskRequest(queue=queue, task_id=task_id)
+        response = await self._invoke(self._open().inspect.RunTask, request, rpc_timeout)
+        return convert.task_info(response.task)
+
+    async def archive(
+        self, queue: str, task_id: str, *, rpc_timeout: float | None = None
+    ) -> TaskInfo:
+        """Dead-letter a pending, scheduled or retry task; :class:`WrongState` otherwise."""
+        request = inspect_service_pb2.ArchiveTaskRequest(queue=queue, task_id=task_id)
+        response = await self._invoke(self._open().inspect.ArchiveTask, request, rpc_timeout)
+        return convert.task_info(response.task)
+
+    async def delete(
+        self, queue: str, task_id: str, *, rpc_timeout: float | None = None
+    ) -> None:
+        """Delete a task that is not active; :class:`WrongState` for an active one."""
+        request = inspect_service_pb2.DeleteTaskRequest(queue=queue, task_id=task_id)
+        await self._invoke(self._open().inspect.DeleteTask, request, rpc_timeout)

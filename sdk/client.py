@@ -218,3 +218,19 @@ class Client(ClientBase):
         """Ask the worker running an active task to stop; :class:`WrongState` if not active."""
         request = inspect_service_pb2.CancelTaskRequest(queue=queue, task_id=task_id)
         return convert.task_info(self._invoke(self._inspect.CancelTask, request, rpc_timeout).task)
+
+    def run(self, queue: str, task_id: str, *, rpc_timeout: float | None = None) -> TaskInfo:
+        """Make a scheduled, retry or archived task pending now; :class:`WrongState` otherwise."""
+        request = inspect_service_pb2.RunTaskRequest(queue=queue, task_id=task_id)
+        return convert.task_info(self._invoke(self._inspect.RunTask, request, rpc_timeout).task)
+
+    def archive(self, queue: str, task_id: str, *, rpc_timeout: float | None = None) -> TaskInfo:
+        """Dead-letter a pending, scheduled or retry task; :class:`WrongState` otherwise."""
+        request = inspect_service_pb2.ArchiveTaskRequest(queue=queue, task_id=task_id)
+        response = self._invoke(self._inspect.ArchiveTask, request, rpc_timeout)
+        return convert.task_info(response.task)
+
+    def delete(self, queue: str, task_id: str, *, rpc_timeout: float | None = None) -> None:
+        """Delete a task that is not active; :class:`WrongState` for an active one."""
+        request = inspect_service_pb2.DeleteTaskRequest(queue=queue, task_id=task_id)
+        self._invoke(self._inspect.DeleteTask, request, rpc_timeout)

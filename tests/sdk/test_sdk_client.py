@@ -156,3 +156,16 @@ def test_every_refusal_is_a_leasq_error_with_code_reason_and_details(client: Cli
     assert error.reason == "TASK_ID_CONFLICT"
     assert "same" in error.details
     assert str(error).startswith("TASK_ID_CONFLICT: ")
+
+
+def test_operators_can_run_archive_and_delete_tasks(client: Client) -> None:
+    from leasq_sdk import TaskNotFound, WrongState
+
+    client.enqueue("x", b"", task_id="later", process_in=600)
+    assert client.run("default", "later").state is TaskState.PENDING
+    assert client.archive("default", "later").state is TaskState.ARCHIVED
+    with pytest.raises(WrongState):
+        client.archive("default", "later")
+    client.delete("default", "later")
+    with pytest.raises(TaskNotFound):
+        client.get_task("default", "later")
