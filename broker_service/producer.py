@@ -7,7 +7,7 @@ costs one script call, and all queues go out in one pipeline.
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +18,9 @@ from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, TaskIdC
 from leasq_broker.keys import Keys
 from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
 from leasq_broker.store import TaskStore
+
+# Task ids need uniqueness, not secrecy: a seeded PRNG avoids a syscall per task.
+_IDS = random.Random()
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_RETRY = 25
@@ -94,7 +97,7 @@ class Producer:
             task.max_retry = DEFAULT_MAX_RETRY
         if task.timeout_ms is None and task.deadline_ms is None:
             task.timeout_ms = DEFAULT_TIMEOUT_MS
-        task_id = task.task_id or os.urandom(16).hex()
+        task_id = task.task_id or f"{_IDS.getrandbits(128):032x}"
         process_at = task.process_at_ms or 0
         if task.process_in_ms:
             process_at = now + task.process_in_ms

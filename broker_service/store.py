@@ -89,13 +89,20 @@ class TaskStore:
 
     def _enqueue_call(self, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
         k = self._keys
+        prefix = k.task_prefix(queue)
         keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue)]
-        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue]
+        keys += [prefix + record.id for record in records]
+        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records)]
         for record in records:
-            task_key = k.task(queue, record.id)
-            keys += [task_key, record.unique_lock or task_key]
-            args += [record.id, record.envelope, record.process_at_ms, record.max_retry,
-                     record.unique_ttl_ms, record.retention_ms, record.group]
+            lock_index = 0
+            if record.unique_lock:
+                keys.append(record.unique_lock)
+                lock_index = len(keys)
+            args.append(
+                f"{record.id}\t{record.process_at_ms}\t{record.max_retry}\t{record.unique_ttl_ms}"
+                f"\t{record.retention_ms}\t{lock_index}\t{record.group}"
+            )
+            args.append(record.envelope)
         return ScriptCall("enqueue", keys, args)
 
     async def _remember_queue(self, queue: str) -> None:
