@@ -117,29 +117,38 @@ class Producer:
 
 
 def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> None:
+    # Optional fields are checked only when set: this runs for every task of every batch.
     v.printable(f"{field}.type", task.type, required=True)
-    v.payload(f"{field}.payload", task.payload, limits.max_payload_bytes)
-    v.headers(f"{field}.headers", task.headers)
+    if len(task.payload) > limits.max_payload_bytes:
+        v.payload(f"{field}.payload", task.payload, limits.max_payload_bytes)
+    if task.headers:
+        v.headers(f"{field}.headers", task.headers)
     if task.queue:
         v.queue_name(f"{field}.queue", task.queue)
     if task.task_id:
         v.task_id(f"{field}.task_id", task.task_id)
     if task.max_retry is not None:
         v.in_range(f"{field}.max_retry", task.max_retry, 0, v.MAX_RETRY)
-    v.duration_ms(f"{field}.timeout", task.timeout_ms, 1, v.MAX_TIMEOUT_MS)
+    if task.timeout_ms is not None:
+        v.duration_ms(f"{field}.timeout", task.timeout_ms, 1, v.MAX_TIMEOUT_MS)
     if task.deadline_ms is not None and task.deadline_ms <= now:
         raise InvalidField(f"{field}.deadline", "must be in the future")
     if task.process_at_ms is not None and task.process_in_ms is not None:
         raise InvalidField(f"{field}.process_in", "set process_at or process_in, not both")
     if task.process_at_ms is not None and task.process_at_ms > now + v.MAX_SCHEDULE_MS:
         raise InvalidField(f"{field}.process_at", "must be at most 10 years ahead")
-    v.duration_ms(f"{field}.process_in", task.process_in_ms, 0, v.MAX_SCHEDULE_MS)
-    v.duration_ms(f"{field}.unique_ttl", task.unique_ttl_ms, 1, v.MAX_UNIQUE_TTL_MS)
-    v.short_text(f"{field}.unique_key", task.unique_key)
-    if task.unique_key and not task.unique_ttl_ms:
-        raise InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
-    v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
-    v.short_text(f"{field}.group", task.group)
+    if task.process_in_ms is not None:
+        v.duration_ms(f"{field}.process_in", task.process_in_ms, 0, v.MAX_SCHEDULE_MS)
+    if task.unique_ttl_ms is not None:
+        v.duration_ms(f"{field}.unique_ttl", task.unique_ttl_ms, 1, v.MAX_UNIQUE_TTL_MS)
+    if task.unique_key:
+        v.short_text(f"{field}.unique_key", task.unique_key)
+        if not task.unique_ttl_ms:
+            raise InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
+    if task.retention_ms is not None:
+        v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
+    if task.group:
+        v.short_text(f"{field}.group", task.group)
 
 
 def _unique_digest(task: NewTask) -> str:

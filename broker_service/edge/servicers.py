@@ -43,14 +43,7 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
                            ) -> broker_pb.EnqueueBatchResponse:
         v.batch_size("tasks", len(request.tasks))
         results = await self._producer.enqueue_many([conv.new_task(t) for t in request.tasks])
-        items = [
-            broker_pb.EnqueueBatchResult(error=item_error(result))
-            if isinstance(result, LeasqError)
-            else broker_pb.EnqueueBatchResult(task=conv.enqueued(result))
-            for result in results
-        ]
-        enqueued = sum(1 for result in results if not isinstance(result, LeasqError))
-        return broker_pb.EnqueueBatchResponse(results=items, enqueued_count=enqueued)
+        return conv.enqueue_batch_response(results)
 
     @grpc_edge
     async def Lease(self, request: broker_pb.LeaseRequest, context: Context
