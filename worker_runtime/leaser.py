@@ -83,6 +83,9 @@ class Leaser:
             backoff.reset()
             if response.tasks:
                 self._on_leased(response.tasks, sent)
+                # Let the new attempts reach their handlers before the next Lease call is
+                # built and sent: on an idle worker that call is not on the task's path.
+                await asyncio.sleep(0)
 
     def _may_lease(self) -> bool:
         return self._slots.closed or (self._slots.free > 0 and not self._settler_busy())
