@@ -56,9 +56,16 @@ class EnqueueBatcher:
                 if not future.done():
                     future.set_exception(error)
             return
-        for (queue, entries), statuses in zip(groups.items(), replies, strict=True):
+        woke = False
+        for queue, statuses in zip(groups, replies, strict=True):
+            if EnqueueStatus.ENQUEUED in statuses:
+                self._on_enqueued(queue)
+                woke = True
+        if woke:
+            # Answer one loop turn later: the woken long polls send their Lease to Redis
+            # first; the Enqueue answers are not on the path of the task just added.
+            await asyncio.sleep(0)
+        for entries, statuses in zip(groups.values(), replies, strict=True):
             for (_, _, future), status in zip(entries, statuses, strict=True):
                 if not future.done():
                     future.set_result(status)
-            if EnqueueStatus.ENQUEUED in statuses:
-                self._on_enqueued(queue)
