@@ -179,7 +179,16 @@ METHOD = """## How each figure is measured
   (it ran a probe); then A's whole process group gets `kill -9` and the clock runs until the
   task starts on B. All systems run this scenario at the same time, each on its own database.
 - Every worker logs at WARNING (per-task INFO logs cost several peers 6-20%), on its system's
-  documented defaults otherwise; concurrency is in the settings table."""
+  documented defaults otherwise; concurrency is in the settings table. Handlers of asyncio
+  workers use `redis.asyncio`, the others redis-py's sync client, as real handlers would.
+- One `redis-server` (no persistence) serves every system, each in a database of its own that
+  is flushed before each run; Leasq's broker is restarted with each run."""
+
+
+def notes() -> list[str]:
+    """The hand-written analysis of the targets (benchmarks/notes.md), kept across runs."""
+    path = ROOT / "benchmarks" / "notes.md"
+    return ["", *path.read_text().strip().splitlines()] if path.exists() else []
 
 
 def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> str:
@@ -197,6 +206,7 @@ def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> s
         "## Leasq's targets",
         "",
         *target_rows(rows, scale),
+        *notes(),
         "",
         "## Settings",
         "",
