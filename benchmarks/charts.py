@@ -54,6 +54,7 @@ def _bars(
     ax.set_ylabel(unit)
     if log:
         ax.set_yscale("log")
+        ax.set_ylim(top=top * 2.5)
     else:
         ax.set_ylim(0, top * 1.15)
     ax.tick_params(axis="x", labelsize=8, rotation=20)
@@ -66,49 +67,38 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _scenario_specs(cap: float) -> list[tuple[str, str, str, str, bool, str]]:
+    """(file, title, unit, figure key, log scale, label of a missing value) per scenario."""
+    return [
+        ("bench-enqueue.png", "Enqueue, one-task API", "tasks/s", "single", False, "error"),
+        ("bench-bulk.png", "Enqueue, bulk API", "tasks/s", "bulk", False, "no bulk API"),
+        ("bench-drain.png", "Drain: one worker process, no-op tasks", "tasks/s", "drain",
+         False, "error"),
+        ("bench-latency.png", "Idle latency enqueue -> start, p50", "ms (log)", "p50", True,
+         "error"),
+        ("bench-recovery.png", f"Crash recovery after kill -9 (hatched: none in {cap:.0f} s)",
+         "s", "recovery", False, "none"),
+    ]  # fmt: skip
+
+
 def scenario_panels(rows: list[dict[str, Any]], out: Path, cap: float) -> list[Path]:
     """One bar chart per scenario, and an overview of the four headline ones."""
     names = [row["name"] for row in rows]
-    specs = [
-        ("bench-enqueue.png", "Enqueue, one-task API", "tasks/s", "single", False, "error"),
-        ("bench-bulk.png", "Enqueue, bulk API", "tasks/s", "bulk", False, "no bulk API"),
-        (
-            "bench-drain.png",
-            "Drain: one worker process, no-op tasks",
-            "tasks/s",
-            "drain",
-            False,
-            "error",
-        ),
-        (
-            "bench-latency.png",
-            "Idle latency enqueue -> start, p50",
-            "ms (log)",
-            "p50",
-            True,
-            "error",
-        ),
-        (
-            "bench-recovery.png",
-            f"Crash recovery after kill -9 (hatched: none in {cap:.0f} s)",
-            "s",
-            "recovery",
-            False,
-            "none",
-        ),
-    ]
+    specs = _scenario_specs(cap)
+
+    def draw(ax: Any, spec: tuple[str, str, str, str, bool, str]) -> None:
+        _, title, unit, key, log, missing = spec
+        ceiling = cap if key == "recovery" else None
+        _bars(ax, names, [row.get(key) for row in rows], title, unit, log, missing, ceiling)
+
     paths = []
-    for filename, title, unit, key, log, missing in specs:
+    for spec in specs:
         fig, ax = plt.subplots(figsize=(7, 3.6))
-        ceiling = cap if key == "recovery" else None
-        _bars(ax, names, [row.get(key) for row in rows], title, unit, log, missing, ceiling)
-        paths.append(_save(fig, out / filename))
+        draw(ax, spec)
+        paths.append(_save(fig, out / spec[0]))
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
-    for ax, (_, title, unit, key, log, missing) in zip(
-        axes.flat, [specs[0], specs[2], specs[3], specs[4]], strict=True
-    ):
-        ceiling = cap if key == "recovery" else None
-        _bars(ax, names, [row.get(key) for row in rows], title, unit, log, missing, ceiling)
+    for ax, spec in zip(axes.flat, [specs[0], specs[2], specs[3], specs[4]], strict=True):
+        draw(ax, spec)
     fig.suptitle(
         "Leasq and the Python task queues on one 2-core machine (higher is better "
         "for rates, lower for times)",

@@ -27,7 +27,7 @@ from harness import private_redis
 from peers import SYSTEMS
 from peers.base import PeerInfo
 from scenarios import Plan, one_run
-from session import HERE, BenchError
+from session import HERE, BenchError, Session
 
 RESULTS = HERE / "results"
 SCENARIOS = ("single", "bulk", "drain", "latency", "crash")
@@ -43,8 +43,6 @@ def db_url(base: str, index: int) -> str:
 
 
 def versions(peer: PeerInfo, url: str, workdir: Path) -> dict[str, str]:
-    from session import Session
-
     try:
         return Session(peer, url, workdir).drive("versions", *peer.distributions)
     except BenchError as err:
@@ -70,52 +68,63 @@ def throughput(peer: PeerInfo, url: str, workdir: Path, plan: Plan, runs: int) -
     return results
 
 
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "n": args.n,
+        "runs": args.runs,
+        "probes": args.probes,
+        "gap_ms": args.gap * 1000,
+        "crash_cap_s": args.crash_cap,
+        "scenarios": list(args.scenarios),
+        "quick": args.quick,
+    }
+
+
+def system_entry(peer: PeerInfo, url: str, workdir: Path, plan: Plan, runs: int) -> Any:
+    entry: dict[str, Any] = {
+        "versions": versions(peer, url, workdir),
+        "worker": peer.worker,
+        "single_api": peer.single_api,
+        "bulk_api": peer.bulk_api,
+        "recovery": peer.recovery,
+    }
+    if plan.scenarios:
+        entry["runs"] = throughput(peer, url, workdir, plan, runs)
+        entry["median"] = medians(entry["runs"])
+    return entry
+
+
+def crash_phase(peers: list[PeerInfo], urls: dict[str, str], workdir: Path,
+                args: argparse.Namespace, systems: dict[str, Any]) -> None:  # fmt: skip
+    """Every system's crash runs at once: the scenario mostly waits for leases to expire."""
+    log(f"crash recovery, all systems at once, cap {args.crash_cap:.0f} s")
+    with ThreadPoolExecutor(len(peers)) as pool:
+        futures = {
+            peer.name: pool.submit(
+                crash_runs, peer, urls[peer.name], workdir, args.runs, args.crash_cap
+            )
+            for peer in peers
+        }
+        for name, future in futures.items():
+            systems[name]["crash"] = future.result()
+            log(f"{name} crash: {systems[name]['crash']}")
+
+
 def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     peers = [SYSTEMS[name] for name in args.systems]
     plan = Plan(args.n, args.probes, args.gap, frozenset(args.scenarios) - {"crash"})
     with private_redis(workdir) as base:
-        report: dict[str, Any] = {
-            "settings": {
-                "n": args.n,
-                "runs": args.runs,
-                "probes": args.probes,
-                "gap_ms": args.gap * 1000,
-                "crash_cap_s": args.crash_cap,
-                "scenarios": list(args.scenarios),
-                "quick": args.quick,
-            },
-            "machine": machine.facts(base),
-            "load_before": machine.load(),
-            "systems": {},
-        }
+        report: dict[str, Any] = {"settings": settings(args), "machine": machine.facts(base),
+                                  "load_before": machine.load(), "systems": {}}  # fmt: skip
         floor = [unary_calls_per_second(min(args.n, 10_000)) for _ in range(args.runs)]
         report["grpc_unary_floor"] = statistics.median(floor)
         log(f"bare grpc.aio unary calls, 64 in flight: {report['grpc_unary_floor']:,.0f}/s")
         urls = {peer.name: db_url(base, index) for index, peer in enumerate(peers, start=1)}
         for peer in peers:
-            entry: dict[str, Any] = {
-                "versions": versions(peer, urls[peer.name], workdir),
-                "worker": peer.worker,
-                "single_api": peer.single_api,
-                "bulk_api": peer.bulk_api,
-                "recovery": peer.recovery,
-            }
-            if plan.scenarios:
-                entry["runs"] = throughput(peer, urls[peer.name], workdir, plan, args.runs)
-                entry["median"] = medians(entry["runs"])
+            entry = system_entry(peer, urls[peer.name], workdir, plan, args.runs)
             report["systems"][peer.name] = entry
         if "crash" in args.scenarios:
-            log(f"crash recovery, all systems at once, cap {args.crash_cap:.0f} s")
-            with ThreadPoolExecutor(len(peers)) as pool:
-                futures = {
-                    peer.name: pool.submit(
-                        crash_runs, peer, urls[peer.name], workdir, args.runs, args.crash_cap
-                    )
-                    for peer in peers
-                }
-                for name, future in futures.items():
-                    report["systems"][name]["crash"] = future.result()
-                    log(f"{name} crash: {report['systems'][name]['crash']}")
+            crash_phase(peers, urls, workdir, args, report["systems"])
         report["load_after"] = machine.load()
     return report
 

@@ -191,6 +191,20 @@ def notes() -> list[str]:
     return ["", *path.read_text().strip().splitlines()] if path.exists() else []
 
 
+def scale_section(scale: dict[str, Any], img: str) -> list[str]:
+    return [
+        "",
+        "## Leasq at scale",
+        "",
+        f"Raw gRPC stubs, one call at a time, {scale['samples']} Lease calls per point, each "
+        "leased task acked afterwards (untimed); 100-byte payloads.",
+        "",
+        *scale_tables(scale),
+        "",
+        f"![Scale curves]({img}/scale-curves.png)",
+    ]
+
+
 def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> str:
     rows = system_rows(compare)
     cap = compare["settings"]["crash_cap_s"]
@@ -200,6 +214,10 @@ def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> s
         "## Results",
         "",
         *results_table(rows),
+        "",
+        f'Crash recovery waits at most {cap:.0f} s after the kill; "none in {cap:.0f} s" means '
+        "the task had not started again by then (the settings table says what each system "
+        "documents).",
         "",
         f"![Comparison]({img}/bench-overview.png)",
         "",
@@ -214,24 +232,7 @@ def render(compare: dict[str, Any], scale: dict[str, Any] | None, img: str) -> s
         *errors(rows),
         "",
         METHOD,
-    ]
-    if scale:
-        parts += [
-            "",
-            "## Leasq at scale",
-            "",
-            "Raw gRPC stubs, one call at a time, "
-            f"{scale['samples']} Lease calls per point, each leased task acked afterwards "
-            "(untimed); 100-byte payloads.",
-            "",
-            *scale_tables(scale),
-            "",
-            f"![Scale curves]({img}/scale-curves.png)",
-        ]
-    parts += [
-        "",
-        f'Crash recovery waits at most {cap:.0f} s per system; "none in '
-        f'{cap:.0f} s" means the task had not started again by then.',
+        *(scale_section(scale, img) if scale else []),
     ]
     return "\n".join(parts) + "\n"
 

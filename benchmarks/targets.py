@@ -23,61 +23,49 @@ def _ratio(value: float | None, base: float | None) -> float | None:
     return value / base if value is not None and base else None
 
 
-def _comparison(rows: list[dict[str, Any]]) -> list[tuple[str, str, bool | None]]:
-    leasq = next((row for row in rows if row["name"] == "Leasq"), {})
-    out: list[tuple[str, str, bool | None]] = []
+Check = tuple[str, str, bool | None]
+
+
+def _at_least(name: str, value: float | None, limit: float, shown: str) -> Check:
+    return name, shown if value else "-", value >= limit if value else None
+
+
+def _at_most(name: str, value: float | None, limit: float, shown: str) -> Check:
+    return name, shown if value else "-", value <= limit if value else None
+
+
+def _throughput(rows: list[dict[str, Any]], leasq: dict[str, Any]) -> list[Check]:
     peer, best = _peer_best(rows, "single")
-    ratio = _ratio(leasq.get("single"), best)
-    out.append(
-        (
-            f"one-task enqueue >= 1.5x the fastest peer ({peer})",
-            f"{ratio:.2f}x" if ratio else "-",
-            ratio >= 1.5 if ratio else None,
-        )
-    )
-    bulk = leasq.get("bulk")
-    out.append(
-        (
-            "bulk enqueue >= 50,000 tasks/s",
-            f"{bulk:,.0f}/s" if bulk else "-",
-            bulk >= 50_000 if bulk else None,
-        )
-    )
+    single = _ratio(leasq.get("single"), best) or 0.0
+    bulk = leasq.get("bulk") or 0.0
     celery = next((row.get("drain") for row in rows if row["name"] == "Celery"), None)
-    ratio = _ratio(leasq.get("drain"), celery)
-    out.append(
-        ("drain >= 5x Celery's", f"{ratio:.1f}x" if ratio else "-", ratio >= 5 if ratio else None)
-    )
-    peer, best = _peer_best(rows, "drain")
-    ratio = _ratio(leasq.get("drain"), best)
-    out.append(
-        (
-            f"drain >= 2x the fastest peer ({peer})",
-            f"{ratio:.2f}x" if ratio else "-",
-            ratio >= 2 if ratio else None,
-        )
-    )
+    vs_celery = _ratio(leasq.get("drain"), celery) or 0.0
+    drain_peer, drain_best = _peer_best(rows, "drain")
+    vs_best = _ratio(leasq.get("drain"), drain_best) or 0.0
+    return [
+        _at_least(f"one-task enqueue >= 1.5x the fastest peer ({peer})", single, 1.5,
+                  f"{single:.2f}x"),
+        _at_least("bulk enqueue >= 50,000 tasks/s", bulk, 50_000, f"{bulk:,.0f}/s"),
+        _at_least("drain >= 5x Celery's", vs_celery, 5, f"{vs_celery:.1f}x"),
+        _at_least(f"drain >= 2x the fastest peer ({drain_peer})", vs_best, 2,
+                  f"{vs_best:.2f}x"),
+    ]  # fmt: skip
+
+
+def _comparison(rows: list[dict[str, Any]]) -> list[Check]:
+    leasq = next((row for row in rows if row["name"] == "Leasq"), {})
+    out = _throughput(rows, leasq)
     for key, limit in (("p50", 2.0), ("p99", 10.0)):
-        value = leasq.get(key)
-        out.append(
-            (
-                f"idle latency {key} <= {limit:.0f} ms",
-                f"{value:.2f} ms" if value else "-",
-                value <= limit if value else None,
-            )
-        )
-    value = leasq.get("recovery")
-    out.append(
-        (
-            f"crash recovery <= lease duration + 1 s ({LEASE_S + 1:.0f} s)",
-            leasq.get("recovery_text", "-"),
-            value <= LEASE_S + 1 if value else None,
-        )
-    )
+        value = leasq.get(key) or 0.0
+        out.append(_at_most(f"idle latency {key} <= {limit:.0f} ms", value, limit,
+                            f"{value:.2f} ms"))  # fmt: skip
+    recovery = leasq.get("recovery") or 0.0
+    out.append(_at_most(f"crash recovery <= lease duration + 1 s ({LEASE_S + 1:.0f} s)",
+                        recovery, LEASE_S + 1, leasq.get("recovery_text", "-")))  # fmt: skip
     return out
 
 
-def _scale(scale: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+def _scale(scale: dict[str, Any]) -> list[Check]:
     lease = scale["depth"]["lease"]
     depths = sorted(lease, key=int)
     ratio = lease[depths[-1]]["p50"] / lease[depths[0]]["p50"]
