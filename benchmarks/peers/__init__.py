@@ -1,9 +1,11 @@
 """The systems the comparison runs, with their worker commands and stated settings.
 
 Every worker is one process (plus the pool children a system forks by default) logging at
-WARNING, on its system's recommended Redis setup at defaults. Concurrency: 64 for asyncio
-workers (Leasq, arq, taskiq), 8 threads where the model is threads (Dramatiq's default, Huey),
-Celery's default prefork pool at 8 children, RQ one job at a time (its design).
+WARNING, on its system's recommended Redis setup at defaults. Concurrency is never below a
+system's default: 64 for Leasq's and arq's asyncio workers (arq's default is 10), taskiq's
+default of 100, 8 threads where the model is threads (Dramatiq's default; Huey's is 1),
+Celery's prefork pool at 8 children (its default is one per core), RQ one job at a time (its
+design; SimpleWorker, which skips the fork per job of the default worker).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ TASKIQ = PeerInfo(
     name="taskiq",
     module="peers.taskiq_peer",
     distributions=("taskiq", "taskiq-redis", "redis"),
-    worker=f"taskiq worker, 1 process, RedisStreamBroker, max-async-tasks {ASYNC_CONCURRENCY}",
+    worker="taskiq worker, 1 process, RedisStreamBroker, max-async-tasks 100 (default)",
     single_api="task.kiq(), 64 in flight",
     bulk_api=None,
     recovery="XAUTOCLAIM of messages idle > idle_timeout (10 min), tried only after a read "
@@ -139,8 +141,6 @@ TASKIQ = PeerInfo(
         "peers.taskiq_peer:broker",
         "--workers",
         "1",
-        "--max-async-tasks",
-        str(ASYNC_CONCURRENCY),
         "--log-level",
         "WARNING",
     ),
