@@ -3,7 +3,8 @@ task, Heartbeat cost vs leases held.
 
 Run: ``.venv/bin/python benchmarks/scale.py`` (starts its own Redis and broker; ``--quick``
 divides the depths by 10). Raw generated stubs, one call at a time, so each figure is the
-broker's round trip. Every leased task is acked (untimed), so depths stay near their level.
+broker's round trip; the setups of one curve exist side by side and are sampled in turn.
+Every leased task is acked (untimed).
 Targets: Lease p50 at 1M pending within 1.2x of that at 1k; 100 queues within 2x of one;
 <= 400 bytes of Redis memory per pending task beyond its 100-byte payload (measured with the
 embedded Redis's hash-max-listpack-value of 1024, and again at Redis's default of 64).
@@ -61,42 +62,51 @@ def refs(tasks: Any) -> list[pb.LeaseRef]:
     return [pb.LeaseRef(queue=t.queue, task_id=t.id, lease_token=t.lease_token) for t in tasks]
 
 
-async def lease_samples(
-    stub: pb_grpc.BrokerServiceStub, queues: list[pb.QueueWeight], samples: int
-) -> dict[str, float]:
-    """Round trip of Lease(max_tasks=1) over ``samples`` calls; each task acked afterwards."""
-    request = pb.LeaseRequest(worker_id=WORKER, queues=queues, max_tasks=1, lease_duration=LEASE)
-    times = []
+async def lease_once(stub: pb_grpc.BrokerServiceStub, request: pb.LeaseRequest) -> float:
+    """Round trip of one Lease(max_tasks=1); the task is acked afterwards, untimed."""
+    started = time.perf_counter()
+    got = await stub.Lease(request)
+    elapsed = time.perf_counter() - started
+    assert len(got.tasks) == 1, "queue ran dry"
+    items = [pb.AckItem(lease=r) for r in refs(got.tasks)]
+    await stub.Ack(pb.AckRequest(worker_id=WORKER, items=items))
+    return elapsed
+
+
+def lease_request(queues: list[pb.QueueWeight]) -> pb.LeaseRequest:
+    return pb.LeaseRequest(worker_id=WORKER, queues=queues, max_tasks=1, lease_duration=LEASE)
+
+
+async def interleaved(
+    stub: pb_grpc.BrokerServiceStub, requests: dict[str, pb.LeaseRequest], samples: int
+) -> dict[str, dict[str, float]]:
+    """Lease latency of several setups, one call of each in turn: a change in the machine's
+    load during the run reaches every setup alike, so their ratios stay meaningful."""
+    times: dict[str, list[float]] = {key: [] for key in requests}
     for _ in range(samples):
-        started = time.perf_counter()
-        got = await stub.Lease(request)
-        times.append(time.perf_counter() - started)
-        assert len(got.tasks) == 1, "queue ran dry"
-        await stub.Ack(
-            pb.AckRequest(worker_id=WORKER, items=[pb.AckItem(lease=r) for r in refs(got.tasks)])
-        )
-    return percentiles(times)
+        for key, request in requests.items():
+            times[key].append(await lease_once(stub, request))
+    return {key: percentiles(values) for key, values in times.items()}
 
 
 async def depth_curve(
     stub: pb_grpc.BrokerServiceStub, client: redis.asyncio.Redis, depths: list[int], samples: int
 ) -> dict[str, Any]:
-    """Lease latency as one queue deepens; memory per pending task at the deepest level."""
+    """Queues of each depth side by side (topped up by ``samples`` so that none drops below
+    its depth); memory per pending task measured as the deepest one fills."""
     await client.flushdb()
+    deepest = max(depths)
+    # The deepest queue has the usual name: the queue name is part of every task's key.
+    names = {depth: "default" if depth == deepest else f"depth-{depth}" for depth in depths}
     before = await used_memory(client)
-    out: dict[str, Any] = {"lease": {}}
-    level = 0
-    for depth in sorted(depths):
-        await fill(stub, "deep", depth - level)
-        level = depth
-        if depth == max(depths):
-            out["memory"] = per_task(await used_memory(client) - before, depth, LISTPACK_VALUE)
-        out["lease"][str(depth)] = await lease_samples(
-            stub, [pb.QueueWeight(queue="deep")], samples
-        )
-        level -= samples
-        print(f"depth {depth:,}: {out['lease'][str(depth)]}", flush=True)
-    return out
+    await fill(stub, names[deepest], deepest)
+    memory = per_task(await used_memory(client) - before, deepest, LISTPACK_VALUE)
+    for depth in depths:
+        await fill(stub, names[depth], samples if depth == deepest else depth + samples)
+    requests = {str(d): lease_request([pb.QueueWeight(queue=names[d])]) for d in depths}
+    lease = await interleaved(stub, requests, samples)
+    print(f"lease by depth: {lease}", flush=True)
+    return {"lease": lease, "memory": memory}
 
 
 async def used_memory(client: redis.asyncio.Redis) -> int:
@@ -121,7 +131,7 @@ async def memory_at_redis_default(
     try:
         await client.flushdb()
         before = await used_memory(client)
-        await fill(stub, "deep", tasks)
+        await fill(stub, "default", tasks)
         used = await used_memory(client) - before
     finally:
         await client.flushdb()
@@ -133,45 +143,41 @@ async def memory_at_redis_default(
 async def queue_curve(
     stub: pb_grpc.BrokerServiceStub, client: redis.asyncio.Redis, counts: list[int], samples: int
 ) -> dict[str, Any]:
-    """Lease latency with 1, 10, 100 weighted queues (weights 1-10), 10,000 tasks in all."""
-    out = {}
+    """Lease latency asking 1, 10 or 100 weighted queues (weights 1-10) of 10,000 tasks in
+    all, each set side by side."""
+    await client.flushdb()
+    requests = {}
     for count in counts:
-        await client.flushdb()
         names = [f"w{count}-{i}" for i in range(count)]
-        await asyncio.gather(*(fill(stub, name, 10_000 // count) for name in names))
-        queues = [pb.QueueWeight(queue=name, weight=i % 10 + 1) for i, name in enumerate(names)]
-        out[str(count)] = await lease_samples(stub, queues, samples)
-        print(f"{count} queues: {out[str(count)]}", flush=True)
+        per_queue = (10_000 + samples) // count + 1
+        await asyncio.gather(*(fill(stub, name, per_queue) for name in names))
+        weights = [pb.QueueWeight(queue=name, weight=i % 10 + 1) for i, name in enumerate(names)]
+        requests[str(count)] = lease_request(weights)
+    out = await interleaved(stub, requests, samples)
+    print(f"lease by queue count: {out}", flush=True)
     return out
 
 
 async def heartbeat_curve(
     stub: pb_grpc.BrokerServiceStub, client: redis.asyncio.Redis, sizes: list[int], samples: int
 ) -> dict[str, Any]:
-    """Heartbeat round trip for one worker holding 1 to 1,000 leases."""
+    """Heartbeat round trip for one worker holding 1 to 1,000 leases, sizes in turn."""
     await client.flushdb()
     await fill(stub, "held", max(sizes))
-    held = await stub.Lease(
-        pb.LeaseRequest(
-            worker_id=WORKER,
-            queues=[pb.QueueWeight(queue="held")],
-            max_tasks=max(sizes),
-            lease_duration=LEASE,
-        )
-    )
-    leases = refs(held.tasks)
+    ask = pb.LeaseRequest(worker_id=WORKER, queues=[pb.QueueWeight(queue="held")],
+                          max_tasks=max(sizes), lease_duration=LEASE)  # fmt: skip
+    leases = refs((await stub.Lease(ask)).tasks)
     assert len(leases) == max(sizes), f"leased {len(leases)}"
-    out = {}
-    for size in sizes:
-        request = pb.HeartbeatRequest(worker_id=WORKER, leases=leases[:size])
-        times = []
-        for _ in range(samples):
+    requests = {size: pb.HeartbeatRequest(worker_id=WORKER, leases=leases[:size]) for size in sizes}
+    times: dict[int, list[float]] = {size: [] for size in sizes}
+    for _ in range(samples):
+        for size, request in requests.items():
             started = time.perf_counter()
             answer = await stub.Heartbeat(request)
-            times.append(time.perf_counter() - started)
+            times[size].append(time.perf_counter() - started)
             assert len(answer.leases) == size
-        out[str(size)] = percentiles(times)
-        print(f"heartbeat {size} leases: {out[str(size)]}", flush=True)
+    out = {str(size): percentiles(values) for size, values in times.items()}
+    print(f"heartbeat by leases held: {out}", flush=True)
     return out
 
 
