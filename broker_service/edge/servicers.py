@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from leasq.v1 import broker_service_pb2 as broker_pb
 from leasq.v1 import broker_service_pb2_grpc as broker_grpc
@@ -16,7 +18,13 @@ from leasq_broker.edge import converters as conv
 from leasq_broker.edge.status import grpc_edge, item_error
 from leasq_broker.errors import InvalidField, LeaseLost, LeasqError, TaskNotFound
 from leasq_broker.leasing import Leasing
-from leasq_broker.models import HeartbeatStatus, SettleOutcome, SettleStatus
+from leasq_broker.models import (
+    HeartbeatStatus,
+    LeaseRef,
+    Settlement,
+    SettleOutcome,
+    SettleStatus,
+)
 from leasq_broker.producer import Producer
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -96,20 +104,24 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
         return response
 
 
-def _fill_results(results: object, items: list, outcomes: list[SettleOutcome]) -> None:  # type: ignore[type-arg]
+def _fill_results(
+    results: RepeatedCompositeFieldContainer[broker_pb.SettleResult],
+    items: Sequence[Settlement],
+    outcomes: Sequence[SettleOutcome],
+) -> None:
     """Per-item results; a refused single item fails the whole call instead."""
     pairs = zip(items, outcomes, strict=True)
     errors = [_settle_error(item.lease, outcome) for item, outcome in pairs]
     if len(items) == 1 and errors[0] is not None:
         raise errors[0]
     for item, error in zip(items, errors, strict=True):
-        entry = results.add(task_id=item.lease.task_id)  # type: ignore[attr-defined]
+        entry = results.add(task_id=item.lease.task_id)
         if error is not None:
             entry.error.CopyFrom(item_error(error))
 
 
-def _settle_error(lease: object, outcome: SettleOutcome) -> LeasqError | None:
-    queue, task_id = lease.queue, lease.task_id  # type: ignore[attr-defined]
+def _settle_error(lease: LeaseRef, outcome: SettleOutcome) -> LeasqError | None:
+    queue, task_id = lease.queue, lease.task_id
     if outcome.status is SettleStatus.LEASE_LOST:
         return LeaseLost(
             f"lease lost: task {task_id!r} in queue {queue!r} is no longer leased with this "
