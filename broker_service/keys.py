@@ -17,9 +17,6 @@ class Keys:
 
     prefix: str = "leasq"
 
-    def queue_base(self, queue: str) -> str:
-        return f"{self.prefix}:{{{queue}}}"
-
     def task_prefix(self, queue: str) -> str:
         """Prefix to which a task id is appended to name the task's hash."""
         return f"{self.prefix}:{{{queue}}}:t:"

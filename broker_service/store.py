@@ -41,15 +41,12 @@ FORWARD_PER_LEASE = 100
 @dataclass(frozen=True, slots=True)
 class BackoffPolicy:
     """Default retry delay: ``retried**exponent + base + jitter * (retried + 1)`` seconds, with
-    ``jitter`` drawn uniformly from ``range(jitter_span)``; capped at 10 years."""
+    ``jitter`` drawn uniformly from ``range(jitter_span)``; capped at 10 years. ``nack.lua``
+    applies the formula (it alone knows ``retried``); these are its parameters."""
 
     base_s: int = 15
     exponent: int = 4
     jitter_span: int = 30
-
-    def delay_s(self, retried: int, jitter: int) -> float:
-        """The same formula ``nack.lua`` applies, for documentation and tests."""
-        return float(min(retried**self.exponent + self.base_s + jitter * (retried + 1), 315360000))
 
 
 def utc_day(now_ms: int) -> str:
