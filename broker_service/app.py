@@ -8,15 +8,20 @@ from leasq_broker.admin import Admin
 from leasq_broker.clock import Clock, RedisClock
 from leasq_broker.config import BrokerConfig
 from leasq_broker.edge import converters
+from leasq_broker.edge.schedule_servicer import ScheduleServicer
 from leasq_broker.edge.servicers import BrokerServicer, InspectServicer
 from leasq_broker.keys import Keys
 from leasq_broker.leasing import Leasing
+from leasq_broker.loops.base import BackgroundLoop
 from leasq_broker.loops.forwarder import Forwarder
 from leasq_broker.loops.janitor import Janitor
 from leasq_broker.loops.reclaimer import Reclaimer
 from leasq_broker.notifier import Notifier
 from leasq_broker.producer import Producer, ProducerLimits
 from leasq_broker.reader import TaskReader
+from leasq_broker.schedules.loop import Scheduler
+from leasq_broker.schedules.service import Schedules
+from leasq_broker.schedules.store import ScheduleStore
 from leasq_broker.scripts import Scripts
 from leasq_broker.store import TaskStore
 
@@ -51,8 +56,14 @@ class BrokerApp:
         leasing = Leasing(self.store, self.clock, self.notifier,
                           on_leased=self.reclaimer.note_lease)
         admin = Admin(self.store, TaskReader(redis, keys), self.clock)
+        self.schedules = Schedules(
+            ScheduleStore(redis, self.scripts, keys), self.store, producer, self.clock,
+            on_enqueued=self.notifier.wake, on_changed=lambda: self.scheduler.poke(),
+        )
+        self.scheduler = Scheduler(self.schedules, self.clock)
         self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes)
         self.inspect_servicer = InspectServicer(admin)
+        self.schedule_servicer = ScheduleServicer(self.schedules)
 
     async def start(self) -> None:
         """Load scripts, sync the clock with Redis, start the notifier and background loops."""
@@ -60,11 +71,14 @@ class BrokerApp:
         if self._redis_clock is not None:
             await self._redis_clock.sync(self._redis)
         await self.notifier.start()
-        for loop in (self.reclaimer, self.forwarder, self.janitor):
+        for loop in self._loops():
             loop.start()
 
     async def stop(self) -> None:
         """Stop background loops and the notifier; the caller closes Redis."""
-        for loop in (self.reclaimer, self.forwarder, self.janitor):
+        for loop in self._loops():
             await loop.stop()
         await self.notifier.stop()
+
+    def _loops(self) -> tuple[BackgroundLoop, ...]:
+        return (self.reclaimer, self.forwarder, self.janitor, self.scheduler)

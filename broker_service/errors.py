@@ -90,3 +90,9 @@ class Unauthenticated(LeasqError):
     """Missing or wrong bearer token (UNAUTHENTICATED)."""
 
     reason = "UNAUTHENTICATED"
+
+
+class ScheduleNotFound(LeasqError):
+    """No schedule with this name (NOT_FOUND)."""
+
+    reason = "SCHEDULE_NOT_FOUND"

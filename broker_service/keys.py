@@ -72,6 +72,24 @@ class Keys:
         """Set of every queue name that ever held a task (an index; not part of transitions)."""
         return f"{self.prefix}:queues"
 
+    def schedule_defs(self) -> str:
+        """Hash: schedule name -> definition (JSON). ``~`` cannot start a queue name, so the
+        hash tag of the schedule index keys is never a queue's."""
+        return f"{self.prefix}:{{~schedules}}:defs"
+
+    def schedule_due(self) -> str:
+        """Sorted set: schedule name scored by its next tick (ms); the scheduler's index of
+        what is due. The authority is the ``next`` field of the schedule's state."""
+        return f"{self.prefix}:{{~schedules}}:due"
+
+    def schedule_state(self, queue: str, name: str) -> str:
+        """Hash beside the template's queue: next tick (``n``), last fired task id (``l``)."""
+        return f"{self.prefix}:{{{queue}}}:schs:{name}"
+
+    def schedule_fires(self, queue: str, name: str) -> str:
+        """List beside the template's queue: the schedule's recent fires, newest first."""
+        return f"{self.prefix}:{{{queue}}}:schf:{name}"
+
     def notify_channel(self) -> str:
         """Pub/sub channel: a message (the queue name) wakes brokers long-polling that queue."""
         return f"{self.prefix}:notify"

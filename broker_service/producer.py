@@ -60,7 +60,7 @@ class Producer:
     async def enqueue(self, task: NewTask, field: str = "task") -> Enqueued:
         """Enqueue one task or raise the domain error that refused it."""
         now = self._clock.now_ms()
-        record = self._record(task, field, now)
+        record = self.record(task, field, now)
         status = await self._batcher.submit(task.queue, record)
         result = _outcome(task.queue, record, status, now)
         if isinstance(result, LeasqError):
@@ -74,7 +74,7 @@ class Producer:
         per_queue: dict[str, list[tuple[int, TaskRecord]]] = {}
         for index, task in enumerate(tasks):
             try:
-                record = self._record(task, f"tasks[{index}]", now)
+                record = self.record(task, f"tasks[{index}]", now)
             except LeasqError as error:
                 results[index] = error
                 continue
@@ -90,7 +90,8 @@ class Producer:
                 self._on_enqueued(queue)
         return [result for result in results if result is not None]
 
-    def _record(self, task: NewTask, field: str, now: int) -> TaskRecord:
+    def record(self, task: NewTask, field: str, now: int) -> TaskRecord:
+        """Validate a task (errors name fields under ``field``) and build its store record."""
         _validate(task, field, now, self._limits)
         task.queue = task.queue or DEFAULT_QUEUE
         if task.max_retry is None:

@@ -28,6 +28,8 @@ from leasq.v1 import (
     broker_service_pb2_grpc,
     inspect_service_pb2,
     inspect_service_pb2_grpc,
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
 )
 from leasq_broker.app import BrokerApp
 from leasq_broker.config import BrokerConfig
@@ -39,7 +41,8 @@ log = structlog.get_logger(__name__)
 MIB = 1024 * 1024
 BROKER_SERVICE = broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"].full_name
 INSPECT_SERVICE = inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name
-HEALTH_SERVICES = ("", BROKER_SERVICE, INSPECT_SERVICE)
+SCHEDULE_SERVICE = schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name
+HEALTH_SERVICES = ("", BROKER_SERVICE, INSPECT_SERVICE, SCHEDULE_SERVICE)
 
 # Long polls hold a call open for up to 60 s with no bytes moving: keep the connection alive
 # with server pings, and accept client keepalive pings down to every 10 s without answering
@@ -181,6 +184,7 @@ def _build_server(config: BrokerConfig, app: BrokerApp) -> tuple[grpc.aio.Server
     server = grpc.aio.server(interceptors=build_interceptors(config), options=SERVER_OPTIONS)
     broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(app.broker_servicer, server)
     inspect_service_pb2_grpc.add_InspectServiceServicer_to_server(app.inspect_servicer, server)
+    schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(app.schedule_servicer, server)
     services = (*HEALTH_SERVICES[1:], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
     try:

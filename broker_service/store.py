@@ -78,7 +78,7 @@ class TaskStore:
     ) -> list[list[EnqueueStatus]]:
         """Add tasks to several queues in one round trip; statuses per queue, per record."""
         for queue, _ in groups:
-            await self._remember_queue(queue)
+            await self.remember_queue(queue)
         replies = await self._scripts.call_many(
             [self._enqueue_call(queue, records, now_ms) for queue, records in groups]
         )
@@ -102,7 +102,8 @@ class TaskStore:
             args.append(record.envelope)
         return ScriptCall("enqueue", keys, args)
 
-    async def _remember_queue(self, queue: str) -> None:
+    async def remember_queue(self, queue: str) -> None:
+        """Add a queue to the index of known queues (background loops serve those)."""
         if queue not in self._known_queues:
             await self._redis.sadd(self._keys.queues(), queue)
             self._known_queues.add(queue)
@@ -275,7 +276,7 @@ class TaskStore:
         return int(await self._scripts.call(f"{action}_task", keys, args))
 
     async def set_paused(self, queue: str, paused: bool) -> None:
-        await self._remember_queue(queue)
+        await self.remember_queue(queue)
         if paused:
             await self._redis.set(self._keys.paused(queue), b"1")
         else:

@@ -120,6 +120,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: the operation does not apply to the task's current state."""
     ERROR_REASON_UNAUTHENTICATED: _ErrorReason.ValueType  # 11
     """UNAUTHENTICATED: missing or wrong bearer token."""
+    ERROR_REASON_SCHEDULE_NOT_FOUND: _ErrorReason.ValueType  # 12
+    """NOT_FOUND: no schedule with this name."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Machine-readable reasons for refusals. The broker sends them in a google.rpc.ErrorInfo
@@ -155,6 +157,8 @@ ERROR_REASON_WRONG_STATE: ErrorReason.ValueType  # 10
 """FAILED_PRECONDITION: the operation does not apply to the task's current state."""
 ERROR_REASON_UNAUTHENTICATED: ErrorReason.ValueType  # 11
 """UNAUTHENTICATED: missing or wrong bearer token."""
+ERROR_REASON_SCHEDULE_NOT_FOUND: ErrorReason.ValueType  # 12
+"""NOT_FOUND: no schedule with this name."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,213 @@
+"""The schedules use case: manage definitions, fire what is due, read the history.
+
+Any replica may run :meth:`Schedules.fire_due` at any time: each fire is a guarded transition
+(see ``schedule_fire.lua``), so replicas racing for the same tick enqueue it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from leasq_broker import validation as v
+from leasq_broker.clock import Clock
+from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, ScheduleNotFound
+from leasq_broker.models import Enqueued
+from leasq_broker.producer import DEFAULT_QUEUE, Producer
+from leasq_broker.schedules import planner, tasks
+from leasq_broker.schedules.models import (
+    Fire,
+    FirePlan,
+    FireStatus,
+    ScheduleDef,
+    ScheduleView,
+)
+from leasq_broker.schedules.store import FireRequest, ScheduleState, ScheduleStore
+from leasq_broker.schedules.ticks import ticker
+from leasq_broker.store import TaskStore
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+DUE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DuePass:
+    """What one scheduler pass did: fires handled, and whether more is due right away."""
+
+    handled: int
+    more_due: bool
+
+
+class Schedules:
+    """Schedule definitions and their fires."""
+
+    def __init__(
+        self, store: ScheduleStore, tasks_store: TaskStore, producer: Producer, clock: Clock,
+        on_enqueued: Callable[[str], None], on_changed: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._tasks_store = tasks_store
+        self._producer = producer
+        self._clock = clock
+        self._on_enqueued = on_enqueued
+        self._on_changed = on_changed
+
+    async def upsert(self, definition: ScheduleDef) -> tuple[ScheduleView, bool]:
+        """Create or replace; the next tick is kept while spec, zone and queue are unchanged."""
+        now = self._clock.now_ms()
+        definition.template.queue = definition.template.queue or DEFAULT_QUEUE
+        definition.time_zone = definition.time_zone or "UTC"
+        parsed = tasks.check(definition, self._producer, now)
+        [old] = await self._store.get_defs([definition.name])
+        next_tick = parsed.next_after(now)
+        if old is not None:
+            definition.created_ms = old.created_ms
+            if old.timing() == definition.timing() and not old.paused:
+                [state] = await self._store.states([old])
+                next_tick = state.next_tick if state.next_tick is not None else next_tick
+        else:
+            definition.created_ms = now
+        definition.updated_ms = now
+        await self._tasks_store.remember_queue(definition.template.queue)
+        await self._store.put(definition, next_tick, None if old is None else old.template.queue)
+        self._on_changed()
+        return await self._view(definition), old is None
+
+    async def get(self, name: str) -> ScheduleView:
+        return await self._view(await self._definition(name))
+
+    async def page(self, page_size: int, page_token: str) -> tuple[list[ScheduleView], str, int]:
+        """A page of schedules ordered by name; the token is the last name of the page."""
+        size = v.in_range("page_size", page_size or DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        names = await self._store.names()
+        rest = [n for n in names if n > page_token] if page_token else names
+        page = rest[:size]
+        views = [await self._view(d) for d in await self._store.get_defs(page) if d is not None]
+        token = page[-1] if len(rest) > size else ""
+        return views, token, len(names)
+
+    async def delete(self, name: str) -> None:
+        await self._store.delete(await self._definition(name))
+
+    async def set_paused(self, name: str, paused: bool) -> ScheduleView:
+        """Pause, or resume from the first tick after now (ticks while paused never fire)."""
+        definition = await self._definition(name)
+        if definition.paused != paused:
+            definition.paused = paused
+            definition.updated_ms = now = self._clock.now_ms()
+            parsed = ticker(definition.spec, definition.time_zone)
+            await self._store.put(definition, parsed.next_after(now), definition.template.queue)
+            self._on_changed()
+        return await self._view(definition)
+
+    async def trigger(self, name: str) -> Enqueued:
+        """Fire now, outside the spec; the next tick stays where it is."""
+        definition = await self._definition(name)
+        now = self._clock.now_ms()
+        record = tasks.build_record(self._producer, definition, now, now, manual=True)
+        [state] = await self._store.states([definition])
+        [reply] = await self._store.fire([FireRequest(definition, state, None, record)], now)
+        queue = definition.template.queue
+        if reply.status is FireStatus.REFUSED:
+            raise DuplicateTask(
+                f"schedule {name!r}: an equal unique task holds the lock in queue {queue!r}"
+            )
+        self._on_enqueued(queue)
+        return Enqueued(record.id, queue, record.process_at_ms > now,
+                        max(record.process_at_ms, now))
+
+    async def fires(self, name: str, limit: int) -> list[Fire]:
+        limit = v.in_range("limit", limit or 50, 1, 50)
+        return await self._store.fires(await self._definition(name), limit)
+
+    async def sync(self, definitions: Sequence[ScheduleDef]) -> tuple[int, int]:
+        """Make the stored set equal to ``definitions``: (upserted, deleted)."""
+        wanted = {d.name for d in definitions}
+        for definition in definitions:
+            await self.upsert(definition)
+        stale = [n for n in await self._store.names() if n not in wanted]
+        for found in await self._store.get_defs(stale):
+            if found is not None:
+                await self._store.delete(found)
+        return len(definitions), len(stale)
+
+    async def reindex(self) -> int:
+        """Put every active schedule missing from the due index back in it (at start)."""
+        indexed = await self._store.indexed()
+        missing = [n for n in await self._store.names() if n not in indexed]
+        definitions = [d for d in await self._store.get_defs(missing) if d and not d.paused]
+        now = self._clock.now_ms()
+        nexts: dict[str, int] = {}
+        for d, state in zip(definitions, await self._store.states(definitions), strict=True):
+            nexts[d.name] = state.next_tick or ticker(d.spec, d.time_zone).next_after(now)
+        await self._store.index(nexts, [])
+        return len(nexts)
+
+    async def fire_due(self) -> DuePass:
+        """Handle every due tick (one per schedule per pass)."""
+        now = self._clock.now_ms()
+        names = await self._store.due(now, DUE_BATCH)
+        if not names:
+            return DuePass(0, False)
+        found = await self._store.get_defs(names)
+        gone = [n for n, d in zip(names, found, strict=True) if d is None or d.paused]
+        definitions = [d for d in found if d is not None and not d.paused]
+        states = await self._store.states(definitions)
+        requests, nexts = [], {}
+        for definition, state in zip(definitions, states, strict=True):
+            parsed = ticker(definition.spec, definition.time_zone)
+            if state.next_tick is None:  # state lost (e.g. Redis restarted without data)
+                await self._store.put(definition, parsed.next_after(now), None)
+                continue
+            plan = planner.plan(definition, parsed, state.next_tick, now)
+            if plan is None:
+                nexts[definition.name] = state.next_tick
+                continue
+            requests.append(self._request(definition, state, plan, now))
+        replies = await self._store.fire(requests, now) if requests else []
+        for request, reply in zip(requests, replies, strict=True):
+            name = request.definition.name
+            if reply.next_tick < 0:
+                gone.append(name)
+                continue
+            nexts[name] = reply.next_tick
+            if reply.status in (FireStatus.FIRED, FireStatus.MANUAL):
+                self._on_enqueued(request.definition.template.queue)
+        await self._store.index(nexts, gone)
+        more = len(names) >= DUE_BATCH or any(n <= now for n in nexts.values())
+        return DuePass(len(requests), more)
+
+    async def earliest_due(self) -> int | None:
+        return await self._store.earliest_due()
+
+    def _request(self, definition: ScheduleDef, state: ScheduleState, plan: FirePlan,
+                 now: int) -> FireRequest:
+        """The fire of a plan; a template the producer refuses now is recorded as REFUSED."""
+        record, refusal = None, ""
+        if plan.fire_tick is not None:
+            try:
+                record = tasks.build_record(self._producer, definition, plan.fire_tick, now)
+            except LeasqError as error:
+                refusal = f"{error.reason}: {error.message}"
+        return FireRequest(definition, state, plan, record, refusal)
+
+    async def _definition(self, name: str) -> ScheduleDef:
+        if not name:
+            raise InvalidField("name", "is required")
+        v.task_id("name", name)
+        [definition] = await self._store.get_defs([name])
+        if definition is None:
+            raise ScheduleNotFound(f"no schedule named {name!r}")
+        return definition
+
+    async def _view(self, definition: ScheduleDef) -> ScheduleView:
+        [state] = await self._store.states([definition])
+        fires = await self._store.fires(definition, 1)
+        next_tick = None if definition.paused else state.next_tick
+        return ScheduleView(definition, next_tick, fires[0] if fires else None)
+
