@@ -19,6 +19,7 @@ from leasq_broker.loops.reclaimer import Reclaimer
 from leasq_broker.notifier import Notifier
 from leasq_broker.producer import Producer, ProducerLimits
 from leasq_broker.reader import TaskReader
+from leasq_broker.schedules.file_sync import ScheduleFileSync
 from leasq_broker.schedules.loop import Scheduler
 from leasq_broker.schedules.service import Schedules
 from leasq_broker.schedules.store import ScheduleStore
@@ -64,18 +65,26 @@ class BrokerApp:
         self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes)
         self.inspect_servicer = InspectServicer(admin)
         self.schedule_servicer = ScheduleServicer(self.schedules)
+        self.schedule_file = (None if config.schedules_file is None
+                              else ScheduleFileSync(config.schedules_file, self.schedules))
 
     async def start(self) -> None:
-        """Load scripts, sync the clock with Redis, start the notifier and background loops."""
+        """Load scripts, sync the clock with Redis, apply the schedules file, start the notifier
+        and background loops."""
         await self.scripts.load()
         if self._redis_clock is not None:
             await self._redis_clock.sync(self._redis)
+        if self.schedule_file is not None:
+            await self.schedule_file.apply()  # a bad file stops the start here
+            self.schedule_file.start()
         await self.notifier.start()
         for loop in self._loops():
             loop.start()
 
     async def stop(self) -> None:
         """Stop background loops and the notifier; the caller closes Redis."""
+        if self.schedule_file is not None:
+            await self.schedule_file.stop()
         for loop in self._loops():
             await loop.stop()
         await self.notifier.stop()

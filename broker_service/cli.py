@@ -22,12 +22,17 @@ from redis.exceptions import RedisError
 from leasq_broker.config import BrokerConfig
 from leasq_broker.embedded_redis import EmbeddedRedisError
 from leasq_broker.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
+from leasq_broker.schedules.file import ScheduleFileError
 
 ENV_PREFIX = "LEASQ_"
 
 
 def _optional(text: str) -> str | None:
     return text or None
+
+
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
 
 
 def _positive_int(text: str) -> int:
@@ -90,8 +95,13 @@ SERVE_FLAGS = (
     Flag("log-level", "log_level", _choice(LOG_LEVELS),
          "debug (adds a line per call), info, warning, error or critical"),
     Flag("key-prefix", "key_prefix", str, "prefix of every Redis key, to share one Redis"),
+    Flag("schedules", "schedules_file", _optional_path,
+         "TOML file of periodic schedules; the stored schedules are made equal to it at start "
+         "and whenever it changes (a bad file is refused at start, and ignored with an error "
+         "logged later)"),
 )  # fmt: skip
-METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS"}
+METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
+            "schedules": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
 
@@ -177,7 +187,7 @@ def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
     log = structlog.get_logger("leasq_broker.cli")
     try:
         asyncio.run(serve(config, ready=_ready_writer(ready_file)))
-    except (OSError, RedisError, EmbeddedRedisError) as exc:
+    except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError) as exc:
         log.error("broker failed", error=str(exc), error_type=type(exc).__name__)
         return 1
     finally:

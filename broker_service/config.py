@@ -36,3 +36,5 @@ class BrokerConfig:
     log_level: str = "info"
     # Key prefix, so that several deployments can share one Redis.
     key_prefix: str = "leasq"
+    # A TOML file of schedules: the stored schedules are made equal to it at start and on change.
+    schedules_file: Path | None = None

@@ -35,6 +35,15 @@ MAX_PAGE_SIZE = 1000
 DUE_BATCH = 500
 
 
+class SyncRefused(Exception):
+    """The ``index``-th definition of a sync was refused; nothing was written."""
+
+    def __init__(self, index: int, error: InvalidField) -> None:
+        super().__init__(error.message)
+        self.index = index
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class DuePass:
     """What one scheduler pass did: fires handled, and whether more is due right away."""
@@ -60,8 +69,7 @@ class Schedules:
     async def upsert(self, definition: ScheduleDef) -> tuple[ScheduleView, bool]:
         """Create or replace; the next tick is kept while spec, zone and queue are unchanged."""
         now = self._clock.now_ms()
-        definition.template.queue = definition.template.queue or DEFAULT_QUEUE
-        definition.time_zone = definition.time_zone or "UTC"
+        self._normalize(definition)
         parsed = tasks.check(definition, self._producer, now)
         [old] = await self._store.get_defs([definition.name])
         next_tick = parsed.next_after(now)
@@ -126,7 +134,15 @@ class Schedules:
         return await self._store.fires(await self._definition(name), limit)
 
     async def sync(self, definitions: Sequence[ScheduleDef]) -> tuple[int, int]:
-        """Make the stored set equal to ``definitions``: (upserted, deleted)."""
+        """Make the stored set equal to ``definitions``: (upserted, deleted). Every definition
+        is checked before anything is written: a refusal raises :class:`SyncRefused`."""
+        now = self._clock.now_ms()
+        for index, definition in enumerate(definitions):
+            try:
+                self._normalize(definition)
+                tasks.check(definition, self._producer, now)
+            except InvalidField as error:
+                raise SyncRefused(index, error) from error
         wanted = {d.name for d in definitions}
         for definition in definitions:
             await self.upsert(definition)
@@ -195,6 +211,11 @@ class Schedules:
             except LeasqError as error:
                 refusal = f"{error.reason}: {error.message}"
         return FireRequest(definition, state, plan, record, refusal)
+
+    @staticmethod
+    def _normalize(definition: ScheduleDef) -> None:
+        definition.template.queue = definition.template.queue or DEFAULT_QUEUE
+        definition.time_zone = definition.time_zone or "UTC"
 
     async def _definition(self, name: str) -> ScheduleDef:
         if not name:
