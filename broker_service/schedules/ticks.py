@@ -119,12 +119,12 @@ Ticker = Interval | Cron
 def ticker(spec: str, time_zone: str = "") -> Ticker:
     """Parse a spec (cached: schedules fire often and specs repeat)."""
     text = spec.strip()
+    tz = zone(time_zone)  # checked for intervals too: a typo must not pass silently
     if text.startswith("@every"):
         every = parse_duration_ms(text.removeprefix("@every"))
         if not MIN_INTERVAL_MS <= every <= MAX_INTERVAL_MS:
             raise SpecError("an @every interval must be between 1s and 366d")
         return Interval(every)
-    tz = zone(time_zone)
     if text.startswith("@"):
         if text not in MACROS:
             raise SpecError(f"unknown macro {text!r}: use one of {', '.join(MACROS)} or @every")
