@@ -22,6 +22,7 @@ from leasq_sdk.errors import (
     PermissionDenied,
     ResourceExhausted,
     RpcTimeout,
+    ScheduleNotFound,
     StorageUnavailable,
     TaskIdConflict,
     TaskNotFound,
@@ -32,6 +33,14 @@ from leasq_sdk.errors import (
 )
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
 from leasq_sdk.options import TaskOptions, TaskRequest
+from leasq_sdk.schedules import (
+    CatchUp,
+    FireStatus,
+    Overlap,
+    Schedule,
+    ScheduleFire,
+    ScheduleInfo,
+)
 from leasq_sdk.taskdef import PayloadError, TaskDef
 
 __all__ = [
@@ -40,16 +49,19 @@ __all__ = [
     "AsyncClient",
     "BatchTooLarge",
     "BrokerUnavailable",
+    "CatchUp",
     "Client",
     "DuplicateTask",
     "EnqueueResult",
     "EnqueuedTask",
     "FailedPrecondition",
+    "FireStatus",
     "HeadersTooLarge",
     "InvalidArgument",
     "InvalidTask",
     "LeaseLost",
     "LeasqError",
+    "Overlap",
     "PayloadError",
     "PayloadTooLarge",
     "PermissionDenied",
@@ -57,6 +69,10 @@ __all__ = [
     "QueueStats",
     "ResourceExhausted",
     "RpcTimeout",
+    "Schedule",
+    "ScheduleFire",
+    "ScheduleInfo",
+    "ScheduleNotFound",
     "StorageUnavailable",
     "TaskDef",
     "TaskIdConflict",

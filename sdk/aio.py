@@ -19,6 +19,7 @@ import grpc
 
 from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
+from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
 from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, ChannelSettings, open_aio_channel
@@ -26,6 +27,7 @@ from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
 from leasq_sdk.options import TaskRequest, build_spec
+from leasq_sdk.schedule_client import AsyncScheduleMethods
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -40,6 +42,7 @@ class _Connection:
     broker: broker_service_pb2_grpc.BrokerServiceAsyncStub
     broker_once: broker_service_pb2_grpc.BrokerServiceAsyncStub
     inspect: inspect_grpc.InspectServiceAsyncStub
+    schedules: tuple[schedule_grpc.ScheduleServiceAsyncStub, schedule_grpc.ScheduleServiceAsyncStub]
 
     @classmethod
     def open(cls, settings: ChannelSettings) -> _Connection:
@@ -51,10 +54,12 @@ class _Connection:
             broker=broker_service_pb2_grpc.BrokerServiceStub(retrying),
             broker_once=broker_service_pb2_grpc.BrokerServiceStub(plain),
             inspect=inspect_grpc.InspectServiceStub(retrying),
+            schedules=(schedule_grpc.ScheduleServiceStub(retrying),
+                       schedule_grpc.ScheduleServiceStub(plain)),
         )
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(ClientBase, AsyncScheduleMethods):
     """Asyncio Leasq client; arguments as :class:`leasq_sdk.base.ClientBase`.
 
     ::
@@ -66,6 +71,10 @@ class AsyncClient(ClientBase):
     def _connect(self) -> None:
         # Opened by the first call, inside the event loop that the channels then belong to.
         self._connection: _Connection | None = None
+
+    def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceAsyncStub,
+                                       schedule_grpc.ScheduleServiceAsyncStub]:
+        return self._open().schedules
 
     def _open(self) -> _Connection:
         connection = self._connection

@@ -40,6 +40,12 @@ IDEMPOTENT_METHODS: tuple[str, ...] = (
     "leasq.v1.InspectService/ListTasks",
     "leasq.v1.InspectService/PauseQueue",
     "leasq.v1.InspectService/ResumeQueue",
+    "leasq.v1.ScheduleService/UpsertSchedule",
+    "leasq.v1.ScheduleService/GetSchedule",
+    "leasq.v1.ScheduleService/ListSchedules",
+    "leasq.v1.ScheduleService/PauseSchedule",
+    "leasq.v1.ScheduleService/ResumeSchedule",
+    "leasq.v1.ScheduleService/ListScheduleFires",
 )
 
 _RETRY_POLICY = {

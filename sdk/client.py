@@ -21,6 +21,7 @@ import grpc
 
 from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
+from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
 from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, open_channel
@@ -28,12 +29,13 @@ from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
 from leasq_sdk.options import TaskRequest, build_spec
+from leasq_sdk.schedule_client import ScheduleMethods
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
 
-class Client(ClientBase):
+class Client(ClientBase, ScheduleMethods):
     """Synchronous Leasq client; see :class:`leasq_sdk.base.ClientBase` for the arguments.
 
     Use it as a context manager, or call :meth:`close` when done::
@@ -48,6 +50,12 @@ class Client(ClientBase):
         self._broker = broker_service_pb2_grpc.BrokerServiceStub(self._retrying)
         self._broker_once = broker_service_pb2_grpc.BrokerServiceStub(self._plain)
         self._inspect = inspect_grpc.InspectServiceStub(self._retrying)
+        self._schedules = (schedule_grpc.ScheduleServiceStub(self._retrying),
+                           schedule_grpc.ScheduleServiceStub(self._plain))
+
+    def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceStub,
+                                       schedule_grpc.ScheduleServiceStub]:
+        return self._schedules
 
     def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""

@@ -172,6 +172,10 @@ class PermissionDenied(LeasqError):
     """The token is valid but may not do this."""
 
 
+class ScheduleNotFound(LeasqError):
+    """No schedule with this name."""
+
+
 _BY_REASON: dict[str, type[LeasqError]] = {
     "INVALID_FIELD": InvalidArgument,
     "BATCH_TOO_LARGE": BatchTooLarge,
@@ -180,6 +184,7 @@ _BY_REASON: dict[str, type[LeasqError]] = {
     "PAYLOAD_TOO_LARGE": PayloadTooLarge,
     "HEADERS_TOO_LARGE": HeadersTooLarge,
     "TASK_NOT_FOUND": TaskNotFound,
+    "SCHEDULE_NOT_FOUND": ScheduleNotFound,
     "LEASE_LOST": LeaseLost,
     "WRONG_STATE": WrongState,
     "STORAGE_UNAVAILABLE": StorageUnavailable,

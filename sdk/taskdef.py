@@ -41,12 +41,15 @@ from typing import (
 
 from leasq_sdk.models import EnqueuedTask
 from leasq_sdk.options import TaskOptions, TaskRequest
+from leasq_sdk.schedules import Schedule
 
 if TYPE_CHECKING:
     from leasq_sdk.aio import AsyncClient
     from leasq_sdk.client import Client
 
 P = TypeVar("P")
+# Task options that a schedule's template carries too.
+_SCHEDULE_OPTIONS = ("max_retry", "timeout", "retention", "unique", "unique_key", "headers")
 
 
 class PayloadError(ValueError):
@@ -141,6 +144,32 @@ class TaskDef(Generic[P]):
         options = self.options(**overrides)
         return await client.enqueue(self.name, payload, queue=queue or self.queue,
                                     rpc_timeout=rpc_timeout, **options)
+
+    def schedule(
+        self,
+        name: str,
+        spec: str,
+        payload: P | None = None,
+        *,
+        queue: str | None = None,
+        time_zone: str = "UTC",
+        **policies: Any,
+    ) -> Schedule:
+        """A :class:`Schedule` that fires this task type (declare it next to the task)::
+
+            REPORT_MONTHLY = REPORT.schedule("monthly-report", "0 9 1 * *",
+                                             Report(month="previous"), time_zone="Europe/Berlin")
+            client.upsert_schedule(REPORT_MONTHLY)
+
+        The task definition's defaults (max_retry, timeout, retention, unique, unique_key,
+        headers) become the template's; ``policies`` are the other :class:`Schedule` fields
+        (jitter, catch_up, catch_up_window, overlap, paused, deadline_after).
+        """
+        inherited = {key: value for key, value in self.defaults.items()
+                     if key in _SCHEDULE_OPTIONS}
+        return Schedule(name, spec, self.name, b"" if payload is None else payload,
+                        queue=queue or self.queue, time_zone=time_zone,
+                        **{**inherited, **policies})
 
     def decode(self, data: bytes) -> P:
         """The payload as ``payload_type``; :class:`PayloadError` when it does not fit."""
