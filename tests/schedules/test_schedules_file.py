@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -44,10 +45,11 @@ async def names(stub: schedule_service_pb2_grpc.ScheduleServiceStub) -> list[str
     return [s.name for s in listed.schedules]
 
 
-async def until(condition_text: str, check: object, timeout: float = 10.0) -> None:
+async def until(condition_text: str, check: Callable[[], Awaitable[bool]],
+                within: float = 10.0) -> None:
     """Wait for an outcome that another process produces on its own (a file watcher)."""
-    deadline = time.monotonic() + timeout
-    while not await check():  # type: ignore[operator]
+    deadline = time.monotonic() + within
+    while not await check():
         assert time.monotonic() < deadline, f"timed out waiting for: {condition_text}"
         await asyncio.sleep(0.05)
 
@@ -83,7 +85,7 @@ async def test_the_file_is_applied_at_start_and_again_when_it_changes(
 
 
 async def _logged(path: Path, text: str) -> bool:
-    return text in path.read_text(errors="replace")
+    return text in await asyncio.to_thread(path.read_text, errors="replace")
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -93,7 +95,8 @@ async def _logged(path: Path, text: str) -> bool:
      "schedules.toml:5: schedule #1 time_zone: unknown time zone"),
     (REPORT.replace("timeout = \"10m\"", "timeout = \"ten minutes\""),
      "schedules.toml:9: schedule #1 timeout: invalid duration"),
-    (REPORT + REPORT, "schedules.toml:13: schedule #2 name: the name 'monthly-report' is used twice"),
+    (REPORT + REPORT,
+     "schedules.toml:13: schedule #2 name: the name 'monthly-report' is used twice"),
     ("[[schedule]\nname=", "schedules.toml: not valid TOML"),
     (REPORT.replace("queue =", "queues ="), "schedules.toml:7: schedule #1 queues: unknown field"),
 ])

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from redis.asyncio import Redis
 
 from leasq_broker.clock import ManualClock
@@ -166,7 +165,7 @@ async def test_ticks_while_paused_never_fire(
 async def test_trigger_fires_now_without_moving_the_next_tick(
     schedules: Schedules, clock: ManualClock, redis_client: Redis
 ) -> None:
-    view, _ = await schedules.upsert(every(spec="@daily", paused=True))
+    _view, _ = await schedules.upsert(every(spec="@daily", paused=True))
     result = await schedules.trigger("s")
     assert result.id == f"sch:s:manual:{clock.now_ms()}"
     assert await fired_ids(redis_client) == [result.id]
