@@ -8,7 +8,7 @@
 -- KEYS[7] task hash of the previous fire's task (KEYS[1] when none)   KEYS[8] unique lock (opt.)
 -- ARGV[1] now ms   ARGV[2] mode: "tick" or "manual"   ARGV[3] expected next tick ms
 -- ARGV[4] new next tick ms   ARGV[5] "1": skip while the previous task is unfinished
--- ARGV[6] previous task id the caller saw ("" none)   ARGV[7] history length kept
+-- ARGV[6] previous task id the caller saw ("" none; only checked with ARGV[5] "1")   ARGV[7] history length kept
 -- ARGV[8] notify channel   ARGV[9] queue name   ARGV[10] first missed tick ms ("" none)
 -- ARGV[11] missed tick count   ARGV[12] tick to fire ms ("" none)
 -- ARGV[13] task meta as in enqueue.lua ("" none)   ARGV[14] task envelope
@@ -21,7 +21,8 @@ local manual = ARGV[2] == 'manual'
 local next_tick = redis.call('HGET', KEYS[1], 'n')
 if not next_tick then return {-1, -1} end
 if not manual then
-  if next_tick ~= ARGV[3] or (redis.call('HGET', KEYS[1], 'l') or '') ~= ARGV[6] then
+  if next_tick ~= ARGV[3] or
+      (ARGV[5] == '1' and (redis.call('HGET', KEYS[1], 'l') or '') ~= ARGV[6]) then
     return {0, tonumber(next_tick)}
   end
 end

@@ -21,6 +21,7 @@ from leasq_broker.schedules.models import (
     Fire,
     FirePlan,
     FireStatus,
+    Overlap,
     ScheduleDef,
     ScheduleView,
 )
@@ -165,37 +166,44 @@ class Schedules:
         return len(nexts)
 
     async def fire_due(self) -> DuePass:
-        """Handle every due tick (one per schedule per pass)."""
+        """Handle every due tick (one per schedule per pass).
+
+        The due index's score stands in for the stored next tick (the fire script checks it),
+        so only schedules with overlap SKIP read their state first (for the previous task).
+        """
         now = self._clock.now_ms()
-        names = await self._store.due(now, DUE_BATCH)
-        if not names:
+        due = await self._store.due(now, DUE_BATCH)
+        if not due:
             return DuePass(0, False)
-        found = await self._store.get_defs(names)
-        gone = [n for n, d in zip(names, found, strict=True) if d is None or d.paused]
-        definitions = [d for d in found if d is not None and not d.paused]
-        states = await self._store.states(definitions)
+        found = await self._store.get_defs([name for name, _ in due])
+        gone = [name for (name, _), d in zip(due, found, strict=True) if d is None or d.paused]
+        active = [(d, score) for (_, score), d in zip(due, found, strict=True)
+                  if d is not None and not d.paused]
+        watched = [d for d, _ in active if d.overlap is Overlap.SKIP]
+        last_tasks = {d.name: state.last_task_id
+                      for d, state in zip(watched, await self._store.states(watched),
+                                          strict=True)}
         requests, nexts = [], {}
-        for definition, state in zip(definitions, states, strict=True):
-            parsed = ticker(definition.spec, definition.time_zone)
-            if state.next_tick is None:  # state lost (e.g. Redis restarted without data)
-                await self._store.put(definition, parsed.next_after(now), None)
-                continue
-            plan = planner.plan(definition, parsed, state.next_tick, now)
+        for definition, score in active:
+            state = ScheduleState(score, last_tasks.get(definition.name, ""))
+            plan = planner.plan(definition, ticker(definition.spec, definition.time_zone),
+                                score, now)
             if plan is None:
-                nexts[definition.name] = state.next_tick
-                continue
-            requests.append(self._request(definition, state, plan, now))
+                nexts[definition.name] = score
+            else:
+                requests.append(self._request(definition, state, plan, now))
         replies = await self._store.fire(requests, now) if requests else []
         for request, reply in zip(requests, replies, strict=True):
-            name = request.definition.name
-            if reply.next_tick < 0:
-                gone.append(name)
+            definition = request.definition
+            if reply.next_tick < 0:  # state lost (e.g. Redis restarted without its data)
+                parsed = ticker(definition.spec, definition.time_zone)
+                await self._store.put(definition, parsed.next_after(now), None)
                 continue
-            nexts[name] = reply.next_tick
+            nexts[definition.name] = reply.next_tick
             if reply.status in (FireStatus.FIRED, FireStatus.MANUAL):
-                self._on_enqueued(request.definition.template.queue)
+                self._on_enqueued(definition.template.queue)
         await self._store.index(nexts, gone)
-        more = len(names) >= DUE_BATCH or any(n <= now for n in nexts.values())
+        more = len(due) >= DUE_BATCH or any(n <= now for n in nexts.values())
         return DuePass(len(requests), more)
 
     async def earliest_due(self) -> int | None:

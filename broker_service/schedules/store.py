@@ -103,10 +103,11 @@ class ScheduleStore:
                                         "" if last is None else as_text(last)))
         return states
 
-    async def due(self, now_ms: int, limit: int) -> list[str]:
-        names = await self._redis.zrange(self._keys.schedule_due(), "-inf", now_ms,
-                                         byscore=True, offset=0, num=limit)
-        return [as_text(n) for n in names]  # type: ignore[arg-type]
+    async def due(self, now_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Due schedules with the next tick the index holds for them."""
+        entries = await self._redis.zrange(self._keys.schedule_due(), "-inf", now_ms,
+                                           byscore=True, offset=0, num=limit, withscores=True)
+        return [(as_text(name), int(score)) for name, score in entries]  # type: ignore[arg-type]
 
     async def earliest_due(self) -> int | None:
         head = await self._redis.zrange(self._keys.schedule_due(), 0, 0, withscores=True)
