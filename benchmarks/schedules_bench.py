@@ -68,7 +68,7 @@ async def run(count: int, seconds: float, spec: str) -> None:
             late = await lateness(stub, count, since_ms)
     late = [x for x in late if x >= 0]
     fires = len(late)
-    print(f"| schedules | fires | fires/s | lateness p50 | p99 | max | broker CPU |")
+    print("| schedules | fires | fires/s | lateness p50 | p99 | max | broker CPU |")
     print("|--:|--:|--:|--:|--:|--:|--:|")
     print(f"| {count:,} | {fires:,} | {fires / seconds:,.0f} | "
           f"{statistics.median(late):.0f} ms | {late[int(fires * 0.99) - 1]:.0f} ms | "

@@ -107,7 +107,8 @@ class ScheduleStore:
         """Due schedules with the next tick the index holds for them."""
         entries = await self._redis.zrange(self._keys.schedule_due(), "-inf", now_ms,
                                            byscore=True, offset=0, num=limit, withscores=True)
-        return [(as_text(name), int(score)) for name, score in entries]  # type: ignore[arg-type]
+        return [(as_text(name), int(score))  # type: ignore[arg-type, str-unpack]
+                for name, score in entries]
 
     async def earliest_due(self) -> int | None:
         head = await self._redis.zrange(self._keys.schedule_due(), 0, 0, withscores=True)
