@@ -2,7 +2,7 @@
 
 At start a bad file stops the broker (:class:`ScheduleFileError`); later, a bad edit is logged
 and the schedules stay as they were. The file's directory is watched (editors and config
-management replace files by rename), and SIGHUP-free: a save is enough.
+management replace files by rename), so saving the file is enough: no signal is needed.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from leasq_broker.schedules.models import (
     ScheduleView,
 )
 from leasq_broker.schedules.store import FireRequest, ScheduleState, ScheduleStore
-from leasq_broker.schedules.ticks import ticker
+from leasq_broker.schedules.ticks import Ticker, ticker
 from leasq_broker.store import TaskStore
 
 log = structlog.get_logger(__name__)
@@ -70,8 +70,19 @@ class Schedules:
     async def upsert(self, definition: ScheduleDef) -> tuple[ScheduleView, bool]:
         """Create or replace; the next tick is kept while spec, zone and queue are unchanged."""
         now = self._clock.now_ms()
-        self._normalize(definition)
-        parsed = tasks.check(definition, self._producer, now)
+        parsed = self._check(definition, now)
+        created = await self._put_checked(definition, parsed, now)
+        self._on_changed()
+        return await self._view(definition), created
+
+    def _check(self, definition: ScheduleDef, now: int) -> Ticker:
+        """Fill in defaults and validate; the parsed spec."""
+        definition.template.queue = definition.template.queue or DEFAULT_QUEUE
+        definition.time_zone = definition.time_zone or "UTC"
+        return tasks.check(definition, self._producer, now)
+
+    async def _put_checked(self, definition: ScheduleDef, parsed: Ticker, now: int) -> bool:
+        """Store a checked definition; True when it is new."""
         [old] = await self._store.get_defs([definition.name])
         next_tick = parsed.next_after(now)
         if old is not None:
@@ -84,8 +95,7 @@ class Schedules:
         definition.updated_ms = now
         await self._tasks_store.remember_queue(definition.template.queue)
         await self._store.put(definition, next_tick, None if old is None else old.template.queue)
-        self._on_changed()
-        return await self._view(definition), old is None
+        return old is None
 
     async def get(self, name: str) -> ScheduleView:
         return await self._view(await self._definition(name))
@@ -96,7 +106,7 @@ class Schedules:
         names = await self._store.names()
         rest = [n for n in names if n > page_token] if page_token else names
         page = rest[:size]
-        views = [await self._view(d) for d in await self._store.get_defs(page) if d is not None]
+        views = await self._views([d for d in await self._store.get_defs(page) if d is not None])
         token = page[-1] if len(rest) > size else ""
         return views, token, len(names)
 
@@ -119,8 +129,8 @@ class Schedules:
         definition = await self._definition(name)
         now = self._clock.now_ms()
         record = tasks.build_record(self._producer, definition, now, now, manual=True)
-        [state] = await self._store.states([definition])
-        [reply] = await self._store.fire([FireRequest(definition, state, None, record)], now)
+        request = FireRequest(definition, ScheduleState(None, ""), None, record)
+        [reply] = await self._store.fire([request], now)
         queue = definition.template.queue
         if reply.status is FireStatus.REFUSED:
             raise DuplicateTask(
@@ -138,19 +148,20 @@ class Schedules:
         """Make the stored set equal to ``definitions``: (upserted, deleted). Every definition
         is checked before anything is written: a refusal raises :class:`SyncRefused`."""
         now = self._clock.now_ms()
+        parsed: list[Ticker] = []
         for index, definition in enumerate(definitions):
             try:
-                self._normalize(definition)
-                tasks.check(definition, self._producer, now)
+                parsed.append(self._check(definition, now))
             except InvalidField as error:
                 raise SyncRefused(index, error) from error
+        for definition, ticks in zip(definitions, parsed, strict=True):
+            await self._put_checked(definition, ticks, now)
         wanted = {d.name for d in definitions}
-        for definition in definitions:
-            await self.upsert(definition)
         stale = [n for n in await self._store.names() if n not in wanted]
         for found in await self._store.get_defs(stale):
             if found is not None:
                 await self._store.delete(found)
+        self._on_changed()
         return len(definitions), len(stale)
 
     async def reindex(self) -> int:
@@ -220,11 +231,6 @@ class Schedules:
                 refusal = f"{error.reason}: {error.message}"
         return FireRequest(definition, state, plan, record, refusal)
 
-    @staticmethod
-    def _normalize(definition: ScheduleDef) -> None:
-        definition.template.queue = definition.template.queue or DEFAULT_QUEUE
-        definition.time_zone = definition.time_zone or "UTC"
-
     async def _definition(self, name: str) -> ScheduleDef:
         if not name:
             raise InvalidField("name", "is required")
@@ -235,8 +241,13 @@ class Schedules:
         return definition
 
     async def _view(self, definition: ScheduleDef) -> ScheduleView:
-        [state] = await self._store.states([definition])
-        fires = await self._store.fires(definition, 1)
-        next_tick = None if definition.paused else state.next_tick
-        return ScheduleView(definition, next_tick, fires[0] if fires else None)
+        return (await self._views([definition]))[0]
 
+    async def _views(self, definitions: Sequence[ScheduleDef]) -> list[ScheduleView]:
+        """Definitions with their next and last fires, read in one batch."""
+        states = await self._store.states(definitions) if definitions else []
+        last_fires = await self._store.last_fires(definitions)
+        return [
+            ScheduleView(d, None if d.paused else state.next_tick, last)
+            for d, state, last in zip(definitions, states, last_fires, strict=True)
+        ]

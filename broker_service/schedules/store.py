@@ -9,6 +9,7 @@ the definitions at start.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 
 from leasq_broker.keys import Keys
 from leasq_broker.models import TaskRecord
-from leasq_broker.schedules.models import Fire, FirePlan, FireStatus, ScheduleDef
+from leasq_broker.schedules.models import Fire, FirePlan, FireStatus, Overlap, ScheduleDef
 from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts
 from leasq_broker.store import as_text
 
@@ -157,7 +158,8 @@ class ScheduleStore:
         args: list[ScriptArg] = [
             now_ms, "manual" if plan is None else "tick",
             "" if plan is None else plan.expected_next, "" if plan is None else plan.new_next,
-            "1" if d.overlap == 2 else "0", last, HISTORY_KEPT, k.notify_channel(), queue,
+            "1" if d.overlap is Overlap.SKIP else "0", last, HISTORY_KEPT, k.notify_channel(),
+            queue,
             "" if plan is None or plan.missed_from is None else plan.missed_from,
             0 if plan is None else plan.missed_count,
             _fire_tick(plan, now_ms), meta, envelope, request.refusal,
@@ -166,20 +168,34 @@ class ScheduleStore:
 
     async def fires(self, definition: ScheduleDef, limit: int) -> list[Fire]:
         """The newest ``limit`` fires, each with its task's state now."""
-        k = self._keys
-        queue = definition.template.queue
-        raw = await self._redis.lrange(k.schedule_fires(queue, definition.name), 0, limit - 1)
-        fires = [Fire.from_json(entry) for entry in raw]
+        key = self._keys.schedule_fires(definition.template.queue, definition.name)
+        raw = await self._redis.lrange(key, 0, limit - 1)
+        return await self._with_task_states([Fire.from_json(entry) for entry in raw])
+
+    async def last_fires(self, definitions: Sequence[ScheduleDef]) -> list[Fire | None]:
+        """Each schedule's newest fire (with its task's state), in one round trip each way."""
+        if not definitions:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for d in definitions:
+            pipe.lindex(self._keys.schedule_fires(d.template.queue, d.name), 0)
+        newest = [None if raw is None else Fire.from_json(raw) for raw in await pipe.execute()]
+        known = await self._with_task_states([f for f in newest if f is not None])
+        found = iter(known)
+        return [None if f is None else next(found) for f in newest]
+
+    async def _with_task_states(self, fires: list[Fire]) -> list[Fire]:
+        if not fires:
+            return []
         pipe = self._redis.pipeline(transaction=False)
         for fire in fires:
-            pipe.hget(k.task(fire.queue or queue, fire.task_id or "-"), "s")
-        states = await pipe.execute() if fires else []
+            pipe.hget(self._keys.task(fire.queue, fire.task_id or "-"), "s")
+        states = await pipe.execute()
         return [
-            Fire(f.status, f.tick_ms, f.fired_at_ms, f.task_id, f.queue, f.missed_count, f.error,
-                 "" if state is None or not f.task_id else as_text(state))
+            dataclasses.replace(f, task_state="" if state is None or not f.task_id
+                                else as_text(state))
             for f, state in zip(fires, states, strict=True)
         ]
-
 
 def _fire_tick(plan: FirePlan | None, now_ms: int) -> ScriptArg:
     if plan is None:
