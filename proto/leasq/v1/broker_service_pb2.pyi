@@ -76,6 +76,13 @@ class _NackActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NackAction
     """Give the task back unharmed: it returns to the front of its queue's PENDING list at once and
     no attempt is counted. For shutdown and for tasks a worker cannot take now.
     """
+    NACK_ACTION_RELEASE: _NackAction.ValueType  # 4
+    """This worker cannot run the task at all (no handler for its type, e.g. an old worker during
+    a rolling deploy): the task waits retry_after (default 10 s) in RETRY so that another
+    worker can take it, and no attempt is counted (TaskInfo.released_count grows instead).
+    At the broker's release cap (default 100) the task is archived with error type
+    "NoHandler".
+    """
 
 class NackAction(_NackAction, metaclass=_NackActionEnumTypeWrapper):
     """What to do with a failed task."""
@@ -91,6 +98,13 @@ NACK_ACTION_ARCHIVE: NackAction.ValueType  # 2
 NACK_ACTION_REQUEUE: NackAction.ValueType  # 3
 """Give the task back unharmed: it returns to the front of its queue's PENDING list at once and
 no attempt is counted. For shutdown and for tasks a worker cannot take now.
+"""
+NACK_ACTION_RELEASE: NackAction.ValueType  # 4
+"""This worker cannot run the task at all (no handler for its type, e.g. an old worker during
+a rolling deploy): the task waits retry_after (default 10 s) in RETRY so that another
+worker can take it, and no attempt is counted (TaskInfo.released_count grows instead).
+At the broker's release cap (default 100) the task is archived with error type
+"NoHandler".
 """
 Global___NackAction: _TypeAlias = NackAction  # noqa: Y015
 
@@ -338,7 +352,10 @@ Global___LeaseResponse: _TypeAlias = LeaseResponse  # noqa: Y015
 
 @_typing.final
 class LeaseRef(_message.Message):
-    """A lease held by a worker, as presented in Heartbeat, Ack and Nack."""
+    """A lease held by a worker, as presented in Heartbeat, Ack and Nack. The broker checks the
+    token only: a call with the current token settles or extends the lease whatever worker_id
+    it carries.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -500,6 +517,10 @@ class AckRequest(_message.Message):
     stale token and NOT_FOUND (reason TASK_NOT_FOUND) for an unknown task; lease_next is then not
     served. Several items: each is settled on its own, the RPC succeeds, and `results` says which
     items failed; lease_next is served either way.
+
+    Repeating an Ack or Nack whose answer was lost is safe: for up to 15 minutes after a lease
+    was settled, the same token is answered as a success with SettleResult.already_settled set
+    (nothing changes), so "done" is never confused with "taken by another" (LEASE_LOST).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -542,8 +563,13 @@ class SettleResult(_message.Message):
 
     TASK_ID_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ALREADY_SETTLED_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     """Task id of the item."""
+    already_settled: _builtins.bool
+    """True when this lease token had already settled the task (by Ack or Nack) in an earlier
+    call, e.g. one whose answer was lost: the item counts as settled and nothing changed.
+    """
     @_builtins.property
     def error(self) -> _task_pb2.ItemError:
         """Unset when the item was settled; else why not (LEASE_LOST, TASK_NOT_FOUND)."""
@@ -553,10 +579,11 @@ class SettleResult(_message.Message):
         *,
         task_id: _builtins.str = ...,
         error: _task_pb2.ItemError | None = ...,
+        already_settled: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "task_id", b"task_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_settled", b"already_settled", "error", b"error", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -615,8 +642,9 @@ class NackItem(_message.Message):
 
     @_builtins.property
     def retry_after(self) -> _duration_pb2.Duration:
-        """RETRY only: retry after this delay instead of the default backoff
-        (retried^4 + 15 + rand(0..29)*(retried+1) seconds). 0 - 10 years.
+        """RETRY: retry after this delay instead of the default backoff
+        (retried^4 + 15 + rand(0..29)*(retried+1) seconds). RELEASE: wait this long instead of
+        10 s. 0 - 10 years. Ignored for ARCHIVE and REQUEUE.
         """
 
     def __init__(
@@ -689,8 +717,9 @@ class NackResponse(_message.Message):
 
     @_builtins.property
     def next_process_at(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
-        """For each item, when it will next be leasable (RETRY: the backoff instant; REQUEUE: now);
-        unset for archived or failed items.
+        """For each item, when it will next be leasable (RETRY and RELEASE: the delayed instant;
+        REQUEUE: now). A repeated Timestamp cannot hold an unset entry: for archived and failed
+        items, and for items already settled earlier, it is the Unix epoch (1970-01-01T00:00:00Z).
         """
 
     def __init__(

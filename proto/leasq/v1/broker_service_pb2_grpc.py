@@ -119,7 +119,9 @@ class BrokerServiceServicer:
     def Lease(self, request, context):
         """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
         ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
-        through another broker replica) or a scheduled/retry task there falls due.
+        through another broker replica) or a scheduled/retry task there falls due. A waiting
+        Lease answers early, empty, when the broker shuts down. A task past its deadline is never
+        returned (it is archived instead).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,6 +130,7 @@ class BrokerServiceServicer:
     def Heartbeat(self, request, context):
         """Extends every listed lease and says, per lease, whether it was extended, is lost, or
         whether an operator asked to cancel the task. Never fails for a lost lease: the answer says.
+        The lease token is the fence: worker_id is recorded, never checked against the token.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

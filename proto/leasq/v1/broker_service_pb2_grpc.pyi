@@ -61,11 +61,14 @@ class BrokerServiceStub:
     Lease: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
     ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
-    through another broker replica) or a scheduled/retry task there falls due.
+    through another broker replica) or a scheduled/retry task there falls due. A waiting
+    Lease answers early, empty, when the broker shuts down. A task past its deadline is never
+    returned (it is archived instead).
     """
     Heartbeat: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.HeartbeatRequest, _broker_service_pb2.HeartbeatResponse]
     """Extends every listed lease and says, per lease, whether it was extended, is lost, or
     whether an operator asked to cancel the task. Never fails for a lost lease: the answer says.
+    The lease token is the fence: worker_id is recorded, never checked against the token.
     """
     Ack: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.AckRequest, _broker_service_pb2.AckResponse]
     """Reports success of leased tasks. See AckRequest for single-item and batch semantics."""
@@ -105,11 +108,14 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     Lease: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]  # type: ignore[assignment]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
     ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
-    through another broker replica) or a scheduled/retry task there falls due.
+    through another broker replica) or a scheduled/retry task there falls due. A waiting
+    Lease answers early, empty, when the broker shuts down. A task past its deadline is never
+    returned (it is archived instead).
     """
     Heartbeat: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.HeartbeatRequest, _broker_service_pb2.HeartbeatResponse]  # type: ignore[assignment]
     """Extends every listed lease and says, per lease, whether it was extended, is lost, or
     whether an operator asked to cancel the task. Never fails for a lost lease: the answer says.
+    The lease token is the fence: worker_id is recorded, never checked against the token.
     """
     Ack: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.AckRequest, _broker_service_pb2.AckResponse]  # type: ignore[assignment]
     """Reports success of leased tasks. See AckRequest for single-item and batch semantics."""
@@ -164,7 +170,9 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_broker_service_pb2.LeaseResponse, _abc.Awaitable[_broker_service_pb2.LeaseResponse]]:
         """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
         ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
-        through another broker replica) or a scheduled/retry task there falls due.
+        through another broker replica) or a scheduled/retry task there falls due. A waiting
+        Lease answers early, empty, when the broker shuts down. A task past its deadline is never
+        returned (it is archived instead).
         """
 
     @_abc_1.abstractmethod
@@ -175,6 +183,7 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_broker_service_pb2.HeartbeatResponse, _abc.Awaitable[_broker_service_pb2.HeartbeatResponse]]:
         """Extends every listed lease and says, per lease, whether it was extended, is lost, or
         whether an operator asked to cancel the task. Never fails for a lost lease: the answer says.
+        The lease token is the fence: worker_id is recorded, never checked against the token.
         """
 
     @_abc_1.abstractmethod

@@ -101,7 +101,8 @@ class InspectServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListQueues(self, request, context):
-        """All queues that ever held a task, with their paused flag.
+        """Every known queue, with its paused flag. A queue is known from its first enqueue on (a
+        schedule's fire counts) until it is deleted; Pause and Resume never create one.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,14 +123,16 @@ class InspectServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PauseQueue(self, request, context):
-        """Stops leasing from a queue; enqueue still works. Idempotent.
+        """Stops leasing from a queue; enqueue still works. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND)
+        for a queue that is not known, so that a typo cannot create a queue.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeQueue(self, request, context):
-        """Resumes leasing from a paused queue. Idempotent.
+        """Resumes leasing from a paused queue. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND) for a queue
+        that is not known.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

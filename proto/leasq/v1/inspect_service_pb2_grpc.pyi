@@ -38,15 +38,21 @@ class InspectServiceStub:
     GetTask: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.GetTaskRequest, _inspect_service_pb2.GetTaskResponse]
     """One task by queue and id. NOT_FOUND (TASK_NOT_FOUND) when it does not exist."""
     ListQueues: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListQueuesRequest, _inspect_service_pb2.ListQueuesResponse]
-    """All queues that ever held a task, with their paused flag."""
+    """Every known queue, with its paused flag. A queue is known from its first enqueue on (a
+    schedule's fire counts) until it is deleted; Pause and Resume never create one.
+    """
     GetQueueStats: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueStatsRequest, _inspect_service_pb2.GetQueueStatsResponse]
     """Counts per state, paused flag, today's and total processed/failed, and latency."""
     ListTasks: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListTasksRequest, _inspect_service_pb2.ListTasksResponse]
     """Tasks of one queue in one state, oldest first, paginated."""
     PauseQueue: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.PauseQueueRequest, _inspect_service_pb2.PauseQueueResponse]
-    """Stops leasing from a queue; enqueue still works. Idempotent."""
+    """Stops leasing from a queue; enqueue still works. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND)
+    for a queue that is not known, so that a typo cannot create a queue.
+    """
     ResumeQueue: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ResumeQueueRequest, _inspect_service_pb2.ResumeQueueResponse]
-    """Resumes leasing from a paused queue. Idempotent."""
+    """Resumes leasing from a paused queue. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND) for a queue
+    that is not known.
+    """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.CancelTaskRequest, _inspect_service_pb2.CancelTaskResponse]
     """Asks the worker running an ACTIVE task to stop: its next Heartbeat answers
     CANCEL_REQUESTED. FAILED_PRECONDITION (WRONG_STATE) when the task is not ACTIVE.
@@ -75,15 +81,21 @@ class InspectServiceAsyncStub(InspectServiceStub):
     GetTask: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.GetTaskRequest, _inspect_service_pb2.GetTaskResponse]  # type: ignore[assignment]
     """One task by queue and id. NOT_FOUND (TASK_NOT_FOUND) when it does not exist."""
     ListQueues: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListQueuesRequest, _inspect_service_pb2.ListQueuesResponse]  # type: ignore[assignment]
-    """All queues that ever held a task, with their paused flag."""
+    """Every known queue, with its paused flag. A queue is known from its first enqueue on (a
+    schedule's fire counts) until it is deleted; Pause and Resume never create one.
+    """
     GetQueueStats: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueStatsRequest, _inspect_service_pb2.GetQueueStatsResponse]  # type: ignore[assignment]
     """Counts per state, paused flag, today's and total processed/failed, and latency."""
     ListTasks: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListTasksRequest, _inspect_service_pb2.ListTasksResponse]  # type: ignore[assignment]
     """Tasks of one queue in one state, oldest first, paginated."""
     PauseQueue: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.PauseQueueRequest, _inspect_service_pb2.PauseQueueResponse]  # type: ignore[assignment]
-    """Stops leasing from a queue; enqueue still works. Idempotent."""
+    """Stops leasing from a queue; enqueue still works. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND)
+    for a queue that is not known, so that a typo cannot create a queue.
+    """
     ResumeQueue: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ResumeQueueRequest, _inspect_service_pb2.ResumeQueueResponse]  # type: ignore[assignment]
-    """Resumes leasing from a paused queue. Idempotent."""
+    """Resumes leasing from a paused queue. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND) for a queue
+    that is not known.
+    """
     CancelTask: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.CancelTaskRequest, _inspect_service_pb2.CancelTaskResponse]  # type: ignore[assignment]
     """Asks the worker running an ACTIVE task to stop: its next Heartbeat answers
     CANCEL_REQUESTED. FAILED_PRECONDITION (WRONG_STATE) when the task is not ACTIVE.
@@ -121,7 +133,9 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inspect_service_pb2.ListQueuesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inspect_service_pb2.ListQueuesResponse, _abc.Awaitable[_inspect_service_pb2.ListQueuesResponse]]:
-        """All queues that ever held a task, with their paused flag."""
+        """Every known queue, with its paused flag. A queue is known from its first enqueue on (a
+        schedule's fire counts) until it is deleted; Pause and Resume never create one.
+        """
 
     @_abc_1.abstractmethod
     def GetQueueStats(
@@ -145,7 +159,9 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inspect_service_pb2.PauseQueueRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inspect_service_pb2.PauseQueueResponse, _abc.Awaitable[_inspect_service_pb2.PauseQueueResponse]]:
-        """Stops leasing from a queue; enqueue still works. Idempotent."""
+        """Stops leasing from a queue; enqueue still works. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND)
+        for a queue that is not known, so that a typo cannot create a queue.
+        """
 
     @_abc_1.abstractmethod
     def ResumeQueue(
@@ -153,7 +169,9 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _inspect_service_pb2.ResumeQueueRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inspect_service_pb2.ResumeQueueResponse, _abc.Awaitable[_inspect_service_pb2.ResumeQueueResponse]]:
-        """Resumes leasing from a paused queue. Idempotent."""
+        """Resumes leasing from a paused queue. Idempotent. NOT_FOUND (QUEUE_NOT_FOUND) for a queue
+        that is not known.
+        """
 
     @_abc_1.abstractmethod
     def CancelTask(

@@ -122,6 +122,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAUTHENTICATED: missing or wrong bearer token."""
     ERROR_REASON_SCHEDULE_NOT_FOUND: _ErrorReason.ValueType  # 12
     """NOT_FOUND: no schedule with this name."""
+    ERROR_REASON_PERMISSION_DENIED: _ErrorReason.ValueType  # 13
+    """PERMISSION_DENIED: the token's role does not allow this call, or not on this queue. The
+    message names the role (and queue) needed.
+    """
+    ERROR_REASON_QUEUE_NOT_FOUND: _ErrorReason.ValueType  # 14
+    """NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Machine-readable reasons for refusals. The broker sends them in a google.rpc.ErrorInfo
@@ -159,11 +165,23 @@ ERROR_REASON_UNAUTHENTICATED: ErrorReason.ValueType  # 11
 """UNAUTHENTICATED: missing or wrong bearer token."""
 ERROR_REASON_SCHEDULE_NOT_FOUND: ErrorReason.ValueType  # 12
 """NOT_FOUND: no schedule with this name."""
+ERROR_REASON_PERMISSION_DENIED: ErrorReason.ValueType  # 13
+"""PERMISSION_DENIED: the token's role does not allow this call, or not on this queue. The
+message names the role (and queue) needed.
+"""
+ERROR_REASON_QUEUE_NOT_FOUND: ErrorReason.ValueType  # 14
+"""NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
 class TaskSpec(_message.Message):
-    """A task as a producer describes it. Used by Enqueue and EnqueueBatch."""
+    """A task as a producer describes it. Used by Enqueue and EnqueueBatch.
+
+    Every Timestamp the broker accepts lies in 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z with
+    nanos in 0..999,999,999, and every Duration within +-315,576,000,000 s with nanos of the same
+    sign (the ranges of google.protobuf); anything else is refused with INVALID_ARGUMENT naming
+    the field, before the field's own bounds are checked.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -242,13 +260,16 @@ class TaskSpec(_message.Message):
     @_builtins.property
     def deadline(self) -> _timestamp_pb2.Timestamp:
         """Absolute time after which no attempt may run. An attempt ends at the earlier of
-        lease time + timeout and deadline. Must be in the future at enqueue.
+        lease time + timeout and deadline. Must be in the future at enqueue. A task whose deadline
+        passes before it is leased is never leased: it is archived with last_error_type
+        "DeadlineExceeded"; so is a failed task whose next retry would fall after the deadline.
         """
 
     @_builtins.property
     def process_at(self) -> _timestamp_pb2.Timestamp:
         """Run no earlier than this instant; the task is SCHEDULED until then. Mutually exclusive with
-        process_in. At most 10 years ahead; a past instant means "now".
+        process_in. At most 10 years ahead; a past instant (any valid Timestamp, year 1 included)
+        means "now".
         """
 
     @_builtins.property
@@ -389,7 +410,8 @@ class LeasedTask(_message.Message):
     """The task's max_retry: when retried == max_retry, a failure of this attempt archives the task."""
     lease_token: _builtins.str
     """Fencing token of this lease. Every lease of a task gets a fresh token; calls made with an
-    older token are refused with FAILED_PRECONDITION, reason LEASE_LOST.
+    older token are refused with FAILED_PRECONDITION, reason LEASE_LOST. The token, not the
+    worker id, is the fence: whoever presents it holds the lease.
     """
     lease_lost_count: _builtins.int
     """How many earlier leases of this task expired without Ack or Nack (a crashed worker)."""
@@ -406,8 +428,9 @@ class LeasedTask(_message.Message):
     @_builtins.property
     def attempt_deadline(self) -> _timestamp_pb2.Timestamp:
         """When this attempt must stop: the earlier of lease time + timeout and the task's deadline.
-        Unset when the task has neither. A worker should abandon the attempt at this instant and
-        Nack it (the Python runtime reports it as a timeout).
+        Always set: a task with neither gets the default timeout of 30 minutes. A worker should
+        abandon the attempt at this instant and Nack it (the Python runtime reports it as a
+        timeout).
         """
 
     @_builtins.property
@@ -500,6 +523,7 @@ class TaskInfo(_message.Message):
     ARCHIVED_AT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
+    RELEASED_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Task id, unique within the queue."""
     queue: _builtins.str
@@ -531,6 +555,10 @@ class TaskInfo(_message.Message):
     cancel_requested: _builtins.bool
     """True when an operator asked to cancel the active attempt; the worker learns it at its next
     Heartbeat.
+    """
+    released_count: _builtins.int
+    """Times workers gave the task back with NACK_ACTION_RELEASE (no handler for its type). Not
+    counted as retries; at the broker's release cap the task is archived.
     """
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -609,10 +637,11 @@ class TaskInfo(_message.Message):
         archived_at: _timestamp_pb2.Timestamp | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         cancel_requested: _builtins.bool = ...,
+        released_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "next_process_at", b"next_process_at", "retention", b"retention", "timeout", b"timeout", "unique_ttl", b"unique_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "released_count", b"released_count", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
