@@ -52,16 +52,19 @@ class Scripts:
             await self.load()
             return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
 
-    async def call_many(self, calls: Sequence[ScriptCall]) -> list[Any]:
+    async def call_many(
+        self, calls: Sequence[ScriptCall], *, also: Sequence[Sequence[ScriptArg]] = ()
+    ) -> list[Any]:
         """Run several scripts in one pipeline (one round trip); replies in call order.
 
-        Script errors are raised after the whole pipeline ran; calls refused with NOSCRIPT
-        (which did not run) are repeated after a reload.
+        ``also``: plain idempotent commands (e.g. ``("SADD", key, member)``) sent first in the
+        same pipeline, their replies dropped. Script errors are raised after the whole pipeline
+        ran; calls refused with NOSCRIPT (which did not run) are repeated after a reload.
         """
-        if len(calls) == 1:
+        if len(calls) == 1 and not also:
             only = calls[0]
             return [await self.call(only.name, only.keys, only.args)]
-        replies = await self._pipeline(calls)
+        replies = await self._pipeline(calls, also)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             await self.load()
@@ -73,8 +76,16 @@ class Scripts:
                 raise reply
         return replies
 
-    async def _pipeline(self, calls: Sequence[ScriptCall]) -> list[Any]:
+    async def _pipeline(
+        self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = ()
+    ) -> list[Any]:
         pipe = self._redis.pipeline(transaction=False)
+        for command in also:
+            pipe.execute_command(*command)
         for call in calls:
             pipe.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        replies = list(await pipe.execute(raise_on_error=False))
+        for reply in replies[: len(also)]:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies[len(also) :]

@@ -71,16 +71,22 @@ class TaskStore:
         self._keys = keys
         self._lease_lost_cap = lease_lost_cap
         self._backoff = backoff or BackoffPolicy()
-        self._known_queues: set[str] = set()
 
     async def enqueue_groups(
         self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int
     ) -> list[list[EnqueueStatus]]:
-        """Add tasks to several queues in one round trip; statuses per queue, per record."""
-        for queue, _ in groups:
-            await self.remember_queue(queue)
+        """Add tasks to several queues in one round trip; statuses per queue, per record.
+
+        The queues are added to the index of known queues (which the background loops serve)
+        in the same round trip, every time: an in-memory "already known" cache would be wrong
+        after Redis lost its data (FLUSHALL, a restart without persistence), and the loops
+        would then never see the queue again. The index is a key of its own, in another
+        Cluster slot than the queues, hence a pipelined SADD rather than a write in the script.
+        """
+        register = ("SADD", self._keys.queues(), *(queue for queue, _ in groups))
         replies = await self._scripts.call_many(
-            [self._enqueue_call(queue, records, now_ms) for queue, records in groups]
+            [self._enqueue_call(queue, records, now_ms) for queue, records in groups],
+            also=[register] if groups else (),
         )
         return [[EnqueueStatus(int(code)) for code in reply] for reply in replies]
 
@@ -104,9 +110,7 @@ class TaskStore:
 
     async def remember_queue(self, queue: str) -> None:
         """Add a queue to the index of known queues (background loops serve those)."""
-        if queue not in self._known_queues:
-            await self._redis.sadd(self._keys.queues(), queue)
-            self._known_queues.add(queue)
+        await self._redis.sadd(self._keys.queues(), queue)
 
     async def lease(
         self,
