@@ -20,6 +20,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from leasq_broker.config import BrokerConfig
+from leasq_broker.edge.tokens import TokenFileError
 from leasq_broker.embedded_redis import EmbeddedRedisError
 from leasq_broker.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from leasq_broker.schedules.file import ScheduleFileError
@@ -90,6 +91,16 @@ SERVE_FLAGS = (
          "most archived tasks kept per queue"),
     Flag("auth-token", "auth_token", _optional,
          "require 'authorization: Bearer <token>' on every call except health and reflection"),
+    Flag("auth-tokens-file", "auth_tokens_file", _optional_path,
+         "TOML file of hashed tokens with roles (producer, worker, reader, admin) and queue "
+         "patterns; re-read on SIGHUP and when it changes (see docs/security.md)"),
+    Flag("tls-cert", "tls_cert", _optional_path,
+         "PEM certificate chain of the server; with --tls-key, serve TLS only"),
+    Flag("tls-key", "tls_key", _optional_path, "PEM private key of --tls-cert"),
+    Flag("tls-client-ca", "tls_client_ca", _optional_path,
+         "PEM CA bundle: require client certificates signed by it (mutual TLS)"),
+    Flag("max-message-bytes", "max_message_bytes", _positive_int,
+         "largest gRPC message received or sent, in bytes"),
     Flag("log-format", "log_format", _choice(("auto", *LOG_FORMATS[1:])),
          "auto (console on a terminal, else json), json or console"),
     Flag("log-level", "log_level", _choice(LOG_LEVELS),
@@ -101,7 +112,8 @@ SERVE_FLAGS = (
          "logged later)"),
 )  # fmt: skip
 METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
-            "schedules": "PATH"}
+            "schedules": "PATH", "auth-tokens-file": "PATH", "tls-cert": "PATH",
+            "tls-key": "PATH", "tls-client-ca": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
 
@@ -187,7 +199,7 @@ def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
     log = structlog.get_logger("leasq_broker.cli")
     try:
         asyncio.run(serve(config, ready=_ready_writer(ready_file)))
-    except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError) as exc:
+    except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError, TokenFileError) as exc:
         log.error("broker failed", error=str(exc), error_type=type(exc).__name__)
         return 1
     finally:
@@ -212,7 +224,33 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_serve_parser(subparsers)
     subparsers.add_parser("worker", add_help=False, help="run a worker (see `leasq worker --help`)")
+    token = subparsers.add_parser(
+        "token", help="make a bearer token, or print the sha256 of one for --auth-tokens-file"
+    )
+    token.add_argument(
+        "action", choices=("new", "hash"),
+        help="new: print a fresh token and its [[token]] entry; hash: print the sha256 of the "
+        "token read from standard input",
+    )  # fmt: skip
     return parser
+
+
+def run_token(action: str) -> int:
+    """``leasq token new`` / ``leasq token hash`` (the token is read from stdin, so that it
+    stays out of shell history and process lists)."""
+    from leasq_broker.edge.tokens import hash_token, new_token
+
+    if action == "new":
+        token = new_token()
+        print(f"# token (give it to the client; only its hash is kept): {token}")
+        print(f'[[token]]\nname = "CHANGE-ME"\nsha256 = "{hash_token(token)}"\nrole = "producer"')
+        return 0
+    token = sys.stdin.readline().rstrip("\r\n")
+    if not token:
+        print("leasq token hash: no token on standard input", file=sys.stderr)
+        return 2
+    print(hash_token(token))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command == "token":
+        return run_token(args.action)
     if args.command != "serve":
         parser.print_help(sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,18 @@ class BrokerConfig:
     key_prefix: str = "leasq"
     # A TOML file of schedules: the stored schedules are made equal to it at start and on change.
     schedules_file: Path | None = None
+    # TLS: server certificate chain and key (PEM), both or neither; with client_ca, clients must
+    # present a certificate signed by it (mutual TLS). Re-read on SIGHUP and when they change.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    # A TOML file of hashed bearer tokens with roles (see docs/security.md).
+    auth_tokens_file: Path | None = None
+    # Largest gRPC message received or sent, in bytes.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")

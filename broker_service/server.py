@@ -33,31 +33,48 @@ from leasq.v1 import (
 )
 from leasq_broker.app import BrokerApp
 from leasq_broker.config import BrokerConfig
+from leasq_broker.edge.hangup import Hangup
 from leasq_broker.edge.interceptors import build_interceptors
+from leasq_broker.edge.roles import Authorizer
+from leasq_broker.edge.tls import add_port, certificate_files, transport_name
 from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
 log = structlog.get_logger(__name__)
 
-MIB = 1024 * 1024
 BROKER_SERVICE = broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"].full_name
 INSPECT_SERVICE = inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name
 SCHEDULE_SERVICE = schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 HEALTH_SERVICES = ("", BROKER_SERVICE, INSPECT_SERVICE, SCHEDULE_SERVICE)
 
 # Long polls hold a call open for up to 60 s with no bytes moving: keep the connection alive
-# with server pings, and accept client keepalive pings down to every 10 s without answering
-# GOAWAY "too_many_pings" (the SDK and other-language workers may enable keepalive).
+# with server pings, and accept client keepalive pings down to every 10 s (the SDK and
+# other-language workers may enable keepalive). A client that pings more often gets a strike per
+# early ping and, past two in a row, GOAWAY "too_many_pings": its connection closes.
+# Limits per connection (docs/security.md): concurrent calls, idle time, and an age after which
+# the client is told to reconnect (spreading load over replicas and picking up rotated
+# certificates) with a grace longer than the longest long poll.
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_receive_message_length", 64 * MIB),
-    ("grpc.max_send_message_length", 64 * MIB),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    ("grpc.http2.max_ping_strikes", 0),
+    ("grpc.http2.max_ping_strikes", 2),
+    ("grpc.max_concurrent_streams", 1_000),
+    ("grpc.max_connection_idle_ms", 30 * 60_000),
+    ("grpc.max_connection_age_ms", 60 * 60_000),
+    ("grpc.max_connection_age_grace_ms", 90_000),
     # A second broker on a taken port must fail instead of silently sharing it.
     ("grpc.so_reuseport", 0),
 )
+
+
+def server_options(config: BrokerConfig) -> tuple[tuple[str, int], ...]:
+    """:data:`SERVER_OPTIONS` with the message size limit of ``config``."""
+    return (
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        *SERVER_OPTIONS,
+    )
 
 
 def leasq_version() -> str:
@@ -180,25 +197,39 @@ async def _health(server: grpc.aio.Server) -> health_aio.HealthServicer:
     return health
 
 
-def _build_server(config: BrokerConfig, app: BrokerApp) -> tuple[grpc.aio.Server, int]:
-    server = grpc.aio.server(interceptors=build_interceptors(config), options=SERVER_OPTIONS)
+def _build_server(
+    config: BrokerConfig, app: BrokerApp, hangup: Hangup
+) -> tuple[grpc.aio.Server, int]:
+    authorizer = Authorizer.from_config(config)
+    if authorizer is not None:
+        hangup.add(authorizer.tokens.reload)
+    certificates = certificate_files(config)
+    if certificates is not None:
+        hangup.add(certificates.reload)
+    server = grpc.aio.server(
+        interceptors=build_interceptors(config, authorizer), options=server_options(config)
+    )
     broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(app.broker_servicer, server)
     inspect_service_pb2_grpc.add_InspectServiceServicer_to_server(app.inspect_servicer, server)
     schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(app.schedule_servicer, server)
     services = (*HEALTH_SERVICES[1:], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
-    try:
-        port = server.add_insecure_port(config.listen)
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen on {config.listen}: {exc}") from exc
-    if port == 0:
-        raise OSError(f"cannot listen on {config.listen}")
+    port = add_port(server, config.listen, certificates)
     return server, port
 
 
 def _log_serving(config: BrokerConfig, address: str, redis_url: str) -> None:
     log.info("broker serving", address=address, redis=redact(redis_url),
-             version=leasq_version(), embedded_redis=config.redis_url is None)  # fmt: skip
+             version=leasq_version(), embedded_redis=config.redis_url is None,
+             transport=transport_name(certificate_files(config)),
+             auth=_auth_name(config), max_message_bytes=config.max_message_bytes)  # fmt: skip
+
+
+def _auth_name(config: BrokerConfig) -> str:
+    """Which bearer tokens are accepted, for the log (never the tokens)."""
+    kinds = [name for name, on in (("auth-token", config.auth_token is not None),
+                                   ("tokens-file", config.auth_tokens_file is not None)) if on]
+    return "+".join(kinds) or "off"
 
 
 async def serve(
@@ -211,10 +242,10 @@ async def serve(
 
     ``ready`` is called with the bound address (``host:port``) once the broker serves.
     """
-    with _StopSignals(stop) as signals:
+    with _StopSignals(stop) as signals, Hangup() as hangup:
         async with _connect(config) as store:
             app = BrokerApp(config, store.client)
-            server, port = _build_server(config, app)
+            server, port = _build_server(config, app, hangup)
             address = bound_address(config.listen, port)
             health = await _health(server)
             await app.start()

@@ -1,4 +1,4 @@
-"""Server interceptors: request ids, access logs and bearer-token auth, in one hop per call.
+"""Server interceptors: request ids, access logs, bearer tokens and roles, in one hop per call.
 
 Every Enqueue, Lease and Ack goes through here, so the work per call is kept to a metadata scan
 and a context bind; the access log is written at debug level only. :func:`build_interceptors`
@@ -12,9 +12,9 @@ empty for every call, so the request id bound here shows up in every log line of
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import itertools
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -23,11 +23,14 @@ from typing import Any, TypeAlias, cast
 import grpc
 import grpc.aio
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from leasq_broker.config import BrokerConfig
+from leasq_broker.edge.auth_limit import FailureLimiter, peer_host
+from leasq_broker.edge.roles import Authorizer, rule_for
+from leasq_broker.edge.tokens import Principal
 from leasq_broker.logs import level_number
 
 log = structlog.get_logger(__name__)
@@ -46,18 +49,38 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
 
 
+def _refusal_status(code: int, reason: str, message: str, retry_after: float = 0.0) -> grpc.Status:
+    """A status with the ErrorInfo detail every Leasq refusal carries (and RetryInfo)."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
+    details = [info]
+    if retry_after > 0:
+        retry = any_pb2.Any()
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(retry_after * 1e9))
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
+    return rpc_status.to_status(status_pb2.Status(code=code, message=message, details=details))
+
+
 def unauthenticated_status(message: str) -> grpc.Status:
-    """UNAUTHENTICATED with the ErrorInfo detail every Leasq refusal carries."""
-    detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain=ERROR_DOMAIN))
-    status = status_pb2.Status(code=code_pb2.UNAUTHENTICATED, message=message, details=[detail])
-    return rpc_status.to_status(status)
+    """UNAUTHENTICATED with ErrorInfo reason UNAUTHENTICATED."""
+    return _refusal_status(code_pb2.UNAUTHENTICATED, "UNAUTHENTICATED", message)
 
 
-_MISSING_TOKEN = unauthenticated_status(
-    "missing bearer token: send metadata 'authorization: Bearer <token>'"
-)
-_WRONG_TOKEN = unauthenticated_status("invalid bearer token")
+def permission_denied_status(message: str) -> grpc.Status:
+    """PERMISSION_DENIED with ErrorInfo reason PERMISSION_DENIED."""
+    return _refusal_status(code_pb2.PERMISSION_DENIED, "PERMISSION_DENIED", message)
+
+
+def rate_limited_status(retry_after: float) -> grpc.Status:
+    """RESOURCE_EXHAUSTED (reason UNAUTHENTICATED, RetryInfo) for a peer over its failures."""
+    seconds = max(1, math.ceil(retry_after))
+    return _refusal_status(
+        code_pb2.RESOURCE_EXHAUSTED, "UNAUTHENTICATED",
+        f"too many failed authentication attempts from this address; retry in {seconds} s "
+        "with a valid token", float(seconds),
+    )  # fmt: skip
 
 
 def _read_metadata(details: grpc.HandlerCallDetails) -> tuple[str | None, str | None]:
@@ -72,11 +95,11 @@ def _read_metadata(details: grpc.HandlerCallDetails) -> tuple[str | None, str | 
     return request_id, authorization
 
 
-def _rejecting(handler: Handler, status: grpc.Status) -> Handler:
-    """A handler of the same shape as ``handler`` that only aborts with ``status``."""
+def _rejecting(handler: Handler, status: Callable[[str], grpc.Status]) -> Handler:
+    """A handler of the same shape as ``handler`` that only aborts with ``status(peer)``."""
 
     async def reject(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort_with_status(status)
+        await context.abort_with_status(status(context.peer()))
 
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.request_streaming and handler.response_streaming:
@@ -86,6 +109,31 @@ def _rejecting(handler: Handler, status: grpc.Status) -> Handler:
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(reject, des, ser)
     return grpc.unary_unary_rpc_method_handler(reject, des, ser)
+
+
+def _unary_behavior(handler: Handler) -> Callable[[Any, Any], Any]:
+    # The stubs type behaviors for the sync server; under grpc.aio they take an aio context.
+    return cast(Callable[[Any, Any], Any], handler.unary_unary)
+
+
+def _queue_checked(handler: Handler, authorizer: Authorizer, principal: Principal,
+                   method: str) -> Handler:  # fmt: skip
+    """Wraps a unary-unary handler to check the queues its request names before it runs."""
+    inner = _unary_behavior(handler)
+    queues_of = rule_for(method).queues_of
+    assert queues_of is not None
+
+    async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        decision = authorizer.authorize(principal, method, queues_of(request))
+        if not decision.allowed:
+            log.info("call refused: permission denied", method=method, token=principal.name)
+            await context.abort_with_status(permission_denied_status(decision.message))
+        result = inner(request, context)
+        return await result if inspect.isawaitable(result) else result
+
+    return grpc.unary_unary_rpc_method_handler(
+        behavior, handler.request_deserializer, handler.response_serializer
+    )
 
 
 def _status_name(context: grpc.aio.ServicerContext[Any, Any], failed: BaseException | None) -> str:
@@ -99,8 +147,7 @@ def _status_name(context: grpc.aio.ServicerContext[Any, Any], failed: BaseExcept
 
 def _logged(method: str, handler: Handler) -> Handler:
     """Wraps a unary-unary handler to log method, status code and duration when it ends."""
-    # The stubs type behaviors for the sync server; under grpc.aio they take an aio context.
-    inner = cast(Callable[[Any, Any], Any], handler.unary_unary)
+    inner = _unary_behavior(handler)
 
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
@@ -121,10 +168,16 @@ def _logged(method: str, handler: Handler) -> Handler:
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
-    """Binds the request id, checks the bearer token, wraps unary calls with the access log."""
+    """Binds the request id, authenticates and authorizes, wraps unary calls with the access log.
 
-    def __init__(self, *, auth_token: str | None, access_log: bool) -> None:
-        self._expected = f"Bearer {auth_token}".encode() if auth_token else None
+    The role check needs only the method and happens here; a token limited to queue patterns
+    gets its queues checked on the deserialized request, just before the servicer runs.
+    Failed authentication is answered by :meth:`_unauthenticated`, limited per peer address.
+    """
+
+    def __init__(self, *, authorizer: Authorizer | None, access_log: bool) -> None:
+        self._authorizer = authorizer
+        self._failures = FailureLimiter()
         self._access_log = access_log
         # Ids made here: a random per-process prefix and a counter, cheaper than random bytes
         # per call and still unique across brokers.
@@ -142,27 +195,55 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        if self._expected is not None and not method.startswith(OPEN_METHOD_PREFIXES):
-            refusal = self._refusal(authorization)
-            if refusal is not None:
-                log.info("call refused: not authenticated", method=method)
-                handler = _rejecting(handler, refusal)
+        if self._authorizer is not None and not method.startswith(OPEN_METHOD_PREFIXES):
+            handler = self._guarded(self._authorizer, method, authorization, handler)
         if self._access_log and handler.unary_unary is not None:
             return _logged(method, handler)
         return handler
 
-    def _refusal(self, authorization: str | None) -> grpc.Status | None:
-        assert self._expected is not None
-        if authorization is None:
-            return _MISSING_TOKEN
-        if hmac.compare_digest(authorization.encode(), self._expected):
-            return None
-        return _WRONG_TOKEN
+    def _guarded(self, authorizer: Authorizer, method: str, authorization: str | None,
+                 handler: Handler) -> Handler:  # fmt: skip
+        token = authorization[7:] if authorization and authorization[:7] == "Bearer " else None
+        known = authorizer.authenticate(token)
+        principal = known.principal
+        if principal is None:
+            missing = authorization is None
+            return _rejecting(handler, self._unauthenticated(method, known.message, missing))
+        decision = authorizer.authorize(principal, method)
+        if not decision.allowed:
+            log.info("call refused: permission denied", method=method, token=principal.name)
+            return _rejecting(handler, lambda _peer: permission_denied_status(decision.message))
+        if authorizer.needs_request(principal, method) and handler.unary_unary is not None:
+            return _queue_checked(handler, authorizer, principal, method)
+        return handler
+
+    def _unauthenticated(self, method: str, message: str,
+                         missing: bool) -> Callable[[str], grpc.Status]:  # fmt: skip
+        """The status of a failed attempt from a peer: UNAUTHENTICATED, or RESOURCE_EXHAUSTED
+        beyond the peer's allowance. Logged (without the token) within the log budget."""
+
+        def status(peer: str) -> grpc.Status:
+            host = peer_host(peer)
+            wait = self._failures.allow(host)
+            if self._failures.may_log():
+                log.warning("call refused: not authenticated", method=method, peer=host,
+                            token_sent=not missing, rate_limited=wait is not None,
+                            unlogged_before=self._failures.take_unlogged())  # fmt: skip
+            if wait is not None:
+                return rate_limited_status(wait)
+            return unauthenticated_status(message)
+
+        return status
 
 
-def build_interceptors(config: BrokerConfig) -> list[grpc.aio.ServerInterceptor]:
-    """The interceptors this configuration needs: none on the fast path."""
+def build_interceptors(
+    config: BrokerConfig, authorizer: Authorizer | None = None
+) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors this configuration needs: none on the fast path (no auth configured,
+    log level above debug). ``authorizer`` defaults to the one of ``config``."""
     access_log = level_number(config.log_level) <= level_number("debug")
-    if config.auth_token is None and not access_log:
+    if authorizer is None:
+        authorizer = Authorizer.from_config(config)
+    if authorizer is None and not access_log:
         return []
-    return [EdgeInterceptor(auth_token=config.auth_token, access_log=access_log)]
+    return [EdgeInterceptor(authorizer=authorizer, access_log=access_log)]
