@@ -13,7 +13,9 @@ from leasq_sdk.channel import (
     DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_TARGET,
     ChannelSettings,
+    PemSource,
     call_metadata,
+    read_pem,
 )
 from leasq_sdk.convert import state_to_proto
 from leasq_sdk.models import TaskState
@@ -29,7 +31,9 @@ class ClientBase:
         target: ``host:port`` of the broker (or any gRPC target string).
         tls: ``False`` for plaintext; ``True`` for TLS with the system roots or
             ``root_certificates``; or ready ``grpc.ChannelCredentials`` (e.g. mutual TLS).
-        root_certificates: PEM roots to trust (implies TLS).
+        root_certificates: PEM roots to trust (implies TLS): bytes, or a file path.
+        tls_cert, tls_key: client certificate chain and private key for mutual TLS (implies
+            TLS): PEM bytes, or file paths; both or neither.
         token: bearer token sent as ``authorization: Bearer <token>`` on every call.
         timeout: default deadline of every call, in seconds (``None``: no deadline). Each method
             takes ``rpc_timeout=`` to override it for one call. (``timeout=`` of ``enqueue`` is
@@ -47,7 +51,9 @@ class ClientBase:
         target: str = DEFAULT_TARGET,
         *,
         tls: bool | grpc.ChannelCredentials = False,
-        root_certificates: bytes | None = None,
+        root_certificates: PemSource | None = None,
+        tls_cert: PemSource | None = None,
+        tls_key: PemSource | None = None,
         token: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         keepalive_time: float | None = DEFAULT_KEEPALIVE_TIME,
@@ -58,7 +64,9 @@ class ClientBase:
         self.settings = ChannelSettings(
             target=target,
             tls=tls,
-            root_certificates=root_certificates,
+            root_certificates=read_pem(root_certificates),
+            certificate_chain=read_pem(tls_cert),
+            private_key=read_pem(tls_key),
             token=token,
             keepalive_time=keepalive_time,
             keepalive_timeout=keepalive_timeout,

@@ -17,6 +17,7 @@ at once, and is only sent once a connection is up. Reconnection backs off from 0
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,9 @@ class ChannelSettings:
     #: A ``grpc.ChannelCredentials``: used as given (e.g. for mutual TLS).
     tls: bool | grpc.ChannelCredentials = False
     root_certificates: bytes | None = None
+    #: Client certificate chain and private key (PEM) for mutual TLS; both or neither.
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
     #: Sent as ``authorization: Bearer <token>`` on every call.
     token: str | None = None
     #: Seconds between keepalive pings while calls are in flight (None: no pings). The server
@@ -75,6 +79,10 @@ class ChannelSettings:
     keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
     #: Extra ``(name, value)`` channel arguments, applied last.
     options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if (self.certificate_chain is None) != (self.private_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
 
 
 def call_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
@@ -115,9 +123,34 @@ def credentials(settings: ChannelSettings) -> grpc.ChannelCredentials | None:
     """TLS credentials, or None for a plaintext channel."""
     if isinstance(settings.tls, grpc.ChannelCredentials):
         return settings.tls
-    if settings.tls or settings.root_certificates is not None:
-        return grpc.ssl_channel_credentials(root_certificates=settings.root_certificates)
+    if settings.tls or settings.root_certificates is not None or settings.certificate_chain:
+        return tls_credentials(
+            settings.root_certificates, settings.certificate_chain, settings.private_key
+        )
     return None
+
+
+PemSource = bytes | str | os.PathLike[str]
+
+
+def read_pem(source: PemSource | None) -> bytes | None:
+    """PEM bytes as given, or read from a file path (``str`` or ``Path``)."""
+    if source is None or isinstance(source, bytes):
+        return source
+    with open(source, "rb") as file:
+        return file.read()
+
+
+def tls_credentials(
+    root_certificates: bytes | None = None,
+    certificate_chain: bytes | None = None,
+    private_key: bytes | None = None,
+) -> grpc.ChannelCredentials:
+    """TLS credentials: trust ``root_certificates`` (None: the system roots) and, for mutual
+    TLS, present ``certificate_chain`` with ``private_key`` (PEM, both or neither)."""
+    if (certificate_chain is None) != (private_key is None):
+        raise ValueError("a client certificate needs its private key, and the key its certificate")
+    return grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
 
 
 def open_channel(settings: ChannelSettings, retry_methods: Sequence[str] = ()) -> grpc.Channel:

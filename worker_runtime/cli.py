@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 import structlog
 
+from leasq_sdk.channel import read_pem, tls_credentials
 from leasq_worker.logs import configure_logging
 from leasq_worker.registry import Registry
 from leasq_worker.worker import Worker
@@ -68,6 +69,9 @@ _FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--log-format",), {"default": "auto", "choices": ["auto", "json", "console"]}),
     (("--tls",), {"action": "store_true", "help": "TLS with the system's CA roots"}),
     (("--tls-ca",), {"type": Path, "help": "PEM file of the broker's CA; enables TLS"}),
+    (("--tls-cert",), {"type": Path,
+        "help": "PEM client certificate for mutual TLS (with --tls-key); enables TLS"}),
+    (("--tls-key",), {"type": Path, "help": "PEM private key of --tls-cert"}),
 )  # fmt: skip
 
 
@@ -88,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tls(args: argparse.Namespace) -> bool | grpc.ChannelCredentials:
+    """Plaintext, TLS with the system roots, or credentials with --tls-ca / a client cert."""
+    if args.tls_ca is None and args.tls_cert is None and args.tls_key is None:
+        return bool(args.tls)
+    return tls_credentials(read_pem(args.tls_ca), read_pem(args.tls_cert), read_pem(args.tls_key))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a worker until SIGTERM/SIGINT: 0 after a graceful shutdown, 1 when the broker
     refuses its requests (bad queue name, wrong token), 2 for bad arguments."""
@@ -98,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         registry = load_registry(args.registry)
     except (ImportError, AttributeError, ValueError, TypeError) as exc:
         parser.error(f"cannot load {args.registry}: {exc}")
-    roots = args.tls_ca.read_bytes() if args.tls_ca is not None else None
+    try:
+        tls = _tls(args)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     try:
         worker = Worker(
             registry,
@@ -112,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             shutdown_timeout=args.shutdown_timeout,
             worker_id=args.worker_id,
             token=args.token,
-            tls=args.tls or roots is not None,
-            root_certificates=roots,
+            tls=tls,
         )
     except ValueError as exc:
         parser.error(str(exc))
