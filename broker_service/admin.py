@@ -7,7 +7,7 @@ import binascii
 
 from leasq_broker import validation as v
 from leasq_broker.clock import Clock
-from leasq_broker.errors import InvalidField, TaskNotFound, WrongState
+from leasq_broker.errors import InvalidField, QueueNotFound, TaskNotFound, WrongState
 from leasq_broker.models import QueueCounts, StoredTask
 from leasq_broker.reader import TaskReader
 from leasq_broker.store import TaskStore
@@ -63,7 +63,10 @@ class Admin:
 
     async def pause(self, queue: str, paused: bool) -> None:
         v.queue_name("queue", queue)
-        await self._store.set_paused(queue, paused)
+        if not await self._store.set_paused(queue, paused):
+            raise QueueNotFound(
+                f"no queue {queue!r}: a queue exists from its first enqueue on (check the name)"
+            )
 
     async def move(self, action: str, queue: str, task_id: str) -> StoredTask | None:
         """Run, archive or delete a task by hand; the task afterwards (None once deleted)."""

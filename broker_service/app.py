@@ -41,7 +41,8 @@ class BrokerApp:
         self.clock: Clock = clock or self._redis_clock  # type: ignore[assignment]
         keys = Keys(config.key_prefix)
         self.scripts = Scripts(redis)
-        self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap)
+        self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap,
+                               release_cap=config.release_cap)
         self.notifier = Notifier(redis, keys.notify_channel())
         self.reclaimer = Reclaimer(self.store, self.clock)
         self.forwarder = Forwarder(self.store, self.clock)

@@ -58,7 +58,7 @@ class EnqueueBatcher:
             return
         woke = False
         for queue, statuses in zip(groups, replies, strict=True):
-            if EnqueueStatus.ENQUEUED in statuses:
+            if not isinstance(statuses, Exception) and EnqueueStatus.ENQUEUED in statuses:
                 self._on_enqueued(queue)
                 woke = True
         if woke:
@@ -66,6 +66,11 @@ class EnqueueBatcher:
             # first; the Enqueue answers are not on the path of the task just added.
             await asyncio.sleep(0)
         for entries, statuses in zip(groups.values(), replies, strict=True):
+            if isinstance(statuses, Exception):  # that queue's script did not run
+                for _, _, future in entries:
+                    if not future.done():
+                        future.set_exception(statuses)
+                continue
             for (_, _, future), status in zip(entries, statuses, strict=True):
                 if not future.done():
                     future.set_result(status)

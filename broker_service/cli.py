@@ -85,6 +85,8 @@ SERVE_FLAGS = (
          "seconds in-flight calls get to finish on SIGTERM/SIGINT"),
     Flag("lease-lost-cap", "lease_lost_cap", _positive_int,
          "expired leases of one task before it is archived as poison"),
+    Flag("release-cap", "release_cap", _positive_int,
+         "releases of one task (workers without its handler) before it is archived"),
     Flag("archive-max-age", "archive_max_age_seconds", _non_negative_float,
          "seconds an archived task is kept"),
     Flag("archive-max-size", "archive_max_size", _positive_int,

@@ -27,6 +27,8 @@ class BrokerConfig:
     grace_seconds: float = 10.0
     # Leases that may expire on one task before it is archived as poison.
     lease_lost_cap: int = 5
+    # Times a task may be released (Nack RELEASE: no handler) before it is archived as NoHandler.
+    release_cap: int = 100
     # Archived tasks are removed after this age, and the archive is trimmed to this size per queue.
     archive_max_age_seconds: float = 90 * 24 * 3600
     archive_max_size: int = 10_000

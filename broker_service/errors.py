@@ -92,6 +92,12 @@ class Unauthenticated(LeasqError):
     reason = "UNAUTHENTICATED"
 
 
+class QueueNotFound(LeasqError):
+    """No queue of this name is known: none was ever enqueued to (NOT_FOUND)."""
+
+    reason = "QUEUE_NOT_FOUND"
+
+
 class ScheduleNotFound(LeasqError):
     """No schedule with this name (NOT_FOUND)."""
 

@@ -55,6 +55,11 @@ class Keys:
         """Set while some broker long-polls this queue; its TTL is the latest poll deadline."""
         return f"{self.prefix}:{{{queue}}}:waiting"
 
+    def settled(self, queue: str, task_id: str) -> str:
+        """String: the token of the task's latest settled lease, kept a while so that a repeated
+        Ack/Nack with that token is answered "already settled"."""
+        return f"{self.prefix}:{{{queue}}}:settled:{task_id}"
+
     def unique(self, queue: str, digest: str) -> str:
         return f"{self.prefix}:{{{queue}}}:u:{digest}"
 

@@ -148,14 +148,18 @@ class Leasing:
         for queue in {item.lease.queue for item in items if item.action is NackAction.REQUEUE}:
             self._notifier.wake(queue)
         for item, outcome in zip(items, outcomes, strict=True):
-            if outcome.status is not SettleStatus.SETTLED:
+            if outcome.status not in _SUCCESS:
                 log.info("settlement refused", task_id=item.lease.task_id,
                          queue=item.lease.queue, outcome=outcome.status.name)
         if lease_next is None:
             return outcomes, []
-        if len(items) == 1 and outcomes[0].status is not SettleStatus.SETTLED:
+        if len(items) == 1 and outcomes[0].status not in _SUCCESS:
             return outcomes, []
         return outcomes, await self.lease_now(lease_next)
+
+
+# Settled now, or by the same lease token in an earlier call whose answer was lost.
+_SUCCESS = (SettleStatus.SETTLED, SettleStatus.ALREADY_SETTLED)
 
 
 def _count(grants: Sequence[LeaseGrant], queue: str) -> int:

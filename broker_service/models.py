@@ -44,6 +44,13 @@ class TaskRecord:
     unique_ttl_ms: int
     retention_ms: int
     group: str
+    # Absolute deadline (ms); 0 = none. Past it the task is archived instead of leased.
+    deadline_ms: int = 0
+
+    def meta(self, lock_index: int) -> str:
+        """The per-task argument of ``enqueue.lua`` and ``schedule_fire.lua``."""
+        return (f"{self.id}\t{self.process_at_ms}\t{self.max_retry}\t{self.unique_ttl_ms}"
+                f"\t{self.retention_ms}\t{lock_index}\t{self.deadline_ms}\t{self.group}")
 
 
 class EnqueueStatus(IntEnum):
@@ -105,6 +112,7 @@ class NackAction(IntEnum):
     RETRY = 1
     ARCHIVE = 2
     REQUEUE = 3
+    RELEASE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,8 @@ class SettleStatus(IntEnum):
     SETTLED = 0
     LEASE_LOST = 1
     NOT_FOUND = 2
+    # This token settled the task in an earlier call (its answer was lost): nothing changed.
+    ALREADY_SETTLED = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,23 +67,42 @@ class Producer:
             raise result
         return result
 
-    async def enqueue_many(self, tasks: Sequence[NewTask]) -> list[Enqueued | LeasqError]:
-        """Enqueue tasks independently; a result or an error per task, in order."""
+    async def enqueue_many(
+        self, tasks: Sequence[NewTask | LeasqError]
+    ) -> list[Enqueued | LeasqError]:
+        """Enqueue tasks independently; a result or an error per task, in order (an item that
+        is already an error, e.g. one the edge could not read, stays that error).
+
+        All queues are written in one transaction. Either every item's true outcome comes back
+        (a queue whose write Redis refused gets StorageUnavailable per item: none of its tasks
+        was written), or nothing was written and this raises StorageUnavailable (a retry with
+        task ids is then answered honestly)."""
         now = self._clock.now_ms()
         results: list[Enqueued | LeasqError | None] = [None] * len(tasks)
         per_queue: dict[str, list[tuple[int, TaskRecord]]] = {}
         for index, task in enumerate(tasks):
+            if isinstance(task, LeasqError):
+                results[index] = task
+                continue
             try:
                 record = self.record(task, f"tasks[{index}]", now)
             except LeasqError as error:
                 results[index] = error
                 continue
             per_queue.setdefault(task.queue, []).append((index, record))
+        if not per_queue:
+            return [result for result in results if result is not None]
         replies = await self._store.enqueue_groups(
             [(queue, [record for _, record in entries]) for queue, entries in per_queue.items()],
-            now,
+            now, atomic=True,
         )
+        if all(isinstance(reply, LeasqError) for reply in replies):
+            raise next(reply for reply in replies if isinstance(reply, LeasqError))
         for (queue, entries), statuses in zip(per_queue.items(), replies, strict=True):
+            if isinstance(statuses, LeasqError):
+                for index, _ in entries:
+                    results[index] = statuses
+                continue
             for (index, record), status in zip(entries, statuses, strict=True):
                 results[index] = _outcome(queue, record, status, now)
             if EnqueueStatus.ENQUEUED in statuses:
@@ -99,7 +118,9 @@ class Producer:
         if task.timeout_ms is None and task.deadline_ms is None:
             task.timeout_ms = DEFAULT_TIMEOUT_MS
         task_id = task.task_id or f"{_IDS.getrandbits(128):032x}"
-        process_at = task.process_at_ms or 0
+        # A past instant (any valid Timestamp, year 1 included) means now: the store is only
+        # ever handed whole, non-negative numbers.
+        process_at = task.process_at_ms if task.process_at_ms and task.process_at_ms > now else 0
         if task.process_in_ms:
             process_at = now + task.process_in_ms
         unique_lock = ""
@@ -114,6 +135,7 @@ class Producer:
             unique_ttl_ms=task.unique_ttl_ms or 0,
             retention_ms=task.retention_ms or 0,
             group=task.group,
+            deadline_ms=task.deadline_ms or 0,
         )
 
 

@@ -13,9 +13,28 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    ExecAbortError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 
 ScriptArg = str | bytes | int | float
+
+# Redis answers a write it will not start with these (OOM, replica, failed persistence, ...):
+# the command, or a script up to its first write, changed nothing.
+_REFUSAL_TYPES = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, NoScriptError, ExecAbortError)
+_REFUSAL_CODES = ("OOM", "READONLY", "MISCONF", "NOREPLICAS", "BUSY", "LOADING", "MASTERDOWN",
+                  "CLUSTERDOWN", "TRYAGAIN", "EXECABORT")
+
+
+def refused_before_writing(error: ResponseError) -> bool:
+    """Whether Redis refused a command (or a script at its first write) before it changed
+    anything, as opposed to a script that failed at run time part-way through."""
+    return isinstance(error, _REFUSAL_TYPES) or str(error).startswith(_REFUSAL_CODES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +80,43 @@ class Scripts:
         same pipeline, their replies dropped. Script errors are raised after the whole pipeline
         ran; calls refused with NOSCRIPT (which did not run) are repeated after a reload.
         """
-        if len(calls) == 1 and not also:
-            only = calls[0]
-            return [await self.call(only.name, only.keys, only.args)]
-        replies = await self._pipeline(calls, also)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            await self.load()
-            again = await self._pipeline([calls[i] for i in missing])
-            for index, reply in zip(missing, again, strict=True):
-                replies[index] = reply
+        replies = await self.call_each(calls, also=also)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
         return replies
 
-    async def _pipeline(
-        self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = ()
+    async def call_each(
+        self, calls: Sequence[ScriptCall], *, also: Sequence[Sequence[ScriptArg]] = (),
+        atomic: bool = False,
     ) -> list[Any]:
-        pipe = self._redis.pipeline(transaction=False)
+        """Like :meth:`call_many`, but a script that Redis answered with an error has that
+        ``ResponseError`` as its reply instead of raising, so the other replies are not lost.
+
+        ``atomic``: everything goes in one MULTI/EXEC transaction, so that Redis runs all of it
+        or, when the transaction is refused or the connection fails first, none of it (NOSCRIPT
+        calls, which did not run, then go in a second transaction).
+        """
+        if len(calls) == 1 and not also:
+            only = calls[0]
+            try:
+                return [await self.call(only.name, only.keys, only.args)]
+            except ResponseError as error:
+                return [error]
+        replies = await self._pipeline(calls, also, atomic)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self.load()
+            again = await self._pipeline([calls[i] for i in missing], atomic=atomic)
+            for index, reply in zip(missing, again, strict=True):
+                replies[index] = reply
+        return replies
+
+    async def _pipeline(
+        self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = (),
+        atomic: bool = False,
+    ) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=atomic)
         for command in also:
             pipe.execute_command(*command)
         for call in calls:

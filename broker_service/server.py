@@ -23,16 +23,10 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from redis.asyncio import Redis
 
-from leasq.v1 import (
-    broker_service_pb2,
-    broker_service_pb2_grpc,
-    inspect_service_pb2,
-    inspect_service_pb2_grpc,
-    schedule_service_pb2,
-    schedule_service_pb2_grpc,
-)
+from leasq.v1 import broker_service_pb2, inspect_service_pb2, schedule_service_pb2
 from leasq_broker.app import BrokerApp
 from leasq_broker.config import BrokerConfig
+from leasq_broker.edge import decoding
 from leasq_broker.edge.hangup import Hangup
 from leasq_broker.edge.interceptors import build_interceptors
 from leasq_broker.edge.roles import Authorizer
@@ -209,9 +203,12 @@ def _build_server(
     server = grpc.aio.server(
         interceptors=build_interceptors(config, authorizer), options=server_options(config)
     )
-    broker_service_pb2_grpc.add_BrokerServiceServicer_to_server(app.broker_servicer, server)
-    inspect_service_pb2_grpc.add_InspectServiceServicer_to_server(app.inspect_servicer, server)
-    schedule_service_pb2_grpc.add_ScheduleServiceServicer_to_server(app.schedule_servicer, server)
+    decoding.register(server, [
+        (app.broker_servicer, broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"]),
+        (app.inspect_servicer, inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"]),
+        (app.schedule_servicer,
+         schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"]),
+    ])
     services = (*HEALTH_SERVICES[1:], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
     port = add_port(server, config.listen, certificates)

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from leasq_broker.errors import StorageUnavailable
 from leasq_broker.keys import Keys
 from leasq_broker.models import (
     EnqueueStatus,
@@ -28,7 +30,7 @@ from leasq_broker.models import (
     SettleStatus,
     TaskRecord,
 )
-from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts
+from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts, refused_before_writing
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -36,6 +38,12 @@ K = TypeVar("K")
 DAY_COUNTER_TTL_S = 90 * 24 * 3600
 # Scheduled/retry tasks moved to pending per lease call, so a lease never stalls on a backlog.
 FORWARD_PER_LEASE = 100
+# Tasks past their deadline archived per lease call (the rest wait for the next call).
+DEADLINE_ARCHIVES_PER_LEASE = 1000
+# A settled lease's token is remembered this long: a repeated Ack/Nack is "already settled".
+SETTLED_MARKER_MS = 15 * 60 * 1000
+# A released task (no handler) waits this long unless the Nack says otherwise.
+DEFAULT_RELEASE_DELAY_MS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +72,27 @@ class TaskStore:
         keys: Keys,
         *,
         lease_lost_cap: int = 5,
+        release_cap: int = 100,
         backoff: BackoffPolicy | None = None,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._keys = keys
         self._lease_lost_cap = lease_lost_cap
+        self._release_cap = release_cap
         self._backoff = backoff or BackoffPolicy()
 
     async def enqueue_groups(
-        self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int
-    ) -> list[list[EnqueueStatus]]:
+        self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int, *,
+        atomic: bool = False,
+    ) -> list[list[EnqueueStatus] | StorageUnavailable]:
         """Add tasks to several queues in one round trip; statuses per queue, per record.
+
+        A queue's script writes all of its tasks or nothing (validated records leave it no way
+        to fail half-way): a queue whose script Redis refused gets a StorageUnavailable in place
+        of its statuses, and when Redis refused the whole round trip this raises one.
+        ``atomic`` (a batch call): all queues in one MULTI/EXEC transaction, so a failure before
+        Redis ran it leaves nothing written.
 
         The queues are added to the index of known queues (which the background loops serve)
         in the same round trip, every time: an in-memory "already known" cache would be wrong
@@ -84,11 +101,19 @@ class TaskStore:
         Cluster slot than the queues, hence a pipelined SADD rather than a write in the script.
         """
         register = ("SADD", self._keys.queues(), *(queue for queue, _ in groups))
-        replies = await self._scripts.call_many(
-            [self._enqueue_call(queue, records, now_ms) for queue, records in groups],
-            also=[register] if groups else (),
-        )
-        return [[EnqueueStatus(int(code)) for code in reply] for reply in replies]
+        try:
+            replies = await self._scripts.call_each(
+                [self._enqueue_call(queue, records, now_ms) for queue, records in groups],
+                also=[register] if groups else (), atomic=atomic,
+            )
+        except ResponseError as error:
+            raise _unwritten(error, "none of the tasks was written") from error
+        return [
+            _unwritten(reply, f"none of the tasks for queue {queue!r} was written")
+            if isinstance(reply, ResponseError)
+            else [EnqueueStatus(int(code)) for code in reply]
+            for (queue, _), reply in zip(groups, replies, strict=True)
+        ]
 
     def _enqueue_call(self, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
         k = self._keys
@@ -101,10 +126,7 @@ class TaskStore:
             if record.unique_lock:
                 keys.append(record.unique_lock)
                 lock_index = len(keys)
-            args.append(
-                f"{record.id}\t{record.process_at_ms}\t{record.max_retry}\t{record.unique_ttl_ms}"
-                f"\t{record.retention_ms}\t{lock_index}\t{record.group}"
-            )
+            args.append(record.meta(lock_index))
             args.append(record.envelope)
         return ScriptCall("enqueue", keys, args)
 
@@ -145,10 +167,13 @@ class TaskStore:
         byte_budget: int,
     ) -> ScriptCall:
         k = self._keys
+        day = utc_day(now_ms)
         keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
-                k.paused(queue)]
+                k.paused(queue), k.archived(queue), k.processed(queue, day), k.processed(queue),
+                k.failed(queue, day), k.failed(queue)]
         args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix,
-                                 k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE]
+                                 k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE,
+                                 DEADLINE_ARCHIVES_PER_LEASE, DAY_COUNTER_TTL_S]
         return ScriptCall("lease", keys, args)
 
     async def heartbeat(
@@ -199,9 +224,9 @@ class TaskStore:
         k = self._keys
         keys = [k.active(queue), k.completed(queue), k.processed(queue, utc_day(now_ms)),
                 k.processed(queue)]
-        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S]
+        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, SETTLED_MARKER_MS]
         for item in items:
-            keys.append(k.task(queue, item.lease.task_id))
+            keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
             args += [item.lease.task_id, item.lease.token, item.result]
         return ScriptCall("ack", keys, args)
 
@@ -213,10 +238,13 @@ class TaskStore:
                 k.failed(queue), k.waiting(queue)]
         policy = self._backoff
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
-                                         policy.exponent, k.notify_channel(), queue]
+                                         policy.exponent, k.notify_channel(), queue,
+                                         self._release_cap, SETTLED_MARKER_MS]
         for item in items:
-            keys.append(k.task(queue, item.lease.task_id))
-            delay = -1 if item.retry_after_ms is None else item.retry_after_ms
+            keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
+            delay = item.retry_after_ms
+            if delay is None:
+                delay = DEFAULT_RELEASE_DELAY_MS if item.action is NackAction.RELEASE else -1
             args += [item.lease.task_id, item.lease.token, int(item.action or NackAction.RETRY),
                      item.error, item.error_type, delay, secrets.randbelow(policy.jitter_span)]
         return ScriptCall("nack", keys, args)
@@ -224,11 +252,14 @@ class TaskStore:
     async def reclaim(self, queues: Sequence[str], now_ms: int, limit: int) -> list[list[int]]:
         """Return expired leases of each queue; per queue [returned, archived, next expiry]."""
         k = self._keys
+        day = utc_day(now_ms)
         calls = [
             ScriptCall(
                 "reclaim",
-                [k.active(q), k.pending(q), k.archived(q), k.waiting(q)],
-                [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q],
+                [k.active(q), k.pending(q), k.archived(q), k.waiting(q), k.processed(q, day),
+                 k.processed(q), k.failed(q, day), k.failed(q)],
+                [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q,
+                 DAY_COUNTER_TTL_S],
             )
             for q in queues
         ]
@@ -279,12 +310,15 @@ class TaskStore:
             keys.append(k.completed(queue))
         return int(await self._scripts.call(f"{action}_task", keys, args))
 
-    async def set_paused(self, queue: str, paused: bool) -> None:
-        await self.remember_queue(queue)
+    async def set_paused(self, queue: str, paused: bool) -> bool:
+        """Pause or resume a known queue; False, and nothing written, for an unknown one."""
+        if not await self._redis.sismember(self._keys.queues(), queue):
+            return False
         if paused:
             await self._redis.set(self._keys.paused(queue), b"1")
         else:
             await self._redis.delete(self._keys.paused(queue))
+        return True
 
     async def mark_waiting(self, queues: Sequence[str], ttl_ms: int) -> None:
         """Ask enqueuers of these queues to publish wake-ups for the next ``ttl_ms``."""
@@ -325,8 +359,14 @@ def _ack_outcome(code: int) -> SettleOutcome:
 
 
 def _nack_outcome(value: int) -> SettleOutcome:
-    if value == -1:
-        return SettleOutcome(SettleStatus.LEASE_LOST)
-    if value == -2:
-        return SettleOutcome(SettleStatus.NOT_FOUND)
+    if value < 0:
+        return SettleOutcome(SettleStatus(-value))
     return SettleOutcome(SettleStatus.SETTLED, value or None)
+
+
+def _unwritten(error: ResponseError, what: str) -> StorageUnavailable:
+    """The domain error for a write Redis refused before it began; anything else (a script
+    that failed half-way, a bug) is raised as it is, never reported as "nothing written"."""
+    if not refused_before_writing(error):
+        raise error
+    return StorageUnavailable(f"Redis refused the write ({error}); {what}; retry later")

@@ -35,6 +35,12 @@ DEFAULT_LEASE_MS = 15 * SECOND_MS
 MAX_WAIT_MS = 60 * SECOND_MS
 MAX_HEARTBEAT_LEASES = 10_000
 MAX_ERROR_TEXT = 16 * 1024
+# The ranges of google.protobuf.Timestamp (0001-01-01T00:00:00Z..9999-12-31T23:59:59Z) and
+# google.protobuf.Duration (+-10,000 years); nanos within one second.
+MIN_TIMESTAMP_S = -62_135_596_800
+MAX_TIMESTAMP_S = 253_402_300_799
+MAX_DURATION_S = 315_576_000_000
+MAX_NANOS = 999_999_999
 
 
 def queue_name(field: str, value: str) -> str:
@@ -88,6 +94,33 @@ def duration_ms(field: str, value: int | None, low: int, high: int) -> int | Non
             field, f"must be between {_human(low)} and {_human(high)} (got {_human(value)})"
         )
     return value
+
+
+def timestamp(field: str, seconds: int, nanos: int) -> int:
+    """A Timestamp's value in ms; refused outside the range google.protobuf defines."""
+    if not (MIN_TIMESTAMP_S <= seconds <= MAX_TIMESTAMP_S and 0 <= nanos <= MAX_NANOS):
+        raise InvalidField(
+            field, f"is not a valid Timestamp (seconds={seconds}, nanos={nanos}): it must lie in "
+            "0001-01-01T00:00:00Z..9999-12-31T23:59:59Z with nanos in 0..999,999,999",
+        )
+    return seconds * SECOND_MS + nanos // 1_000_000
+
+
+def duration(field: str, seconds: int, nanos: int) -> int:
+    """A Duration's value in ms (rounded toward minus infinity); refused outside the range
+    google.protobuf defines, or when seconds and nanos differ in sign."""
+    if (
+        not -MAX_DURATION_S <= seconds <= MAX_DURATION_S
+        or not -MAX_NANOS <= nanos <= MAX_NANOS
+        or (seconds > 0 > nanos)
+        or (seconds < 0 < nanos)
+    ):
+        raise InvalidField(
+            field, f"is not a valid Duration (seconds={seconds}, nanos={nanos}): seconds must "
+            f"lie within +-{MAX_DURATION_S:,}, nanos within +-{MAX_NANOS:,} with the sign of "
+            "seconds",
+        )
+    return seconds * SECOND_MS + nanos // 1_000_000
 
 
 def payload(field: str, value: bytes, limit: int) -> bytes:

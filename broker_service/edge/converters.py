@@ -43,11 +43,20 @@ STATE_NAMES: dict[int, str] = {
 STATE_VALUES: dict[str, Any] = {name: value for value, name in STATE_NAMES.items()}
 
 
-def duration_ms(message: Duration) -> int:
-    return message.seconds * 1000 + message.nanos // 1_000_000
+def duration_ms(message: Duration, field: str) -> int:
+    """A request's Duration in ms; INVALID_ARGUMENT naming ``field`` outside the protobuf range.
+    Every Duration a request carries is read through here."""
+    return v.duration(field, message.seconds, message.nanos)
 
 
-def timestamp_ms(message: Timestamp) -> int:
+def timestamp_ms(message: Timestamp, field: str) -> int:
+    """A request's Timestamp in ms; INVALID_ARGUMENT naming ``field`` outside the protobuf range.
+    Every Timestamp a request carries is read through here."""
+    return v.timestamp(field, message.seconds, message.nanos)
+
+
+def _stored_ms(message: Timestamp | Duration) -> int:
+    """A Timestamp/Duration the broker wrote itself (an envelope's), unchecked."""
     return message.seconds * 1000 + message.nanos // 1_000_000
 
 
@@ -56,7 +65,7 @@ def set_ms(target: Timestamp | Duration, ms: int) -> None:
     target.nanos = rest * 1_000_000
 
 
-def new_task(spec: task_pb2.TaskSpec) -> NewTask:
+def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
     """Read a TaskSpec; unset optional fields become None (the broker's defaults)."""
     has = spec.HasField
     return NewTask(
@@ -66,15 +75,31 @@ def new_task(spec: task_pb2.TaskSpec) -> NewTask:
         queue=spec.queue,
         task_id=spec.task_id,
         max_retry=spec.max_retry if has("max_retry") else None,
-        timeout_ms=duration_ms(spec.timeout) if has("timeout") else None,
-        deadline_ms=timestamp_ms(spec.deadline) if has("deadline") else None,
-        process_at_ms=timestamp_ms(spec.process_at) if has("process_at") else None,
-        process_in_ms=duration_ms(spec.process_in) if has("process_in") else None,
-        unique_ttl_ms=duration_ms(spec.unique_ttl) if has("unique_ttl") else None,
+        timeout_ms=duration_ms(spec.timeout, f"{field}.timeout") if has("timeout") else None,
+        deadline_ms=(timestamp_ms(spec.deadline, f"{field}.deadline") if has("deadline")
+                     else None),
+        process_at_ms=(timestamp_ms(spec.process_at, f"{field}.process_at")
+                       if has("process_at") else None),
+        process_in_ms=(duration_ms(spec.process_in, f"{field}.process_in")
+                       if has("process_in") else None),
+        unique_ttl_ms=(duration_ms(spec.unique_ttl, f"{field}.unique_ttl")
+                       if has("unique_ttl") else None),
         unique_key=spec.unique_key,
-        retention_ms=duration_ms(spec.retention) if has("retention") else None,
+        retention_ms=(duration_ms(spec.retention, f"{field}.retention") if has("retention")
+                      else None),
         group=spec.group,
     )
+
+
+def new_tasks(specs: Sequence[task_pb2.TaskSpec]) -> list[NewTask | LeasqError]:
+    """Read a batch's TaskSpecs; an item that cannot be read becomes its own refusal."""
+    out: list[NewTask | LeasqError] = []
+    for index, spec in enumerate(specs):
+        try:
+            out.append(new_task(spec, f"tasks[{index}]"))
+        except LeasqError as error:
+            out.append(error)
+    return out
 
 
 def _ms_fields(ms: int) -> Any:
@@ -164,9 +189,9 @@ def lease_ask(request: broker_pb.LeaseRequest, field: str = "") -> LeaseAsk:
     max_tasks = v.in_range(f"{field}max_tasks", request.max_tasks or 1, 1, v.MAX_BATCH)
     lease_ms = v.DEFAULT_LEASE_MS
     if request.HasField("lease_duration"):
-        lease_ms = duration_ms(request.lease_duration)
+        lease_ms = duration_ms(request.lease_duration, f"{field}lease_duration")
         v.duration_ms(f"{field}lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
-    wait_ms = duration_ms(request.wait) if request.HasField("wait") else 0
+    wait_ms = duration_ms(request.wait, f"{field}wait") if request.HasField("wait") else 0
     v.duration_ms(f"{field}wait", wait_ms, 0, v.MAX_WAIT_MS)
     return LeaseAsk(worker, queues, request.strict, max_tasks, lease_ms, wait_ms)
 
@@ -180,9 +205,9 @@ def leased_task(grant: LeaseGrant) -> task_pb2.LeasedTask:
     set_ms(task.lease_expires_at, grant.lease_expires_ms)
     ends: list[int] = []
     if task.HasField("timeout"):
-        ends.append(grant.leased_at_ms + duration_ms(task.timeout))
+        ends.append(grant.leased_at_ms + _stored_ms(task.timeout))
     if task.HasField("deadline"):
-        ends.append(timestamp_ms(task.deadline))
+        ends.append(_stored_ms(task.deadline))
     if ends:
         set_ms(task.attempt_deadline, min(ends))
     return task
@@ -214,12 +239,12 @@ def nacks(request: broker_pb.NackRequest) -> list[Settlement]:
     out = []
     for i, item in enumerate(request.items):
         ref = lease_ref(item.lease, f"items[{i}].lease")
-        if item.action not in (0, 1, 2, 3):
+        if item.action not in (0, 1, 2, 3, 4):
             raise InvalidField(f"items[{i}].action", f"unknown NackAction {item.action}")
         action = NackAction(item.action or broker_pb.NACK_ACTION_RETRY)
         retry_after = None
         if item.HasField("retry_after"):
-            retry_after = duration_ms(item.retry_after)
+            retry_after = duration_ms(item.retry_after, f"items[{i}].retry_after")
             v.duration_ms(f"items[{i}].retry_after", retry_after, 0, v.MAX_SCHEDULE_MS)
         out.append(Settlement(ref, action, b"", item.error[: v.MAX_ERROR_TEXT],
                               item.error_type[: v.MAX_SHORT_TEXT], retry_after))
@@ -249,6 +274,7 @@ def task_info(task: StoredTask) -> task_pb2.TaskInfo:
         lease_lost_count=int(f.get("ll", 0)), last_error=f.get("e", ""),
         last_error_type=f.get("et", ""), result=task.result, group=f.get("g", ""),
         worker_id=f.get("w", ""), cancel_requested=f.get("cx") == "1",
+        released_count=int(f.get("rc", 0)),
     )
     info.enqueued_at.CopyFrom(env.enqueued_at)
     if env.HasField("timeout"):

@@ -17,13 +17,14 @@ from leasq_broker.schedules.models import (
 )
 
 DEFAULT_WINDOW_MS = 3600 * 1000
+_TEMPLATE = "schedule.template"
 
 
-def _optional_ms(message: pb.TaskTemplate | pb.Schedule, name: str) -> int | None:
+def _optional_ms(message: pb.TaskTemplate | pb.Schedule, name: str, field: str) -> int | None:
     if not message.HasField(name):  # type: ignore[arg-type]
         return None
     value: Duration = getattr(message, name)
-    return duration_ms(value)
+    return duration_ms(value, f"{field}.{name}")
 
 
 def schedule_def(message: pb.Schedule) -> ScheduleDef:
@@ -38,15 +39,18 @@ def schedule_def(message: pb.Schedule) -> ScheduleDef:
     template = Template(
         type=t.type, payload=t.payload, headers=dict(t.headers), queue=t.queue,
         max_retry=t.max_retry if t.HasField("max_retry") else None,
-        timeout_ms=_optional_ms(t, "timeout"), deadline_after_ms=_optional_ms(t, "deadline_after"),
-        retention_ms=_optional_ms(t, "retention"), unique_ttl_ms=_optional_ms(t, "unique_ttl"),
+        timeout_ms=_optional_ms(t, "timeout", _TEMPLATE),
+        deadline_after_ms=_optional_ms(t, "deadline_after", _TEMPLATE),
+        retention_ms=_optional_ms(t, "retention", _TEMPLATE),
+        unique_ttl_ms=_optional_ms(t, "unique_ttl", _TEMPLATE),
         unique_key=t.unique_key,
     )
     return ScheduleDef(
         name=message.name, spec=message.spec, template=template, time_zone=message.time_zone,
-        jitter_ms=_optional_ms(message, "jitter") or 0,
+        jitter_ms=_optional_ms(message, "jitter", "schedule") or 0,
         catch_up=CatchUp(message.catch_up or CatchUp.SKIP),
-        catch_up_window_ms=_optional_ms(message, "catch_up_window") or DEFAULT_WINDOW_MS,
+        catch_up_window_ms=(_optional_ms(message, "catch_up_window", "schedule")
+                            or DEFAULT_WINDOW_MS),
         overlap=Overlap(message.overlap or Overlap.ALLOW), paused=message.paused,
     )
 

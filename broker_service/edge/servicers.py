@@ -50,7 +50,7 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
     async def EnqueueBatch(self, request: broker_pb.EnqueueBatchRequest, context: Context
                            ) -> broker_pb.EnqueueBatchResponse:
         v.batch_size("tasks", len(request.tasks))
-        results = await self._producer.enqueue_many([conv.new_task(t) for t in request.tasks])
+        results = await self._producer.enqueue_many(conv.new_tasks(request.tasks))
         return conv.enqueue_batch_response(results)
 
     @grpc_edge
@@ -68,7 +68,7 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
         refs = conv.lease_refs(request.leases, "leases")
         lease_ms = 0
         if request.HasField("lease_duration"):
-            lease_ms = conv.duration_ms(request.lease_duration)
+            lease_ms = conv.duration_ms(request.lease_duration, "lease_duration")
             v.duration_ms("lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
         outcomes = await self._leasing.heartbeat(refs, lease_ms) if refs else []
         response = broker_pb.HeartbeatResponse()
@@ -114,8 +114,9 @@ def _fill_results(
     errors = [_settle_error(item.lease, outcome) for item, outcome in pairs]
     if len(items) == 1 and errors[0] is not None:
         raise errors[0]
-    for item, error in zip(items, errors, strict=True):
-        entry = results.add(task_id=item.lease.task_id)
+    for item, outcome, error in zip(items, outcomes, errors, strict=True):
+        entry = results.add(task_id=item.lease.task_id,
+                            already_settled=outcome.status is SettleStatus.ALREADY_SETTLED)
         if error is not None:
             entry.error.CopyFrom(item_error(error))
 

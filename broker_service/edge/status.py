@@ -17,7 +17,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from leasq.v1 import task_pb2
@@ -27,6 +27,7 @@ from leasq_broker.errors import (
     LeaseLost,
     LeasqError,
     PayloadTooLarge,
+    QueueNotFound,
     ScheduleNotFound,
     StorageUnavailable,
     TaskIdConflict,
@@ -46,6 +47,7 @@ _CODES: list[tuple[type[LeasqError], grpc.StatusCode]] = [
     (DuplicateTask, grpc.StatusCode.ALREADY_EXISTS),
     (TaskNotFound, grpc.StatusCode.NOT_FOUND),
     (ScheduleNotFound, grpc.StatusCode.NOT_FOUND),
+    (QueueNotFound, grpc.StatusCode.NOT_FOUND),
     (LeaseLost, grpc.StatusCode.FAILED_PRECONDITION),
     (WrongState, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),
@@ -96,9 +98,15 @@ def item_error(error: LeasqError) -> task_pb2.ItemError:
 
 def storage_error(error: Exception) -> LeasqError:
     """Translate a Redis failure into the domain error a caller can act on."""
-    if isinstance(error, ResponseError) and str(error).startswith("OOM"):
+    if _out_of_memory(error):
         return StorageUnavailable("Redis is out of memory (maxmemory reached); retry later")
     return StorageUnavailable(f"Redis is unreachable ({error.__class__.__name__}); retry later")
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """redis-py raises OutOfMemoryError (its message without the "OOM" code) for Redis' OOM."""
+    return isinstance(error, OutOfMemoryError) or (
+        isinstance(error, ResponseError) and str(error).startswith("OOM"))
 
 
 Reply = TypeVar("Reply")
@@ -119,7 +127,7 @@ def grpc_edge(method: Method[Reply]) -> Method[Reply]:
         except (RedisConnectionError, RedisTimeoutError, ConnectionError) as error:
             await _abort(context, storage_error(error))
         except ResponseError as error:
-            if str(error).startswith("OOM"):
+            if _out_of_memory(error):
                 await _abort(context, storage_error(error))
             log.exception("redis refused a command")
             await context.abort(grpc.StatusCode.INTERNAL, f"storage error: {error}")

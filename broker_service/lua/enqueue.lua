@@ -4,8 +4,10 @@
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] n (task count)
 -- then per task i: ARGV[3+2i] meta, ARGV[4+2i] envelope bytes, where meta is
 --   "id<TAB>process_at ms (0 = now)<TAB>max_retry<TAB>unique_ttl ms (0 = none)<TAB>
---    retention ms<TAB>unique lock index in KEYS (0 = none)<TAB>group"
+--    retention ms<TAB>unique lock index in KEYS (0 = none)<TAB>deadline ms (0 = none)<TAB>group"
 -- (one string per task instead of seven arguments: argument encoding dominates big batches)
+-- The caller validates every value (whole non-negative numbers), so the script cannot fail
+-- half-way: it writes all of its tasks' outcomes or, refused before its first write, nothing.
 -- Returns: one status per task: 0 enqueued, 1 task id conflict, 2 duplicate unique task.
 local now = tonumber(ARGV[1])
 local n = tonumber(ARGV[4])
@@ -13,8 +15,8 @@ local statuses = {}
 local added = 0
 for i = 1, n do
   local tkey = KEYS[3 + i]
-  local id, at, mr, ttl, rt, ui, group = string.match(ARGV[3 + 2 * i],
-    '^([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')
+  local id, at, mr, ttl, rt, ui, dl, group = string.match(ARGV[3 + 2 * i],
+    '^([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')
   at, ttl, ui = tonumber(at), tonumber(ttl), tonumber(ui)
   local status = 0
   if redis.call('EXISTS', tkey) == 1 then
@@ -30,6 +32,7 @@ for i = 1, n do
     redis.call('HSET', tkey, 'b', ARGV[4 + 2 * i], 'mr', mr, 'na', due, 's', state)
     if ui > 0 then redis.call('HSET', tkey, 'uk', KEYS[ui], 'ut', ttl) end
     if rt ~= '0' then redis.call('HSET', tkey, 'rt', rt) end
+    if dl ~= '0' then redis.call('HSET', tkey, 'dl', dl) end
     if group ~= '' then redis.call('HSET', tkey, 'g', group) end
     if at > now then
       redis.call('ZADD', KEYS[2], at, id)

@@ -2,66 +2,105 @@
 --   action 1 RETRY: retried+1 and RETRY at now + delay, or ARCHIVED when retried == max_retry
 --   action 2 ARCHIVE: ARCHIVED now (dead letter)
 --   action 3 REQUEUE: back to the head of PENDING, no attempt counted, no failure counted
--- Archiving releases the unique lock.
+--   action 4 RELEASE: RETRY at now + delay with released_count+1 and no attempt counted, or
+--     ARCHIVED as NoHandler when released_count reaches the release cap
+-- A RETRY or RELEASE whose next instant would fall after the task's deadline archives it as
+-- DeadlineExceeded. Archiving releases the unique lock and counts a failure. A settled lease
+-- leaves a marker (its token, for a while) so that a repeated Nack with the same token is
+-- answered "already settled" instead of "lease lost".
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] retry   KEYS[4] archived
 -- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today   KEYS[8] failed total
 -- KEYS[9] waiting marker (a requeue wakes long-polling brokers)
--- then KEYS[9+i] the task hash of item i
+-- then per item i: KEYS[8+2i] the task hash, KEYS[9+2i] the task's settled marker
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)
 -- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] notify channel
--- ARGV[6] queue name
--- then per item i, 7 values from ARGV[7+7(i-1)]:
+-- ARGV[6] queue name   ARGV[7] release cap   ARGV[8] TTL of settled markers (ms)
+-- then per item i, 7 values from ARGV[9+7(i-1)]:
 --   task id, lease token, action, error text, error type,
---   retry delay ms (-1 = default backoff: retried^exp + base + jitter*(retried+1) seconds,
---   capped at 10 years), jitter (a whole number the caller drew in [0, span))
--- Returns: per item, the next process time (ms) for RETRY/REQUEUE, 0 archived,
---   -1 lease lost, -2 task not found.
+--   delay ms (RETRY: -1 = default backoff: retried^exp + base + jitter*(retried+1) seconds,
+--   capped at 10 years; RELEASE: always given), jitter (a whole number drawn in [0, span))
+-- Returns: per item, the next process time (ms) for RETRY/RELEASE/REQUEUE, 0 archived,
+--   -1 lease lost, -2 task not found, -3 already settled by this token.
 local now = tonumber(ARGV[1])
 local base, exp = tonumber(ARGV[3]), tonumber(ARGV[4])
+local release_cap = tonumber(ARGV[7])
 local out = {}
 local failed = 0
 local processed = 0
 local requeued = 0
-for i = 1, #KEYS - 9 do
-  local tkey = KEYS[9 + i]
-  local a = 7 + 7 * (i - 1)
+
+local function archive(tkey, id, uk)
+  redis.call('HSET', tkey, 's', 'archived', 'aa', now)
+  redis.call('ZADD', KEYS[4], now, id)
+  if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
+  failed = failed + 1
+  processed = processed + 1
+  return 0
+end
+
+-- RETRY (or RELEASE) at `at`; archived as DeadlineExceeded instead when `at` falls after the
+-- task's deadline (f[6]). `why` tells what the worker reported.
+local function retry_at(tkey, id, f, at, why)
+  if f[6] and at > tonumber(f[6]) then
+    redis.call('HSET', tkey, 'et', 'DeadlineExceeded', 'e', 'the next attempt would start '
+      .. 'after the deadline; ' .. why)
+    return archive(tkey, id, f[5])
+  end
+  redis.call('HSET', tkey, 's', 'retry', 'na', at)
+  redis.call('ZADD', KEYS[3], at, id)
+  return at
+end
+
+for i = 1, (#KEYS - 9) / 2 do
+  local tkey, skey = KEYS[8 + 2 * i], KEYS[9 + 2 * i]
+  local a = 9 + 7 * (i - 1)
   local id, token, action = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk')
-  if not f[1] then
-    out[i] = -2
-  elseif f[1] ~= 'active' or f[2] ~= token then
-    out[i] = -1
-  else
+  local err, etype, delay = ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
+  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk', 'dl', 'rc')
+  if f[1] == 'active' and f[2] == token then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
+    redis.call('SET', skey, token, 'PX', ARGV[8])
     if action == 3 then
       redis.call('HSET', tkey, 's', 'pending', 'na', now)
       redis.call('RPUSH', KEYS[2], id)
       requeued = requeued + 1
       out[i] = now
+    elseif action == 4 then
+      local released = tonumber(f[7] or '0') + 1
+      redis.call('HSET', tkey, 'rc', released, 'e', err, 'et', etype, 'ef', now)
+      if released >= release_cap then
+        redis.call('HSET', tkey, 'et', 'NoHandler', 'e', 'released ' .. released
+          .. ' times (the release cap) by workers without a handler for its type; last: '
+          .. etype .. ': ' .. err)
+        out[i] = archive(tkey, id, f[5])
+      else
+        out[i] = retry_at(tkey, id, f, now + delay, 'released: ' .. etype .. ': ' .. err)
+      end
     else
-      failed = failed + 1
-      processed = processed + 1
-      redis.call('HSET', tkey, 'e', ARGV[a + 3], 'et', ARGV[a + 4], 'ef', now)
+      redis.call('HSET', tkey, 'e', err, 'et', etype, 'ef', now)
       local retried = tonumber(f[3] or '0')
       if action == 1 and retried < tonumber(f[4]) then
-        local delay = tonumber(ARGV[a + 5])
         if delay < 0 then
           local jitter = tonumber(ARGV[a + 6])
           delay = math.min((retried ^ exp + base + jitter * (retried + 1)) * 1000, 315360000000)
         end
-        local at = now + delay
-        redis.call('HSET', tkey, 's', 'retry', 'r', retried + 1, 'na', at)
-        redis.call('ZADD', KEYS[3], at, id)
-        out[i] = at
+        out[i] = retry_at(tkey, id, f, now + delay, 'the attempt failed: ' .. etype .. ': ' .. err)
+        if out[i] > 0 then
+          redis.call('HSET', tkey, 'r', retried + 1)
+          failed = failed + 1
+          processed = processed + 1
+        end
       else
-        if action == 1 then redis.call('HSET', tkey, 'r', retried) end
-        redis.call('HSET', tkey, 's', 'archived', 'aa', now)
-        redis.call('ZADD', KEYS[4], now, id)
-        if f[5] and redis.call('GET', f[5]) == id then redis.call('DEL', f[5]) end
-        out[i] = 0
+        out[i] = archive(tkey, id, f[5])
       end
     end
+  elseif redis.call('GET', skey) == token then
+    out[i] = -3
+  elseif not f[1] then
+    out[i] = -2
+  else
+    out[i] = -1
   end
 end
 if requeued > 0 and redis.call('EXISTS', KEYS[9]) == 1 then

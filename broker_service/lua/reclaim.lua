@@ -1,20 +1,33 @@
 -- reclaim: return tasks whose lease expired to the head of PENDING without counting an
--- attempt; a task whose leases expired lease_lost_cap times is archived as poison.
--- KEYS[1] active zset   KEYS[2] pending list   KEYS[3] archived zset
+-- attempt; a task whose leases expired lease_lost_cap times is archived as poison, and one
+-- whose deadline has passed is archived as DeadlineExceeded (counted as processed and failed).
+-- KEYS[1] active zset   KEYS[2] pending list   KEYS[3] archived zset   KEYS[4] waiting marker
+-- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today
+-- KEYS[8] failed total
 -- ARGV[1] now (ms)   ARGV[2] max tasks to reclaim   ARGV[3] lease-lost cap
--- ARGV[4] task key prefix   ARGV[5] notify channel   ARGV[6] queue name   KEYS[4] waiting marker
+-- ARGV[4] task key prefix   ARGV[5] notify channel   ARGV[6] queue name
+-- ARGV[7] TTL of daily counters (s)
 -- Returns: {tasks returned to pending, tasks archived, next lease expiry ms or -1}
 local now = tonumber(ARGV[1])
 local cap = tonumber(ARGV[3])
 local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
-local returned, archived = 0, 0
+local returned, archived, late = 0, 0, 0
 for _, id in ipairs(expired) do
   local tkey = ARGV[4] .. id
   redis.call('ZREM', KEYS[1], id)
   if redis.call('EXISTS', tkey) == 1 then
     local lost = redis.call('HINCRBY', tkey, 'll', 1)
     redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
-    if lost >= cap then
+    local dl = redis.call('HGET', tkey, 'dl')
+    if dl and tonumber(dl) <= now then
+      redis.call('HSET', tkey, 's', 'archived', 'aa', now, 'ef', now, 'et', 'DeadlineExceeded',
+        'e', 'the lease expired without ack or nack (worker crashed?) and the deadline passed')
+      redis.call('ZADD', KEYS[3], now, id)
+      local uk = redis.call('HGET', tkey, 'uk')
+      if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
+      archived = archived + 1
+      late = late + 1
+    elseif lost >= cap then
       redis.call('HSET', tkey, 's', 'archived', 'aa', now, 'ef', now, 'et', 'LeaseLost',
         'e', 'lease expired ' .. lost .. ' times without ack or nack (worker crashed?)')
       redis.call('ZADD', KEYS[3], now, id)
@@ -27,6 +40,14 @@ for _, id in ipairs(expired) do
       returned = returned + 1
     end
   end
+end
+if late > 0 then
+  for _, counter in ipairs({KEYS[5], KEYS[7]}) do
+    redis.call('INCRBY', counter, late)
+    redis.call('EXPIRE', counter, ARGV[7])
+  end
+  redis.call('INCRBY', KEYS[6], late)
+  redis.call('INCRBY', KEYS[8], late)
 end
 if returned > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('PUBLISH', ARGV[5], ARGV[6])

@@ -56,8 +56,8 @@ if ARGV[13] == '' then
   record({s = 5, t = ARGV[12], q = ARGV[9], e = ARGV[15]})
   return trim_and_return(5)
 end
-local id, at, mr, ttl, rt, ui = string.match(ARGV[13],
-  '^([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t.*$')
+local id, at, mr, ttl, rt, ui, dl = string.match(ARGV[13],
+  '^([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t.*$')
 ttl, ui = tonumber(ttl), tonumber(ui)
 local status = 1
 if manual then status = 4 end
@@ -74,6 +74,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
              'na', later and at or now)
   if ui > 0 then redis.call('HSET', KEYS[6], 'uk', KEYS[ui], 'ut', ttl) end
   if rt ~= '0' then redis.call('HSET', KEYS[6], 'rt', rt) end
+  if dl ~= '0' then redis.call('HSET', KEYS[6], 'dl', dl) end
   if later then
     redis.call('ZADD', KEYS[4], at, id)
   else

@@ -152,8 +152,7 @@ class ScheduleStore:
             if record.unique_lock:
                 keys.append(record.unique_lock)
                 lock_index = len(keys)
-            meta = (f"{record.id}\t{record.process_at_ms}\t{record.max_retry}"
-                    f"\t{record.unique_ttl_ms}\t{record.retention_ms}\t{lock_index}\t")
+            meta = record.meta(lock_index)
             envelope = record.envelope  # type: ignore[assignment]
         args: list[ScriptArg] = [
             now_ms, "manual" if plan is None else "tick",

@@ -156,6 +156,8 @@ async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(
                           "ld": "1000", "lx": str(T0), "w": "w2"},
         f"{P}:processed:{DAY}": "2",
         f"{P}:processed": "2",
+        f"{P}:settled:gone": "t.1",
+        f"{P}:settled:kept": "t.2",
     }
 
 
@@ -203,6 +205,8 @@ async def test_nack_retries_with_backoff_archives_when_exhausted_and_requeues(
         f"{P}:processed": "4",
         f"{P}:failed:{DAY}": "4",
         f"{P}:failed": "4",
+        **{f"{P}:settled:{task}": f"t.{n}"
+           for n, task in enumerate(("again", "after", "spent", "dead", "back"), start=1)},
     }
 
 
