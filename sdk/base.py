@@ -36,7 +36,9 @@ class ClientBase:
             TLS): PEM bytes, or file paths; both or neither.
         token: bearer token sent as ``authorization: Bearer <token>`` on every call.
         timeout: default deadline of every call, in seconds (``None``: no deadline). Each method
-            takes ``rpc_timeout=`` to override it for one call. (``timeout=`` of ``enqueue`` is
+            takes ``rpc_timeout=`` to override it for one call. An idempotent call is retried
+            (UNAVAILABLE, CANCELLED) within this deadline, with backoff; without a deadline it
+            is retried until it succeeds or is refused. (``timeout=`` of ``enqueue`` is
             the task's own per-attempt time limit.)
         keepalive_time: seconds between keepalive pings while calls are in flight (``None``:
             off); keepalive_timeout: how long to wait for a ping's answer before the

@@ -1,28 +1,31 @@
 """Channel construction shared by the sync and async clients: TLS, token, keepalive, retries.
 
-Retries. gRPC chooses a retry policy per *method*, but whether an Enqueue may be retried depends
-on the *request*: with a task_id a second attempt is harmless (the broker answers
-TASK_ID_CONFLICT if the first one landed), without one it could add the task twice. So a client
-opens two channels to the same target with identical arguments except the service config: a
-*retrying* one, whose policy retries UNAVAILABLE up to 5 attempts with exponential backoff for
-the idempotent methods, and a *plain* one for everything else. gRPC shares one connection
-between channels whose arguments match this way (its subchannel pool), so this costs no second
-TCP connection.
+Retries. Whether an Enqueue may be retried depends on the *request*: with a task_id a second
+attempt is harmless (the broker answers TASK_ID_CONFLICT if the first one landed), without one
+it could add the task twice. So a client opens two channels to the same target with identical
+arguments: a *retrying* one, whose interceptor (:mod:`leasq_sdk.retry`) retries UNAVAILABLE and
+CANCELLED for the idempotent methods until the call's deadline, with exponential backoff and
+jitter, and a *plain* one for everything else. gRPC shares one connection between channels
+whose arguments match (its subchannel pool), so this costs no second TCP connection.
 
 Broker down. Every call is made with ``wait_for_ready`` (unless the client turns it off): while
 the broker cannot be reached, a call waits for it up to the call's deadline instead of failing
-at once, and is only sent once a connection is up. Reconnection backs off from 0.25 s up to 5 s.
+at once, and is only sent once a connection is up. Reconnection backs off from 0.1 s up to
+0.8 s (gRPC adds +-20% jitter), so a restarted broker is reached within about a second of
+serving again; a connection attempt that hangs (an address that drops packets) is given up
+after 2 s.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+
+from leasq_sdk.retry import AioRetryInterceptor, RetryInterceptor
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 #: Keepalive ping interval and answer timeout, in seconds. The broker accepts pings every 10 s
@@ -49,13 +52,11 @@ IDEMPOTENT_METHODS: tuple[str, ...] = (
     "leasq.v1.ScheduleService/ListScheduleFires",
 )
 
-_RETRY_POLICY = {
-    "maxAttempts": 5,
-    "initialBackoff": "0.1s",
-    "maxBackoff": "2s",
-    "backoffMultiplier": 2,
-    "retryableStatusCodes": ["UNAVAILABLE"],
-}
+#: Reconnect backoff of every channel, in milliseconds: first pause, longest pause, and the
+#: least time a connection attempt is given before it counts as failed.
+INITIAL_RECONNECT_BACKOFF_MS = 100
+MAX_RECONNECT_BACKOFF_MS = 800
+MIN_CONNECT_TIMEOUT_MS = 2_000
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -90,25 +91,21 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {token}"),) if token else None
 
 
-def service_config(retry_methods: Sequence[str]) -> str:
-    """A gRPC service config (JSON) retrying UNAVAILABLE for the given ``service/method`` names."""
-    names = [dict(zip(("service", "method"), m.split("/", 1), strict=True)) for m in retry_methods]
-    config: dict[str, Any] = {"methodConfig": []}
-    if names:
-        config["methodConfig"].append({"name": names, "retryPolicy": _RETRY_POLICY})
-    return json.dumps(config)
-
-
 def channel_options(
-    settings: ChannelSettings, retry_methods: Sequence[str]
+    settings: ChannelSettings, retry_methods: Sequence[str] = ()
 ) -> list[tuple[str, Any]]:
-    """Channel arguments: message limits, keepalive, reconnect backoff and the retry policy."""
+    """Channel arguments: message limits, keepalive and reconnect backoff.
+
+    ``retry_methods`` is accepted for compatibility and ignored: retries are done by the
+    interceptor of :func:`open_channel` / :func:`open_aio_channel`, not by a gRPC policy.
+    """
     options: list[tuple[str, Any]] = [
+        # Transparent retries only: gRPC re-sends a call that never reached the broker.
         ("grpc.enable_retries", 1),
-        ("grpc.service_config", service_config(retry_methods)),
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-        ("grpc.initial_reconnect_backoff_ms", 250),
-        ("grpc.max_reconnect_backoff_ms", 5_000),
+        ("grpc.initial_reconnect_backoff_ms", INITIAL_RECONNECT_BACKOFF_MS),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        ("grpc.min_reconnect_backoff_ms", MIN_CONNECT_TIMEOUT_MS),
     ]
     if settings.keepalive_time is not None:
         options += [
@@ -154,20 +151,27 @@ def tls_credentials(
 
 
 def open_channel(settings: ChannelSettings, retry_methods: Sequence[str] = ()) -> grpc.Channel:
-    """A sync channel; ``retry_methods`` get the UNAVAILABLE retry policy."""
-    options = channel_options(settings, retry_methods)
+    """A sync channel; calls of ``retry_methods`` are retried until their deadline."""
+    options = channel_options(settings)
     creds = credentials(settings)
     if creds is None:
-        return grpc.insecure_channel(settings.target, options=options)
-    return grpc.secure_channel(settings.target, creds, options=options)
+        channel = grpc.insecure_channel(settings.target, options=options)
+    else:
+        channel = grpc.secure_channel(settings.target, creds, options=options)
+    if not retry_methods:
+        return channel
+    return grpc.intercept_channel(channel, RetryInterceptor(retry_methods))
 
 
 def open_aio_channel(
     settings: ChannelSettings, retry_methods: Sequence[str] = ()
 ) -> grpc.aio.Channel:
-    """A ``grpc.aio`` channel; ``retry_methods`` get the UNAVAILABLE retry policy."""
-    options = channel_options(settings, retry_methods)
+    """A ``grpc.aio`` channel; calls of ``retry_methods`` are retried until their deadline."""
+    options = channel_options(settings)
     creds = credentials(settings)
+    interceptors = [AioRetryInterceptor(retry_methods)] if retry_methods else None
     if creds is None:
-        return grpc.aio.insecure_channel(settings.target, options=options)
-    return grpc.aio.secure_channel(settings.target, creds, options=options)
+        return grpc.aio.insecure_channel(settings.target, options=options,
+                                         interceptors=interceptors)  # fmt: skip
+    return grpc.aio.secure_channel(settings.target, creds, options=options,
+                                   interceptors=interceptors)  # fmt: skip

@@ -3,11 +3,12 @@
 Thread-safe: one ``Client`` can be shared by every thread of a process (gRPC channels are).
 Failed calls raise the typed exceptions of :mod:`leasq_sdk.errors`.
 
-Automatic retries (UNAVAILABLE, up to 5 attempts with backoff) apply to idempotent calls only:
-the Inspect reads, pause/resume, and ``enqueue``/``enqueue_many`` when every task has a
-``task_id``. An enqueue **without** a task_id is never retried automatically, because a retry
-after a connection broke mid-call could add the task twice; give a task_id when you want
-retries (a retry then either adds the task or answers :class:`TaskIdConflict`).
+Automatic retries (UNAVAILABLE, and CANCELLED from a broker going away; with exponential backoff
+and jitter until the call's deadline) apply to idempotent calls only: the Inspect reads,
+pause/resume, and ``enqueue``/``enqueue_many`` when every task has a ``task_id``. An enqueue
+**without** a task_id is never retried automatically, because a retry after a connection broke
+mid-call could add the task twice; give a task_id when you want retries (a retry then either
+adds the task or answers :class:`TaskIdConflict`).
 """
 
 from __future__ import annotations

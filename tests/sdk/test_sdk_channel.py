@@ -1,8 +1,6 @@
-"""Channel construction: credentials, metadata and the retry policy of idempotent methods."""
+"""Channel construction: credentials, metadata, reconnect backoff and the retry backoff."""
 
 from __future__ import annotations
-
-import json
 
 import grpc
 
@@ -12,8 +10,8 @@ from leasq_sdk.channel import (
     call_metadata,
     channel_options,
     credentials,
-    service_config,
 )
+from leasq_sdk.retry import compute_backoff
 
 
 def test_plaintext_is_the_default_and_tls_is_asked_for() -> None:
@@ -33,17 +31,20 @@ def test_a_token_travels_as_a_bearer_authorization_header() -> None:
     assert call_metadata(None) is None
 
 
-def test_only_the_named_methods_get_the_unavailable_retry_policy() -> None:
-    config = json.loads(service_config(IDEMPOTENT_METHODS))
-    (method_config,) = config["methodConfig"]
-    names = {(n["service"], n["method"]) for n in method_config["name"]}
-    assert ("leasq.v1.BrokerService", "Enqueue") in names
-    assert ("leasq.v1.InspectService", "GetTask") in names
-    assert ("leasq.v1.InspectService", "CancelTask") not in names
-    policy = method_config["retryPolicy"]
-    assert policy["maxAttempts"] == 5
-    assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
-    assert json.loads(service_config(())) == {"methodConfig": []}
+def test_retry_backoff_doubles_from_50_ms_up_to_a_1_s_cap_with_jitter_below_each_ceiling() -> None:
+    lowest = [compute_backoff(n, rng=min) for n in range(8)]
+    highest = [compute_backoff(n, rng=max) for n in range(8)]
+    assert highest == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    assert lowest == [h / 2 for h in highest]
+    assert all(0.5 <= compute_backoff(1000) <= 1.0 for _ in range(100))
+
+
+def test_channels_reconnect_within_a_second_and_carry_no_attempt_capped_retry_policy() -> None:
+    options = dict(channel_options(ChannelSettings(), IDEMPOTENT_METHODS))
+    assert options["grpc.initial_reconnect_backoff_ms"] == 100
+    # gRPC adds up to 20% jitter: at most 0.96 s between attempts once the broker is back.
+    assert options["grpc.max_reconnect_backoff_ms"] * 1.2 < 1000
+    assert "grpc.service_config" not in options
 
 
 def test_keepalive_and_extra_options_become_channel_arguments() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +13,9 @@ from pathlib import Path
 import pytest
 from broker_process import BrokerFactory, BrokerHandle, RedisProcess
 
-from leasq_sdk import Client, StorageUnavailable, TaskRequest
+from leasq_sdk import AsyncClient, Client, StorageUnavailable, TaskRequest
+
+DEADLINE = 3.0  # seconds given to a call that cannot succeed while Redis is down
 
 
 @pytest.fixture
@@ -77,29 +81,69 @@ def test_calls_sent_while_the_broker_restarts_wait_for_it_and_succeed(
             assert stats.result(timeout=30).queue == "default"
 
 
-def test_an_enqueue_with_a_task_id_is_retried_when_the_broker_answers_unavailable(
+def test_an_enqueue_with_a_task_id_is_retried_until_its_deadline_while_redis_is_down(
     broker_factory: BrokerFactory, own_redis: RedisProcess
 ) -> None:
     broker = broker_factory(redis_url=own_redis.url, log_level="debug")
     with Client(broker.address, timeout=30) as client:
         client.enqueue("warm-up", b"", task_id="warm-up")
         own_redis.stop()
+        started = time.monotonic()
         with pytest.raises(StorageUnavailable):
-            client.enqueue("x", b"", task_id="retried")
-    assert _attempts(broker, "Enqueue") == ["OK"] + ["UNAVAILABLE"] * 5
+            client.enqueue("x", b"", task_id="retried", rpc_timeout=DEADLINE)
+        elapsed = time.monotonic() - started
+    attempts = _attempts(broker, "Enqueue")
+    # gRPC's own policy gave up after 5 attempts in about 1.5 s, whatever the deadline.
+    assert attempts[0] == "OK" and set(attempts[1:]) == {"UNAVAILABLE"}
+    assert len(attempts[1:]) > 5
+    assert DEADLINE - 1.5 < elapsed <= DEADLINE + 0.5
+
+
+async def test_an_async_enqueue_with_a_task_id_is_retried_until_its_deadline_while_redis_is_down(
+    broker_factory: BrokerFactory, own_redis: RedisProcess
+) -> None:
+    broker = broker_factory(redis_url=own_redis.url, log_level="debug")
+    async with AsyncClient(broker.address, timeout=30) as client:
+        await client.enqueue("warm-up", b"", task_id="warm-up")
+        own_redis.stop()
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailable):
+            await client.enqueue("x", b"", task_id="retried", rpc_timeout=DEADLINE)
+        elapsed = time.monotonic() - started
+    attempts = await asyncio.to_thread(_attempts, broker, "Enqueue")
+    assert attempts[0] == "OK" and set(attempts[1:]) == {"UNAVAILABLE"}
+    assert len(attempts[1:]) > 5
+    assert DEADLINE - 1.5 < elapsed <= DEADLINE + 0.5
 
 
 def test_an_enqueue_without_a_task_id_is_never_retried(
     broker_factory: BrokerFactory, own_redis: RedisProcess
 ) -> None:
     broker = broker_factory(redis_url=own_redis.url, log_level="debug")
-    with Client(broker.address, timeout=30) as client:
+    with Client(broker.address, timeout=5) as client:
         client.enqueue("warm-up", b"")
         own_redis.stop()
         with pytest.raises(StorageUnavailable):
             client.enqueue("x", b"")
         results = client.enqueue_many([TaskRequest("y", b""), TaskRequest("z", b"", task_id="z")])
     assert _attempts(broker, "Enqueue") == ["OK", "UNAVAILABLE"]
+    assert _attempts(broker, "EnqueueBatch") == ["UNAVAILABLE"]
+    assert all(isinstance(r, StorageUnavailable) for r in results)
+
+
+async def test_an_async_enqueue_without_a_task_id_is_never_retried(
+    broker_factory: BrokerFactory, own_redis: RedisProcess
+) -> None:
+    broker = broker_factory(redis_url=own_redis.url, log_level="debug")
+    async with AsyncClient(broker.address, timeout=5) as client:
+        await client.enqueue("warm-up", b"")
+        own_redis.stop()
+        with pytest.raises(StorageUnavailable):
+            await client.enqueue("x", b"")
+        results = await client.enqueue_many(
+            [TaskRequest("y", b""), TaskRequest("z", b"", task_id="z")]
+        )
+    assert await asyncio.to_thread(_attempts, broker, "Enqueue") == ["OK", "UNAVAILABLE"]
     assert _attempts(broker, "EnqueueBatch") == ["UNAVAILABLE"]
     assert all(isinstance(r, StorageUnavailable) for r in results)
 
