@@ -117,9 +117,11 @@ def _unary_behavior(handler: Handler) -> Callable[[Any, Any], Any]:
     return cast(Callable[[Any, Any], Any], handler.unary_unary)
 
 
-def _queue_checked(handler: Handler, authorizer: Authorizer, principal: Principal,
-                   method: str) -> Handler:  # fmt: skip
-    """Wraps a unary-unary handler to check the queues its request names before it runs."""
+def _queue_checked(handler: Handler, authorizer: Authorizer, principal: Principal, method: str,
+                   denied: Callable[[str, Principal, str], Callable[[str], grpc.Status]],
+                   ) -> Handler:  # fmt: skip
+    """Wraps a unary-unary handler to check the queues its request names before it runs;
+    ``denied(method, principal, message)`` makes the refusal."""
     inner = _unary_behavior(handler)
     queues_of = rule_for(method).queues_of
     assert queues_of is not None
@@ -129,8 +131,8 @@ def _queue_checked(handler: Handler, authorizer: Authorizer, principal: Principa
         decision = (authorizer.authorize(principal, method, queues_of(request))
                     if isinstance(request, Message) else None)  # fmt: skip
         if decision is not None and not decision.allowed:
-            log.info("call refused: permission denied", method=method, token=principal.name)
-            await context.abort_with_status(permission_denied_status(decision.message))
+            refusal = denied(method, principal, decision.message)
+            await context.abort_with_status(refusal(context.peer()))
         result = inner(request, context)
         return await result if inspect.isawaitable(result) else result
 
@@ -214,11 +216,26 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             return _rejecting(handler, self._unauthenticated(method, known.message, missing))
         decision = authorizer.authorize(principal, method)
         if not decision.allowed:
-            log.info("call refused: permission denied", method=method, token=principal.name)
-            return _rejecting(handler, lambda _peer: permission_denied_status(decision.message))
-        if authorizer.needs_request(principal, method) and handler.unary_unary is not None:
-            return _queue_checked(handler, authorizer, principal, method)
-        return handler
+            return _rejecting(handler, self._denied(method, principal, decision.message))
+        if not authorizer.needs_request(principal, method):
+            return handler
+        if handler.unary_unary is None:  # no single request to read the queues from
+            message = (f"token {principal.describe()} may not call {method}: "
+                       "a streaming call needs a token for every queue")  # fmt: skip
+            return _rejecting(handler, self._denied(method, principal, message))
+        return _queue_checked(handler, authorizer, principal, method, self._denied)
+
+    def _denied(self, method: str, principal: Principal,
+                message: str) -> Callable[[str], grpc.Status]:  # fmt: skip
+        """PERMISSION_DENIED for a call, logged (token name, never the token) within budget."""
+
+        def status(peer: str) -> grpc.Status:
+            if self._failures.may_log():
+                log.info("call refused: permission denied", method=method, token=principal.name,
+                         peer=peer_host(peer), unlogged_before=self._failures.take_unlogged())
+            return permission_denied_status(message)
+
+        return status
 
     def _unauthenticated(self, method: str, message: str,
                          missing: bool) -> Callable[[str], grpc.Status]:  # fmt: skip
