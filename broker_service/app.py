@@ -10,6 +10,7 @@ from leasq_broker.config import BrokerConfig
 from leasq_broker.edge import converters
 from leasq_broker.edge.schedule_servicer import ScheduleServicer
 from leasq_broker.edge.servicers import BrokerServicer, InspectServicer
+from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.keys import Keys
 from leasq_broker.leasing import Leasing
 from leasq_broker.loops.base import BackgroundLoop
@@ -55,8 +56,10 @@ class BrokerApp:
             self.store, keys, self.clock, converters.encode_envelope,
             ProducerLimits(config.max_payload_bytes), self.notifier.wake,
         )
-        leasing = Leasing(self.store, self.clock, self.notifier,
-                          on_leased=self.reclaimer.note_lease)
+        self.leasing = leasing = Leasing(self.store, self.clock, self.notifier,
+                                         on_leased=self.reclaimer.note_lease,
+                                         max_waiting=config.max_waiting_leases)
+        self.shutdown_gate = ShutdownGate()
         admin = Admin(self.store, TaskReader(redis, keys), self.clock)
         self.schedules = Schedules(
             ScheduleStore(redis, self.scripts, keys), self.store, producer, self.clock,
@@ -81,6 +84,12 @@ class BrokerApp:
         await self.notifier.start()
         for loop in self._loops():
             loop.start()
+
+    def begin_shutdown(self) -> None:
+        """The first step of a shutdown, before the server stops: calls that still arrive are
+        answered UNAVAILABLE, and every waiting long-poll Lease answers now, empty."""
+        self.shutdown_gate.close()
+        self.leasing.begin_shutdown()
 
     async def stop(self) -> None:
         """Stop background loops and the notifier; the caller closes Redis."""

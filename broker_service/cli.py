@@ -83,6 +83,8 @@ SERVE_FLAGS = (
          "largest task payload or result accepted, in bytes"),
     Flag("grace", "grace_seconds", _non_negative_float,
          "seconds in-flight calls get to finish on SIGTERM/SIGINT"),
+    Flag("max-waiting-leases", "max_waiting_leases", _positive_int,
+         "Lease calls that may wait for a task at once; one more answers RESOURCE_EXHAUSTED"),
     Flag("lease-lost-cap", "lease_lost_cap", _positive_int,
          "expired leases of one task before it is archived as poison"),
     Flag("release-cap", "release_cap", _positive_int,

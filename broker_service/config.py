@@ -25,6 +25,8 @@ class BrokerConfig:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     grace_seconds: float = 10.0
+    # Lease calls that may wait for a task at once (long polls); one more is refused.
+    max_waiting_leases: int = 10_000
     # Leases that may expire on one task before it is archived as poison.
     lease_lost_cap: int = 5
     # Times a task may be released (Nack RELEASE: no handler) before it is archived as NoHandler.

@@ -98,6 +98,11 @@ class QueueNotFound(LeasqError):
     reason = "QUEUE_NOT_FOUND"
 
 
+class TooManyWaitingLeases(LeasqError):
+    """A Lease would wait, but the broker holds its cap of waiting Lease calls
+    (RESOURCE_EXHAUSTED). The caller should pause before asking again."""
+
+
 class ScheduleNotFound(LeasqError):
     """No schedule with this name (NOT_FOUND)."""
 

@@ -2,7 +2,10 @@
 
 Lease answers at once when tasks are ready; otherwise it marks its queues as waited on, waits
 for a wake-up from the notifier or for the earliest scheduled/retry task to fall due, and tries
-again, until its wait ends.
+again, until its wait ends. At most ``max_waiting`` Lease calls wait at once (each holds a call,
+an event and a timer); one more that would have to wait is refused with
+:class:`TooManyWaitingLeases`. When the broker starts shutting down, every waiting Lease answers
+at once, empty, so that shutdown never sits out a long poll.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import structlog
 
 from leasq_broker.clock import Clock
+from leasq_broker.errors import TooManyWaitingLeases
 from leasq_broker.models import (
     HeartbeatOutcome,
     LeaseAsk,
@@ -51,6 +55,7 @@ class Leasing:
         *,
         on_leased: Callable[[int], None],
         rng: random.Random | None = None,
+        max_waiting: int = 10_000,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -58,12 +63,38 @@ class Leasing:
         self._on_leased = on_leased
         self._rng = rng or random.Random()
         self._background: set[asyncio.Future[Any]] = set()
+        self._max_waiting = max_waiting
+        self._waiting = 0
+        self._shutting_down = False
+
+    def begin_shutdown(self) -> None:
+        """End every long poll now (each answers what it has: nothing) and start no new one."""
+        self._shutting_down = True
+        self._notifier.wake_all()
+
+    @property
+    def waiting(self) -> int:
+        """Lease calls waiting for a task right now."""
+        return self._waiting
 
     async def lease(self, ask: LeaseAsk) -> list[LeaseGrant]:
         """Lease ready tasks, long-polling up to ``ask.wait_ms`` when none is ready."""
         grants = await self._lease_unless_abandoned(ask)
-        if grants or ask.wait_ms <= 0:
+        if grants or ask.wait_ms <= 0 or self._shutting_down:
             return grants
+        if self._waiting >= self._max_waiting:
+            raise TooManyWaitingLeases(
+                f"this broker already holds {self._max_waiting} waiting Lease calls "
+                "(--max-waiting-leases) and no task is ready; retry after a pause, or spread "
+                "the workers over more broker replicas"
+            )
+        self._waiting += 1
+        try:
+            return await self._long_poll(ask)
+        finally:
+            self._waiting -= 1
+
+    async def _long_poll(self, ask: LeaseAsk) -> list[LeaseGrant]:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + ask.wait_ms / 1000
         queues = [name for name, _ in ask.queues]
@@ -72,6 +103,8 @@ class Leasing:
             # can fall between the check and the wait unnoticed.
             await self._store.mark_waiting(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
             while True:
+                if self._shutting_down:
+                    return []
                 woken.clear()
                 grants = await self._lease_unless_abandoned(ask)
                 remaining = give_up - loop.time()

@@ -1,9 +1,11 @@
 """The broker process: Redis connection, gRPC server, health and reflection, graceful shutdown.
 
-Shutdown order on SIGTERM/SIGINT: health goes NOT_SERVING (load balancers and probes stop
-sending work), the server stops taking calls and gives in-flight ones (long-poll Leases
-included) the grace period, then the app stops its loops, Redis is closed and a private Redis
-is stopped last, so that nothing writes to a store that is gone.
+Shutdown order on SIGTERM/SIGINT: waiting long-poll Leases answer at once (empty) and calls
+that still arrive are answered UNAVAILABLE, health goes NOT_SERVING (load balancers and probes
+stop sending work), the server stops taking calls and gives in-flight ones the grace period
+(those still running then are answered UNAVAILABLE, which clients retry, never CANCELLED), then
+the app stops its loops, Redis is closed and a private Redis is stopped last, so that nothing
+writes to a store that is gone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from leasq_broker.edge import decoding
 from leasq_broker.edge.hangup import Hangup
 from leasq_broker.edge.interceptors import build_interceptors
 from leasq_broker.edge.roles import Authorizer
+from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.tls import add_port, certificate_files, transport_name
 from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
@@ -39,6 +42,8 @@ BROKER_SERVICE = broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"]
 INSPECT_SERVICE = inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"].full_name
 SCHEDULE_SERVICE = schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"].full_name
 HEALTH_SERVICES = ("", BROKER_SERVICE, INSPECT_SERVICE, SCHEDULE_SERVICE)
+# After the grace period, calls still running get this long to send their UNAVAILABLE answer.
+EXPIRY_ANSWER_S = 1.0
 
 # Long polls hold a call open for up to 60 s with no bytes moving: keep the connection alive
 # with server pings, and accept client keepalive pings down to every 10 s (the SDK and
@@ -125,15 +130,22 @@ class _StopSignals:
         self.requested.set()
 
 
-async def _drain(server: grpc.aio.Server, grace: float, signals: _StopSignals) -> None:
-    """``server.stop(grace)``, cut short by a second signal."""
-    stopping = asyncio.ensure_future(server.stop(grace))
+async def _drain(
+    server: grpc.aio.Server, grace: float, signals: _StopSignals, gate: ShutdownGate
+) -> None:
+    """Stop the server, giving in-flight calls ``grace`` seconds (cut short by a second
+    signal); calls still running then are answered UNAVAILABLE by the gate, not CANCELLED."""
+    stopping = asyncio.ensure_future(server.stop(grace + EXPIRY_ANSWER_S))
     hurry = asyncio.ensure_future(signals.hurry.wait())
     try:
-        done, _ = await asyncio.wait({stopping, hurry}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({stopping, hurry}, timeout=grace,
+                                     return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         if stopping not in done:
-            log.warning("second stop signal: cancelling in-flight calls")
-            await server.stop(0)
+            if hurry in done:
+                log.warning("second stop signal: ending in-flight calls")
+            else:
+                log.warning("grace period over: ending in-flight calls", calls=gate.running)
+            gate.expire()
         await stopping
     finally:
         hurry.cancel()
@@ -201,7 +213,8 @@ def _build_server(
     if certificates is not None:
         hangup.add(certificates.reload)
     server = grpc.aio.server(
-        interceptors=build_interceptors(config, authorizer), options=server_options(config)
+        interceptors=[*build_interceptors(config, authorizer), app.shutdown_gate],
+        options=server_options(config),
     )
     decoding.register(server, [
         (app.broker_servicer, broker_service_pb2.DESCRIPTOR.services_by_name["BrokerService"]),
@@ -254,7 +267,8 @@ async def serve(
                 await _wait_for_stop(signals, store)
             finally:
                 log.info("broker shutting down", grace_seconds=config.grace_seconds)
+                app.begin_shutdown()
                 await health.enter_graceful_shutdown()
-                await _drain(server, config.grace_seconds, signals)
+                await _drain(server, config.grace_seconds, signals, app.shutdown_gate)
                 await app.stop()
     log.info("broker stopped")

@@ -63,7 +63,8 @@ class Heartbeater:
             )
             try:
                 response = await self._stub.Heartbeat(
-                    request, timeout=self._lease_seconds / 2, metadata=self._metadata
+                    request, timeout=self._lease_seconds / 2, metadata=self._metadata,
+                    wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as exc:
                 self._log.warning("heartbeat failed", code=exc.code().name, error=exc.details())

@@ -4,6 +4,11 @@ It leases only when slots are free and the settler is idle: a busy worker gets i
 through the settler's ``lease_next`` (one round trip per batch), and this loop takes over when
 that runs dry, waiting in the broker (long poll) rather than sleeping or spinning. On shutdown
 the outstanding long poll is cancelled; tasks that arrive anyway are handed back by the worker.
+
+While the broker is unreachable a Lease waits for the connection (``wait_for_ready``) up to its
+deadline, so it is sent the moment the broker is back. A broker at its cap of waiting Lease
+calls answers RESOURCE_EXHAUSTED: the loop then pauses (0.5 s doubling to 5 s, with jitter)
+instead of asking again at once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from leasq.v1 import broker_service_pb2 as pb
 from leasq_worker.leases import Slots
 from leasq_worker.rpc import Backoff, Metadata, is_transient
 from leasq_worker.settler import OnLeased
+
+# Pauses after RESOURCE_EXHAUSTED (the broker holds as many long polls as it takes).
+BUSY_BACKOFF = (0.5, 5.0)
+# Pauses after a transient failure (the broker or its Redis is briefly away).
+TRANSIENT_BACKOFF = (0.05, 1.0)
 
 _SLACK = 5.0  # call deadline beyond the long-poll wait
 
@@ -54,7 +64,8 @@ class Leaser:
 
     async def run(self) -> None:
         """Lease until :meth:`stop`; backs off while the broker is unreachable."""
-        backoff = Backoff()
+        backoff = Backoff(*TRANSIENT_BACKOFF)
+        busy = Backoff(*BUSY_BACKOFF)
         while True:
             await self._slots.wait_until(self._may_lease)
             if self._slots.closed:
@@ -67,9 +78,10 @@ class Leaser:
             except grpc.aio.AioRpcError as exc:
                 if self._slots.closed:
                     return
-                if not is_transient(exc):
+                exhausted = exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                if not exhausted and not is_transient(exc):
                     raise  # a refusal (bad queue name, wrong token): retrying cannot help
-                pause = backoff.delay()
+                pause = busy.delay() if exhausted else backoff.delay()
                 self._log.warning(
                     "lease failed",
                     code=exc.code().name,
@@ -81,6 +93,7 @@ class Leaser:
             finally:
                 self._slots.unreserve(count)
             backoff.reset()
+            busy.reset()
             if response.tasks:
                 self._on_leased(response.tasks, sent)
                 # Let the new attempts reach their handlers before the next Lease call is
@@ -94,7 +107,9 @@ class Leaser:
         request = pb.LeaseRequest()
         request.CopyFrom(self._request)
         request.max_tasks = count
-        self._call = self._stub.Lease(request, timeout=self._timeout, metadata=self._metadata)
+        self._call = self._stub.Lease(
+            request, timeout=self._timeout, metadata=self._metadata, wait_for_ready=True
+        )
         try:
             response: pb.LeaseResponse = await self._call
         except asyncio.CancelledError:

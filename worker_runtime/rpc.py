@@ -13,10 +13,13 @@ from google.protobuf import duration_pb2
 
 from leasq.v1 import broker_service_pb2_grpc
 
-# Codes worth retrying: the broker or its Redis is briefly away, or the call was cut.
+# Codes worth retrying: the broker or its Redis is briefly away, or the call was cut. CANCELLED
+# reaches a worker only from the broker's side (a broker going away drops calls it had not
+# started): the runtime's own cancellations surface as asyncio.CancelledError.
 TRANSIENT = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
         grpc.StatusCode.DEADLINE_EXCEEDED,
         grpc.StatusCode.INTERNAL,
         grpc.StatusCode.UNKNOWN,

@@ -32,6 +32,7 @@ from leasq_broker.errors import (
     StorageUnavailable,
     TaskIdConflict,
     TaskNotFound,
+    TooManyWaitingLeases,
     Unauthenticated,
     WrongState,
 )
@@ -43,6 +44,7 @@ ERROR_DOMAIN = "leasq.v1"
 _CODES: list[tuple[type[LeasqError], grpc.StatusCode]] = [
     (InvalidField, grpc.StatusCode.INVALID_ARGUMENT),
     (PayloadTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooManyWaitingLeases, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (TaskIdConflict, grpc.StatusCode.ALREADY_EXISTS),
     (DuplicateTask, grpc.StatusCode.ALREADY_EXISTS),
     (TaskNotFound, grpc.StatusCode.NOT_FOUND),
