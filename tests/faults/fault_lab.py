@@ -243,11 +243,14 @@ class FaultLab:
 
 
 class ActiveSampler:
-    """Collects every task seen leased (by one worker, if given) while a fault lasts."""
+    """Collects every task seen leased (by one worker, if given) while a fault lasts, and for
+    ``linger`` seconds after it: a worker's Lease sent during an outage is answered when the
+    service is back, and the runtime counts its lease from the send (see docs/reliability.md)."""
 
-    def __init__(self, lab: FaultLab, worker: str | None = None) -> None:
+    def __init__(self, lab: FaultLab, worker: str | None = None, linger: float = 0.0) -> None:
         self.lab = lab
         self.worker = worker
+        self.linger = linger
         self.seen: set[str] = set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -258,6 +261,7 @@ class ActiveSampler:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        time.sleep(self.linger)
         self._done.set()
         self._thread.join()
         self._sample()
