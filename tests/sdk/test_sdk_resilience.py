@@ -157,3 +157,25 @@ def test_a_task_definition_call_honours_its_own_deadline(broker: BrokerHandle) -
         broker.stop()
         with pytest.raises(BrokerUnavailable):
             ping.enqueue(client, {"n": 2}, rpc_timeout=0.3)
+
+
+# How long the broker stays down in the restart tests: long enough for a reconnect backoff
+# that grows to 5 s (the old one) to have passed 2 s between attempts.
+OUTAGE = 4.0
+
+
+def test_a_waiting_call_reaches_a_restarted_broker_within_about_a_second(
+    broker: BrokerHandle,
+) -> None:
+    with Client(broker.address, timeout=30) as client:
+        client.list_queues()
+        broker.stop()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            waiting = pool.submit(client.queue_stats, "default")  # waits for the broker
+            threading.Event().wait(OUTAGE)  # the outage itself, not a synchronisation
+            broker.start()
+            back = time.monotonic()
+            waiting.result(timeout=30)
+            reached = time.monotonic() - back
+    # At most 0.8 s (+20% jitter) between connection attempts, plus the call itself.
+    assert reached < 2.0

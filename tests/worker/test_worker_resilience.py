@@ -12,7 +12,7 @@ from broker_process import BrokerHandle
 from google.protobuf import duration_pb2
 from worker_testing import enqueue, get_task, stop
 
-from leasq.v1 import task_pb2
+from leasq.v1 import broker_service_pb2_grpc, task_pb2
 from leasq_worker import CallNext, Registry, Task, Worker
 
 
@@ -77,3 +77,29 @@ async def test_a_worker_whose_leases_are_refused_stops_with_the_brokers_error(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await asyncio.wait_for(worker.run(), 10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_worker_takes_work_from_a_restarted_broker_within_about_a_second(
+    broker: BrokerHandle, start_worker: Any, queue: str
+) -> None:
+    registry = Registry()
+    ran = asyncio.Event()
+
+    @registry.handler("job")
+    async def job(task: Task) -> None:
+        ran.set()
+
+    worker = await start_worker(registry, queues=[queue], poll_wait=1)
+    await broker.stop_async()
+    await asyncio.sleep(4.0)  # the outage itself, not a synchronisation
+    await asyncio.to_thread(broker.start)
+    back = time.monotonic()
+    # A fresh channel for the enqueue, so that only the worker's reconnection is measured.
+    async with grpc.aio.insecure_channel(broker.address) as channel:
+        await enqueue(broker_service_pb2_grpc.BrokerServiceStub(channel), "job", queue)
+    await asyncio.wait_for(ran.wait(), 10)
+    started = time.monotonic() - back
+    await stop(worker)
+    # At most 0.8 s (+20% jitter) between connection attempts; the Lease waits for the
+    # connection and is sent the moment it is up.
+    assert started < 2.0
