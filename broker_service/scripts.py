@@ -103,6 +103,8 @@ class Scripts:
                 return [await self.call(only.name, only.keys, only.args)]
             except ResponseError as error:
                 return [error]
+        # One script is atomic by itself; ``also`` holds idempotent commands only.
+        atomic = atomic and len(calls) > 1
         replies = await self._pipeline(calls, also, atomic)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
