@@ -4,7 +4,9 @@ The worker builds one :class:`Executor` and asks it for each handler's call chai
 (middleware included), so dispatching a task is a dict read plus one await. Cancelling the
 awaiting coroutine is how every kind of handler is stopped: an async handler is cancelled, a
 sync handler's thread runs on but its late result is discarded (and its task's cancel signal is
-set), a process-pool handler's process is killed.
+set), a process-pool handler's process is killed. A thread that runs on is reported through
+``on_linger`` (+1, then -1 when it ends), so that the worker leases no task for it meanwhile:
+the pool has no thread to run that task on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import contextvars
 import functools
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from leasq_worker.middleware import CallNext, build_chain
@@ -26,8 +29,16 @@ from leasq_worker.task import Task
 class Executor:
     """Owns the thread and process pools and the composed call chain of every handler."""
 
-    def __init__(self, registry: Registry, *, threads: int, processes: int) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        threads: int,
+        processes: int,
+        on_linger: Callable[[int], None] = lambda change: None,
+    ) -> None:
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leasq-sync")
+        self._on_linger = on_linger
         self._processes = ProcessPool(processes) if registry.uses_processes else None
         self._busy_threads = 0
         self._busy_lock = threading.Lock()
@@ -63,7 +74,18 @@ class Executor:
     async def _in_thread(self, func: Any, task: Task) -> Any:
         loop = asyncio.get_running_loop()
         call = functools.partial(contextvars.copy_context().run, self._counted, func, task)
-        return await loop.run_in_executor(self._threads, call)
+        running = self._threads.submit(call)
+        try:
+            return await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            if not running.done():  # the thread runs on: its slot stays taken until it ends
+                self._on_linger(1)
+                running.add_done_callback(functools.partial(self._unlinger, loop))
+            raise
+
+    def _unlinger(self, loop: asyncio.AbstractEventLoop, _: Future[Any]) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_linger, -1)
 
     def _counted(self, func: Any, task: Task) -> Any:
         with self._busy_lock:

@@ -86,16 +86,26 @@ def _local_deadline(leased: task_pb2.LeasedTask, sent_at: float, lease: float) -
 
 
 class LeaseBook:
-    """Every lease held, from Lease until its outcome is settled or the lease is given up."""
+    """Every lease held, from Lease until its outcome is settled or the lease is given up.
 
-    def __init__(self) -> None:
+    Each lease in the book occupies one of ``slots``: a slot is free again only when the broker
+    no longer counts the task as leased to this worker (settled, lost or given up), not when
+    the handler returns.
+    """
+
+    def __init__(self, slots: Slots | None = None) -> None:
         self._held: dict[str, HeldLease] = {}
+        self._slots = slots
 
     def add(self, held: HeldLease) -> None:
+        if held.token not in self._held and self._slots is not None:
+            self._slots.held += 1
         self._held[held.token] = held
 
     def remove(self, held: HeldLease) -> None:
-        self._held.pop(held.token, None)
+        if self._held.pop(held.token, None) is not None and self._slots is not None:
+            self._slots.held -= 1
+            self._slots.notify()
 
     def __iter__(self) -> Iterator[HeldLease]:
         return iter(list(self._held.values()))
@@ -105,42 +115,64 @@ class LeaseBook:
 
 
 class Slots:
-    """Running attempts plus tasks asked for in flight never exceed the concurrency.
+    """Leases held plus tasks asked for in flight never exceed the concurrency.
 
-    A Lease (or Ack/Nack ``lease_next``) first reserves every free slot and asks for exactly
-    that many tasks; when the answer arrives the reservation is released and the tasks that
-    came occupy slots. So there is never a task waiting in the worker without a slot.
+    A slot is taken by a lease from the moment the worker has it until the broker no longer
+    counts it (see :class:`LeaseBook`), and by a thread of a stopped sync handler that still
+    runs (``lingering``: the thread pool cannot start another task on it). A Lease (or
+    Ack/Nack ``lease_next``) first reserves slots and asks for exactly that many tasks; when the
+    answer arrives the reservation is released and the tasks that came occupy slots. So a
+    worker never holds more leases than its concurrency, and never leases a task it cannot
+    start at once. An Ack or Nack may also ask for the slots of the leases it settles
+    (``transfer``): the broker settles them before it leases, in the same call. Until that
+    call's answer is in, those leases are ``transferring``: still held, but their slots are
+    counted in the reservation instead.
     """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError("concurrency must be at least 1")
         self.capacity = capacity
-        self.running = 0
+        self.held = 0
+        self.transferring = 0
         self.reserved = 0
+        self.lingering = 0
         self.closed = False
         self._changed = asyncio.Event()
 
     @property
     def free(self) -> int:
-        return 0 if self.closed else self.capacity - self.running - self.reserved
+        return 0 if self.closed else max(0, self._headroom())
 
-    def reserve(self, most: int | None = None) -> int:
+    def _headroom(self) -> int:
+        taken = self.held - self.transferring + self.reserved + self.lingering
+        return self.capacity - taken
+
+    def reserve(self, most: int | None = None, *, transfer: int = 0) -> int:
         """Reserve free slots (all, or at most ``most``) for one lease request; how many.
 
-        Never more than one Lease call may ask for (1,000).
+        ``transfer``: slots of leases that the same call settles before it leases, added to
+        the free ones. Never more than one Lease call may ask for (1,000).
         """
-        count = min(self.free, MAX_LEASE if most is None else max(0, min(most, MAX_LEASE)))
+        available = 0 if self.closed else max(0, self._headroom() + transfer)
+        count = min(available, MAX_LEASE if most is None else max(0, min(most, MAX_LEASE)))
         self.reserved += count
+        self.transferring += transfer
         return count
+
+    def transferred(self, count: int) -> None:
+        """The answer to a call that settled ``count`` transferred leases is in (those it
+        settled have left the book; any it did not are held again)."""
+        self.transferring -= count
+        self.notify()
 
     def unreserve(self, count: int) -> None:
         self.reserved -= count
         self.notify()
 
-    def release(self) -> None:
-        """An attempt finished."""
-        self.running -= 1
+    def linger(self, change: int) -> None:
+        """A stopped sync handler's thread runs on (+1), or has finished at last (-1)."""
+        self.lingering += change
         self.notify()
 
     def close(self) -> None:

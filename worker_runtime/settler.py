@@ -7,6 +7,12 @@ worker runs the tasks of one answer while the broker settles the other half, ins
 processes taking turns. While flushes are in flight the next outcomes collect, so batches grow
 with load by themselves. A call that fails with a transient status is retried with backoff until
 the leases in it have expired locally; after that the broker redelivers the tasks anyway.
+
+Slots: a lease keeps its slot until its outcome is settled. An Ack or a Nack asks (lease_next)
+for the slots of the leases it settles plus free ones; the broker settles before it leases, so
+the worker never holds more leases than its concurrency. Acks and Nacks go as separate calls,
+so each asks only for its own items' slots (the Ack also for the free ones). A retried call asks
+for nothing: the first attempt may have leased tasks whose answer was lost.
 """
 
 from __future__ import annotations
@@ -92,7 +98,7 @@ class Settler:
                 self._starting = True  # busy, though the batch is neither pending nor in flight
                 for part, most in _parts(batch):
                     await self._room.acquire()
-                    self._start(part, self._slots.reserve(most))
+                    self._start(part, self._slots.reserve(most, transfer=len(part)))
                 self._starting = False
                 self._check_idle()
         finally:
@@ -149,10 +155,13 @@ class Settler:
         self, acks: list[Pending], nacks: list[Pending], count: int
     ) -> list[task_pb2.LeasedTask]:
         calls = []
-        lease_next = self._lease_request(count) if acks or nacks else None
+        # The Nack call asks for its own items' slots only, the Ack call for the rest.
+        for_nacks = min(count, len(nacks[:_BATCH])) if acks else count
+        lease_next = self._lease_request(count - for_nacks)
         for start in range(0, len(acks), _BATCH):
             calls.append(self._ack(acks[start : start + _BATCH], lease_next))
             lease_next = None
+        lease_next = self._lease_request(for_nacks)
         for start in range(0, len(nacks), _BATCH):
             calls.append(self._nack(nacks[start : start + _BATCH], lease_next))
             lease_next = None
@@ -177,12 +186,15 @@ class Settler:
             items=[pb.AckItem(lease=held.ref, result=out.result) for held, out in items],
             lease_next=lease_next,
         )
-        response = await self._call(self._stub.Ack, request, items, refusable=True)
-        if response is not None:
-            self._settled(items, response.results, refusable=True)
-            leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
-            return leased
-        return ()
+        try:
+            response = await self._call(self._stub.Ack, request, items, refusable=True)
+            if response is not None:
+                self._settled(items, response.results, refusable=True)
+                leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
+                return leased
+            return ()
+        finally:
+            self._slots.transferred(len(items))
 
     async def _nack(
         self, items: list[Pending], lease_next: pb.LeaseRequest | None
@@ -192,12 +204,15 @@ class Settler:
             items=[_nack_item(h, o) for h, o in items],
             lease_next=lease_next,
         )
-        response = await self._call(self._stub.Nack, request, items, refusable=False)
-        if response is not None:
-            self._settled(items, response.results, refusable=False)
-            leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
-            return leased
-        return ()
+        try:
+            response = await self._call(self._stub.Nack, request, items, refusable=False)
+            if response is not None:
+                self._settled(items, response.results, refusable=False)
+                leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
+                return leased
+            return ()
+        finally:
+            self._slots.transferred(len(items))
 
     async def _call(
         self, method: Any, request: Any, items: list[Pending], *, refusable: bool
@@ -216,6 +231,7 @@ class Settler:
                 if loop.time() + pause >= max(held.expires for held, _ in items):
                     self._give_up(items, exc)
                     return None
+                request.ClearField("lease_next")
                 self._log.warning(
                     "settle failed, retrying",
                     code=exc.code().name,

@@ -87,7 +87,7 @@ class Worker:
         self._finished = asyncio.Event()
         self._log = structlog.get_logger("leasq.worker").bind(worker_id=self.id)
         self._slots = Slots(concurrency)
-        self._book = LeaseBook()
+        self._book = LeaseBook(self._slots)
         self.busy_threads = 0
 
     def __await__(self) -> Generator[Any, None, None]:
@@ -98,6 +98,12 @@ class Worker:
         self._stopping.set()
         if self._wake is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def leases_held(self) -> int:
+        """Leases this worker holds now: running, or finished and not yet settled. Never more
+        than ``concurrency``."""
+        return len(self._book)
 
     async def stopped(self) -> None:
         """Return once :meth:`run` has finished (every outcome reported or given up)."""
@@ -116,7 +122,8 @@ class Worker:
         if self._stopping.is_set():
             return
         channel = open_aio_channel(self._channel)
-        executor = Executor(self.registry, threads=self.concurrency, processes=self._processes)
+        executor = Executor(self.registry, threads=self.concurrency, processes=self._processes,
+                            on_linger=self._slots.linger)  # fmt: skip
         self._install_signals()
         try:
             await self._serve(broker_stub(channel), executor)
@@ -205,7 +212,6 @@ class Worker:
             if self._slots.closed:
                 self._settler.add(held, REQUEUED)
                 continue
-            self._slots.running += 1
             held.runner = loop.create_task(self._attempt(held, handler))
             self._deadlines.watch(held)
 
@@ -214,11 +220,11 @@ class Worker:
         try:
             outcome = await self._runner.run(held, handler)
         finally:
+            # The slot stays taken until the broker has the outcome (see LeaseBook).
             if outcome is None:
                 self._book.remove(held)
             else:
                 self._settler.add(held, outcome)
-            self._slots.release()
 
     def _lease_request(self, wait: float) -> pb.LeaseRequest:
         return pb.LeaseRequest(

@@ -146,10 +146,23 @@ def test_slots_never_promise_more_than_the_concurrency() -> None:
     slots = Slots(5)
     assert slots.reserve() == 5 and slots.free == 0
     slots.unreserve(5)
-    slots.running += 2  # two tasks came
+    slots.held += 2  # two tasks came
     assert slots.reserve() == 3 and slots.reserve() == 0
+    # A settle call may ask for the slots of the leases it settles, never for more.
+    assert slots.reserve(transfer=2) == 2 and slots.free == 0
+    slots.held -= 1  # the call settled one of the two; the other is held again
+    slots.transferred(2)
+    slots.unreserve(5)
+    assert slots.free == 4
+    slots.linger(1)  # a stopped sync handler's thread runs on: no task can use its slot
+    assert slots.free == 3
+    slots.held += 1  # the lease of that handler, about to be settled (e.g. a timeout)
+    assert slots.free == 2
+    assert slots.reserve(transfer=1) == 3  # settling it frees its lease's slot, not the thread
     slots.unreserve(3)
-    slots.release()
+    slots.held -= 1
+    slots.transferred(1)
+    slots.linger(-1)
     assert slots.free == 4
     slots.close()
     assert slots.free == 0 and slots.reserve() == 0
