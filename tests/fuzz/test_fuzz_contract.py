@@ -44,7 +44,7 @@ from leasq.v1 import task_pb2
 
 _BY_HAND = os.environ.get("LEASQ_FUZZ_EXAMPLES")
 FUZZ = settings(
-    max_examples=int(_BY_HAND or 40),
+    max_examples=int(_BY_HAND or 250),
     deadline=None,
     derandomize=_BY_HAND is None,
     database=None,
