@@ -2,7 +2,8 @@
 
 Returns the :class:`Outcome` to report, or None when nothing may be reported (the lease is
 gone). Every failure is shown to the error hooks; per-task logs are at debug level because they
-sit on the hot path.
+sit on the hot path. A task whose type has no handler here is released (Nack RELEASE) for a
+worker that has one, e.g. during a rolling deploy; that is logged once per type and minute.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 from leasq_worker.errors import DeadlineExceeded, TaskCanceled, TaskTimeout, UnknownTaskType
 from leasq_worker.executor import Executor, encode_result
 from leasq_worker.leases import CANCELED, SHUTDOWN, TIMEOUT, HeldLease
-from leasq_worker.outcome import REQUEUED, Outcome, ack, failure
+from leasq_worker.outcome import REQUEUED, Outcome, ack, failure, released
 from leasq_worker.registry import Handler, Registry
 from leasq_worker.task import Task
+
+NO_HANDLER_LOG_EVERY = 60.0  # seconds between "no handler" log lines of one task type
 
 
 class AttemptRunner:
@@ -28,16 +31,19 @@ class AttemptRunner:
         self._hooks = registry.error_hooks
         self._executor = executor
         self._log = log
+        self._no_handler = _NoHandlerLog(log)
         is_enabled_for = getattr(log, "is_enabled_for", None)
         self._debug = is_enabled_for(logging.DEBUG) if is_enabled_for is not None else True
 
     async def run(self, held: HeldLease, handler: Handler | None) -> Outcome | None:
         """Run ``held``'s task with ``handler`` and say what to report."""
         task = held.task
+        if handler is None:
+            self._no_handler.note(task.type)
+            await self._report(task, UnknownTaskType(f"no handler for task type {task.type!r}"))
+            return released(task.type)
         started = time.perf_counter()
         try:
-            if handler is None:
-                raise UnknownTaskType(f"no handler registered for task type {task.type!r}")
             value = await self._executor.chain(handler)(task)
             if held.stop_reason is not None:  # the handler swallowed its cancellation
                 raise asyncio.CancelledError
@@ -92,6 +98,27 @@ class AttemptRunner:
             self._log.warning(
                 "task failed", error=outcome.error, error_type=outcome.error_type, **fields
             )
+
+
+class _NoHandlerLog:
+    """Logs a task type without a handler at most once per ``NO_HANDLER_LOG_EVERY`` seconds,
+    with how many tasks of it were released since the last line."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._next: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}
+
+    def note(self, task_type: str) -> None:
+        now = time.monotonic()
+        if now < self._next.get(task_type, 0.0):
+            self._quiet[task_type] = self._quiet.get(task_type, 0) + 1
+            return
+        self._next[task_type] = now + NO_HANDLER_LOG_EVERY
+        self._log.warning(
+            "no handler for task type: released for another worker", type=task_type,
+            released_since_last_line=self._quiet.pop(task_type, 0) + 1,
+        )  # fmt: skip
 
 
 def _timeout_error(task: Task) -> Exception:

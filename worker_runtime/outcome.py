@@ -21,6 +21,7 @@ from leasq_worker.errors import (
 RETRY = pb.NACK_ACTION_RETRY
 ARCHIVE = pb.NACK_ACTION_ARCHIVE
 REQUEUE = pb.NACK_ACTION_REQUEUE
+RELEASE = pb.NACK_ACTION_RELEASE
 
 # Failures that a later attempt cannot fix: archive at once. PayloadError: the task
 # definition could not decode the payload, and the payload will not change.
@@ -41,6 +42,15 @@ class Outcome:
 
 EMPTY_ACK = Outcome(ack=True)
 REQUEUED = Outcome(ack=False, action=REQUEUE, error="worker shutting down", error_type="Requeued")
+
+
+def released(task_type: str) -> Outcome:
+    """The Nack for a task this worker has no handler for: given back for another worker, no
+    attempt spent (the broker counts it in released_count and archives it at its cap)."""
+    return Outcome(
+        False, action=RELEASE, error=f"no handler registered for task type {task_type!r}",
+        error_type="NoHandler",
+    )  # fmt: skip
 
 
 def ack(result: bytes) -> Outcome:

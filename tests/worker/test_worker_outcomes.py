@@ -10,6 +10,7 @@ import grpc
 import pytest
 from worker_testing import enqueue, get_task, stop
 
+from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import task_pb2
 from leasq_worker import Registry, RetryAfter, SkipRetry, Task
 from leasq_worker.rpc import duration as seconds
@@ -134,26 +135,45 @@ async def test_retry_after_retries_at_the_given_delay(
     assert info.last_error_type == "RetryAfter"
 
 
-async def test_an_unknown_type_is_archived_with_a_clear_error(
+async def test_a_task_without_a_handler_is_released_unspent_and_run_by_a_worker_that_has_one(
     broker_stub: Any, inspect_stub: Any, start_worker: Any, queue: str
 ) -> None:
-    registry = Registry()
+    old = Registry()
     failures: list[BaseException] = []
-    failed = asyncio.Event()
+    released = asyncio.Event()
 
-    @registry.handler("email:welcome")
+    @old.handler("email:welcome")
     async def welcome(task: Task) -> None: ...
 
-    @registry.on_error
+    @old.on_error
     def record(task: Task, exc: BaseException) -> None:
         failures.append(exc)
-        failed.set()
+        released.set()
 
-    task_id = await enqueue(broker_stub, "sms:welcome", queue)
-    worker = await start_worker(registry, queues=[queue])
-    await failed.wait()
+    task_id = await enqueue(broker_stub, "sms:welcome", queue, retention=seconds(60))
+    worker = await start_worker(old, queues=[queue])
+    await released.wait()
+    await stop(worker)  # returns once the release is reported
+    info = await get_task(inspect_stub, queue, task_id)
+    assert (info.state, info.released_count, info.retried) == (task_pb2.TASK_STATE_RETRY, 1, 0)
+    assert info.last_error_type == "NoHandler"
+    assert "sms:welcome" in info.last_error
+    assert [type(exc).__name__ for exc in failures] == ["UnknownTaskType"]
+
+    # A worker with the handler (e.g. the new version in a rolling deploy) runs it; the
+    # release wait (10 s) is cut short by an operator's "run now".
+    new = Registry()
+    ran = asyncio.Event()
+
+    @new.handler("sms:welcome")
+    async def sms(task: Task) -> str:
+        ran.set()
+        return "sent"
+
+    await inspect_stub.RunTask(ipb.RunTaskRequest(queue=queue, task_id=task_id))
+    worker = await start_worker(new, queues=[queue])
+    await ran.wait()
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
-    assert info.state == task_pb2.TASK_STATE_ARCHIVED
-    assert info.last_error_type == "UnknownTaskType"
-    assert "sms:welcome" in info.last_error
+    assert (info.state, info.result) == (task_pb2.TASK_STATE_COMPLETED, b"sent")
+    assert (info.released_count, info.retried) == (1, 0)

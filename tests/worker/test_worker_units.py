@@ -15,6 +15,7 @@ from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import task_pb2
 from leasq_sdk import PayloadError
 from leasq_worker import CallNext, Registry, RetryAfter, SkipRetry, Task
+from leasq_worker.attempt import _NoHandlerLog
 from leasq_worker.cli import load_registry, parse_queue
 from leasq_worker.errors import DeadlineExceeded, RemoteHandlerError, TaskTimeout
 from leasq_worker.executor import encode_result
@@ -199,3 +200,23 @@ def test_a_task_survives_pickling_for_the_process_pool_with_a_fresh_signal() -> 
 def test_a_worker_id_names_host_and_pid() -> None:
     host, pid, suffix = default_worker_id().rsplit(":", 2)
     assert (host, int(pid)) == (socket.gethostname(), os.getpid()) and suffix
+
+
+class _Lines:
+    """A log that keeps its warning lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+
+def test_a_type_without_a_handler_is_logged_once_per_minute_with_a_count() -> None:
+    log = _Lines()
+    no_handler = _NoHandlerLog(log)
+    for _ in range(3):
+        no_handler.note("sms:welcome")
+    no_handler.note("push:welcome")
+    assert [fields["type"] for _, fields in log.lines] == ["sms:welcome", "push:welcome"]
+    assert all(fields["released_since_last_line"] == 1 for _, fields in log.lines)
