@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from leasq.v1 import broker_service_pb2 as pb
-from leasq_worker.leases import Slots
+from leasq_worker.leases import Slots, lease_anchor
 from leasq_worker.rpc import Backoff, Metadata, is_transient
 from leasq_worker.settler import OnLeased
 
@@ -95,7 +95,7 @@ class Leaser:
             backoff.reset()
             busy.reset()
             if response.tasks:
-                self._on_leased(response.tasks, sent)
+                self._on_leased(response.tasks, lease_anchor(sent, loop.time()))
                 # Let the new attempts reach their handlers before the next Lease call is
                 # built and sent: on an idle worker that call is not on the task's path.
                 await asyncio.sleep(0)

@@ -1,10 +1,10 @@
 """Leases the worker holds, and the slot arithmetic that keeps it from over-leasing.
 
-All times here are event-loop times (monotonic). A lease's local expiry is counted from when
-the Lease (or Heartbeat) request was *sent*, which is never later than when the broker started
-the lease: the worker therefore always believes its lease ends a little before the broker does,
-whatever the two machines' wall clocks say. The attempt deadline is carried over the same way,
-as a span relative to the broker's own lease expiry.
+All times here are event-loop times (monotonic). A lease's local expiry is counted from an
+*anchor* no later than when the broker started the lease (see :func:`lease_anchor`): the worker
+therefore believes its lease ends a little before the broker does, whatever the two machines'
+wall clocks say. The attempt deadline is carried over the same way, as a span relative to the
+broker's own lease expiry.
 """
 
 from __future__ import annotations
@@ -23,6 +23,21 @@ CANCELED = "canceled"
 SHUTDOWN = "shutdown"
 TIMEOUT = "timeout"
 MAX_LEASE = 1000  # LeaseRequest.max_tasks limit
+#: How long before a waiting Lease's answer arrived the broker may have granted its tasks: the
+#: broker answers as soon as it leases, so only the answer's trip and its decoding lie between.
+GRANT_TO_ANSWER = 0.25
+
+
+def lease_anchor(sent: float, received: float) -> float:
+    """The instant the worker counts a new lease from.
+
+    For a call that did not wait, the send time (never later than the grant). A long poll may
+    have waited for most of its ``wait`` before the broker leased anything: counting from its
+    send time would make a lease shorter than the wait look expired on arrival, so the handler's
+    outcome would never be reported and the task would run again. The broker answers right after
+    it leases, so the grant lies no earlier than ``GRANT_TO_ANSWER`` before the answer arrived.
+    """
+    return max(sent, received - GRANT_TO_ANSWER)
 
 
 class HeldLease:

@@ -97,3 +97,33 @@ async def test_no_task_is_leased_while_a_timed_out_sync_handler_still_holds_the_
         unblock.set()
     await asyncio.wait_for(quick_ran.wait(), 15)
     await stop(worker)
+
+
+async def test_a_task_leased_by_a_long_poll_that_outwaited_its_lease_is_run_once_and_acked(
+    broker_stub: Any, inspect_stub: Any, start_worker: Any, queue: str
+) -> None:
+    # The Lease was sent longer than one lease duration before the broker granted the task:
+    # the lease must be counted from the grant, not from the send, or the outcome is never
+    # reported and the task runs again once the broker reclaims it.
+    registry = Registry()
+    runs: list[str] = []
+    done = asyncio.Event()
+
+    @registry.handler("job")
+    async def job(task: Task) -> None:
+        runs.append(task.id)
+        done.set()
+
+    await start_worker(registry, queues=[queue], concurrency=1, lease_duration=1.0,
+                       poll_wait=5.0)  # fmt: skip
+    await asyncio.sleep(2.0)  # the worker's long poll now waits past one lease duration
+    task_id = await enqueue(broker_stub, "job", queue, retention=Duration(seconds=60))
+    await asyncio.wait_for(done.wait(), 10)
+    deadline = time.monotonic() + 10
+    while (info := await get_task(inspect_stub, queue, task_id)).state != (
+        task_pb2.TASK_STATE_COMPLETED
+    ):
+        assert time.monotonic() < deadline, f"task stuck in {task_pb2.TaskState.Name(info.state)}"
+        await asyncio.sleep(0.05)
+    assert runs == [task_id]
+    assert info.lease_lost_count == 0
