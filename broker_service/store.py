@@ -40,8 +40,11 @@ DAY_COUNTER_TTL_S = 90 * 24 * 3600
 FORWARD_PER_LEASE = 100
 # Tasks past their deadline archived per lease call (the rest wait for the next call).
 DEADLINE_ARCHIVES_PER_LEASE = 1000
-# A settled lease's token is remembered this long: a repeated Ack/Nack is "already settled".
-SETTLED_MARKER_MS = 15 * 60 * 1000
+# A settled lease's token is remembered until the lease would have expired, plus this slack:
+# a worker retries a lost Ack/Nack answer only until its lease expiry, so a repeat comes within
+# that time. Bounding the marker by the lease keeps its memory at (settle rate x lease length)
+# instead of growing with a fixed long window.
+SETTLED_MARKER_MS = 30 * 1000
 # A released task (no handler) waits this long unless the Nack says otherwise.
 DEFAULT_RELEASE_DELAY_MS = 10_000
 

@@ -1,10 +1,10 @@
 -- ack: settle succeeded tasks of one queue: COMPLETED with their result when they have a
 -- retention, else deleted; their unique locks are released. A settled lease leaves a marker
--- (its token, for a while) so that a repeated Ack with the same token is answered "already
--- settled" instead of "lease lost".
+-- (its token, until the lease would have expired plus a slack) so that a repeated Ack with the
+-- same token is answered "already settled" instead of "lease lost".
 -- KEYS[1] active zset   KEYS[2] completed zset   KEYS[3] processed today   KEYS[4] processed total
 -- then per item i: KEYS[3+2i] the task hash, KEYS[4+2i] the task's settled marker
--- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)   ARGV[3] TTL of settled markers (ms)
+-- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)   ARGV[3] settled-marker slack after the lease expiry (ms)
 -- then per item i: ARGV[1+3i] task id, ARGV[2+3i] lease token, ARGV[3+3i] result
 -- Returns: per item, 0 settled, 1 lease lost, 2 task not found, 3 already settled by this token.
 local now = tonumber(ARGV[1])
@@ -13,7 +13,7 @@ local done = 0
 for i = 1, (#KEYS - 4) / 2 do
   local tkey, skey = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local id, token = ARGV[1 + 3 * i], ARGV[2 + 3 * i]
-  local f = redis.call('HMGET', tkey, 's', 'tk', 'rt', 'uk')
+  local f = redis.call('HMGET', tkey, 's', 'tk', 'rt', 'uk', 'lx')
   if f[1] == 'active' and f[2] == token then
     redis.call('ZREM', KEYS[1], id)
     if f[4] and redis.call('GET', f[4]) == id then redis.call('DEL', f[4]) end
@@ -26,7 +26,8 @@ for i = 1, (#KEYS - 4) / 2 do
     else
       redis.call('DEL', tkey)
     end
-    redis.call('SET', skey, token, 'PX', ARGV[3])
+    local left = math.max(tonumber(f[5] or now) - now, 0)
+    redis.call('SET', skey, token, 'PX', left + tonumber(ARGV[3]))
     done = done + 1
     out[i] = 0
   elseif redis.call('GET', skey) == token then

@@ -6,7 +6,7 @@
 --     ARCHIVED as NoHandler when released_count reaches the release cap
 -- A RETRY or RELEASE whose next instant would fall after the task's deadline archives it as
 -- DeadlineExceeded. Archiving releases the unique lock and counts a failure. A settled lease
--- leaves a marker (its token, for a while) so that a repeated Nack with the same token is
+-- leaves a marker (its token, until the lease would have expired plus a slack) so that a repeated Nack with the same token is
 -- answered "already settled" instead of "lease lost".
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] retry   KEYS[4] archived
 -- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today   KEYS[8] failed total
@@ -14,7 +14,7 @@
 -- then per item i: KEYS[8+2i] the task hash, KEYS[9+2i] the task's settled marker
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)
 -- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] notify channel
--- ARGV[6] queue name   ARGV[7] release cap   ARGV[8] TTL of settled markers (ms)
+-- ARGV[6] queue name   ARGV[7] release cap   ARGV[8] settled-marker slack after the lease expiry (ms)
 -- then per item i, 7 values from ARGV[9+7(i-1)]:
 --   task id, lease token, action, error text, error type,
 --   delay ms (RETRY: -1 = default backoff: retried^exp + base + jitter*(retried+1) seconds,
@@ -56,11 +56,12 @@ for i = 1, (#KEYS - 9) / 2 do
   local a = 9 + 7 * (i - 1)
   local id, token, action = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local err, etype, delay = ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk', 'dl', 'rc')
+  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk', 'dl', 'rc', 'lx')
   if f[1] == 'active' and f[2] == token then
     redis.call('ZREM', KEYS[1], id)
     redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
-    redis.call('SET', skey, token, 'PX', ARGV[8])
+    local left = math.max(tonumber(f[8] or now) - now, 0)
+    redis.call('SET', skey, token, 'PX', left + tonumber(ARGV[8]))
     if action == 3 then
       redis.call('HSET', tkey, 's', 'pending', 'na', now)
       redis.call('RPUSH', KEYS[2], id)

@@ -518,9 +518,10 @@ class AckRequest(_message.Message):
     served. Several items: each is settled on its own, the RPC succeeds, and `results` says which
     items failed; lease_next is served either way.
 
-    Repeating an Ack or Nack whose answer was lost is safe: for up to 15 minutes after a lease
-    was settled, the same token is answered as a success with SettleResult.already_settled set
-    (nothing changes), so "done" is never confused with "taken by another" (LEASE_LOST).
+    Repeating an Ack or Nack whose answer was lost is safe: until the settled lease would have
+    expired, and for 30 s more, the same token is answered as a success with
+    SettleResult.already_settled set (nothing changes), so "done" is never confused with "taken
+    by another" (LEASE_LOST). Retry a lost answer only until lease_expires_at (step 5 above).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
