@@ -213,7 +213,7 @@ def _build_server(
     if certificates is not None:
         hangup.add(certificates.reload)
     server = grpc.aio.server(
-        interceptors=[*build_interceptors(config, authorizer), app.shutdown_gate],
+        interceptors=build_interceptors(config, authorizer),
         options=server_options(config),
     )
     decoding.register(server, [
@@ -221,7 +221,7 @@ def _build_server(
         (app.inspect_servicer, inspect_service_pb2.DESCRIPTOR.services_by_name["InspectService"]),
         (app.schedule_servicer,
          schedule_service_pb2.DESCRIPTOR.services_by_name["ScheduleService"]),
-    ])
+    ], app.shutdown_gate)
     services = (*HEALTH_SERVICES[1:], health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
     port = add_port(server, config.listen, certificates)

@@ -5,7 +5,8 @@ answer UNKNOWN ("Unexpected DecodeError") and log a traceback per call. Here eve
 parser turns such a body into a marker that its handler answers with INVALID_ARGUMENT (ErrorInfo
 INVALID_FIELD, field "request"), and the broker logs at most one warning per interval, with a
 count. Method names and message types come from the service descriptors, so a new RPC needs no
-change here; a valid request costs one type check on top of the generated handler.
+change here; a valid request costs one type check on top of the generated handler. The
+handlers also pass every call through the broker's :class:`ShutdownGate`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError
 
+from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.status import to_rich_status
 from leasq_broker.errors import InvalidField
 
@@ -63,13 +65,13 @@ class RefusalLog:
 
 def register(
     server: grpc.aio.Server, services: Sequence[tuple[object, ServiceDescriptor]],
-    refusals: RefusalLog | None = None,
+    gate: ShutdownGate, refusals: RefusalLog | None = None,
 ) -> None:
     """Add each ``(servicer, service descriptor)``'s unary methods to ``server``."""
     refusals = refusals or RefusalLog()
     for servicer, service in services:
         handlers = {
-            method.name: _handler(servicer, method, refusals) for method in service.methods
+            method.name: _handler(servicer, method, gate, refusals) for method in service.methods
         }
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service.full_name, handlers),)
@@ -78,7 +80,7 @@ def register(
 
 
 def _handler(
-    servicer: object, method: MethodDescriptor, refusals: RefusalLog
+    servicer: object, method: MethodDescriptor, gate: ShutdownGate, refusals: RefusalLog
 ) -> grpc.RpcMethodHandler[Any, Any]:
     if method.client_streaming or method.server_streaming:
         raise ValueError(f"{method.full_name}: only unary methods are supported")
@@ -100,7 +102,7 @@ def _handler(
                 "request", f"the body is not a valid {method.input_type.full_name} message "
                 "(protobuf could not parse it)",
             )))
-        return await behavior(request, context)
+        return await gate.run(behavior, request, context)
 
     return grpc.unary_unary_rpc_method_handler(
         handle, request_deserializer=parse,
