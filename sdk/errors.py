@@ -19,6 +19,8 @@ Hierarchy::
     │   └── PayloadTooLarge
     │       └── HeadersTooLarge
     ├── TaskNotFound                  NOT_FOUND
+    ├── QueueNotFound                 NOT_FOUND for a queue no task was ever enqueued to
+    ├── ScheduleNotFound              NOT_FOUND for a schedule name
     ├── FailedPrecondition            FAILED_PRECONDITION
     │   ├── LeaseLost
     │   └── WrongState
@@ -176,6 +178,10 @@ class ScheduleNotFound(LeasqError):
     """No schedule with this name."""
 
 
+class QueueNotFound(LeasqError):
+    """No queue of this name: queues are created by their first enqueue, never by a pause."""
+
+
 _BY_REASON: dict[str, type[LeasqError]] = {
     "INVALID_FIELD": InvalidArgument,
     "BATCH_TOO_LARGE": BatchTooLarge,
@@ -185,6 +191,8 @@ _BY_REASON: dict[str, type[LeasqError]] = {
     "HEADERS_TOO_LARGE": HeadersTooLarge,
     "TASK_NOT_FOUND": TaskNotFound,
     "SCHEDULE_NOT_FOUND": ScheduleNotFound,
+    "QUEUE_NOT_FOUND": QueueNotFound,
+    "PERMISSION_DENIED": PermissionDenied,
     "LEASE_LOST": LeaseLost,
     "WRONG_STATE": WrongState,
     "STORAGE_UNAVAILABLE": StorageUnavailable,

@@ -17,6 +17,7 @@ from leasq_sdk import (
     DuplicateTask,
     EnqueuedTask,
     InvalidTask,
+    QueueNotFound,
     TaskDef,
     TaskIdConflict,
     TaskNotFound,
@@ -95,6 +96,8 @@ async def test_async_inspect_calls_page_pause_and_cancel(client: AsyncClient) ->
     assert [(q.queue, q.paused) for q in await client.list_queues()] == [("pages", True)]
     await client.resume("pages")
     assert not (await client.queue_stats("pages")).paused
+    with pytest.raises(QueueNotFound):
+        await client.pause("pagez")
     with pytest.raises(WrongState):
         await client.cancel("pages", "t0")
 

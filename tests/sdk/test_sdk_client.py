@@ -14,6 +14,7 @@ from leasq_sdk import (
     EnqueuedTask,
     InvalidTask,
     LeasqError,
+    QueueNotFound,
     TaskDef,
     TaskIdConflict,
     TaskRequest,
@@ -137,6 +138,17 @@ def test_queues_can_be_listed_paused_and_resumed(client: Client) -> None:
     assert client.queue_stats("beta").paused
     client.resume("beta")
     assert not client.queue_stats("beta").paused
+
+
+def test_pausing_a_queue_that_does_not_exist_raises_queue_not_found_and_creates_none(
+    client: Client,
+) -> None:
+    client.enqueue("x", b"", queue="real")
+    for call in (client.pause, client.resume):
+        with pytest.raises(QueueNotFound) as refused:
+            call("reel")
+        assert refused.value.reason == "QUEUE_NOT_FOUND"
+    assert [q.queue for q in client.list_queues()] == ["real"]
 
 
 def test_queue_stats_count_tasks_per_state(client: Client) -> None:
