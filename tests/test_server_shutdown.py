@@ -70,35 +70,6 @@ async def test_tasks_enqueued_before_a_restart_on_the_same_data_dir_are_all_stil
             assert found.task.state == task_pb2.TASK_STATE_PENDING
 
 
-async def test_sigterm_lets_an_in_flight_long_poll_lease_finish_within_the_grace_period(
-    broker_factory: BrokerFactory,
-) -> None:
-    broker = broker_factory(grace=10)
-    async with grpc.aio.insecure_channel(broker.address) as channel:
-        stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
-        lease = stub.Lease(
-            broker_service_pb2.LeaseRequest(
-                worker_id="w-1",
-                queues=[broker_service_pb2.QueueWeight(queue="idle")],
-                wait=Duration(seconds=2),
-            ),
-            timeout=20,
-        )
-        # The server has seen the Lease once it answers a call sent after it on the same
-        # connection.
-        await _health_stub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
-        assert broker.process is not None
-        signalled = time.monotonic()
-        broker.process.send_signal(signal.SIGTERM)
-
-        answer = await lease
-        assert list(answer.tasks) == []
-        assert await lease.code() == grpc.StatusCode.OK
-    exit_code = await asyncio.to_thread(broker.process.wait, 15)
-    assert exit_code == 0
-    assert time.monotonic() - signalled < 10
-
-
 class _EnqueueLoad:
     """Enqueues with task ids from threads (sync Client) and tasks (AsyncClient) until told to
     stop; records every id that was enqueued and every call that failed."""

@@ -186,15 +186,7 @@ class Settler:
             items=[pb.AckItem(lease=held.ref, result=out.result) for held, out in items],
             lease_next=lease_next,
         )
-        try:
-            response = await self._call(self._stub.Ack, request, items, refusable=True)
-            if response is not None:
-                self._settled(items, response.results, refusable=True)
-                leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
-                return leased
-            return ()
-        finally:
-            self._slots.transferred(len(items))
+        return await self._settle(self._stub.Ack, request, items, refusable=True)
 
     async def _nack(
         self, items: list[Pending], lease_next: pb.LeaseRequest | None
@@ -204,10 +196,17 @@ class Settler:
             items=[_nack_item(h, o) for h, o in items],
             lease_next=lease_next,
         )
+        return await self._settle(self._stub.Nack, request, items, refusable=False)
+
+    async def _settle(
+        self, method: Any, request: Any, items: list[Pending], *, refusable: bool
+    ) -> Sequence[task_pb2.LeasedTask]:
+        """One Ack or Nack call; the tasks its lease_next leased. The items' slots pass on to
+        those tasks (or free up) whatever the outcome."""
         try:
-            response = await self._call(self._stub.Nack, request, items, refusable=False)
+            response = await self._call(method, request, items, refusable=refusable)
             if response is not None:
-                self._settled(items, response.results, refusable=False)
+                self._settled(items, response.results, refusable=refusable)
                 leased: Sequence[task_pb2.LeasedTask] = response.next_tasks
                 return leased
             return ()

@@ -243,9 +243,8 @@ class FaultLab:
 
 
 class ActiveSampler:
-    """Collects every task seen leased (by one worker, if given) while a fault lasts, and for
-    ``linger`` seconds after it: a worker's Lease sent during an outage is answered when the
-    service is back, and the runtime counts its lease from the send (see docs/reliability.md)."""
+    """Collects every task seen leased (by one worker, if given) while a fault lasts (and for
+    ``linger`` seconds after it, where a scenario needs a wider window)."""
 
     def __init__(self, lab: FaultLab, worker: str | None = None, linger: float = 0.0) -> None:
         self.lab = lab

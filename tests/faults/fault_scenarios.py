@@ -116,7 +116,7 @@ def pause_worker_past_its_lease(lab: FaultLab) -> set[str]:
 
 
 def kill_broker(lab: FaultLab) -> set[str]:
-    with ActiveSampler(lab, linger=lab.lease) as sampler:
+    with ActiveSampler(lab) as sampler:
         lab.broker.kill()
         time.sleep(1.0)
         lab.broker.start()
@@ -124,7 +124,7 @@ def kill_broker(lab: FaultLab) -> set[str]:
 
 
 def kill_redis(lab: FaultLab) -> set[str]:
-    with ActiveSampler(lab, linger=lab.lease) as sampler:
+    with ActiveSampler(lab) as sampler:
         lab.data.kill()
         time.sleep(1.0)
         lab.data.start()
@@ -132,7 +132,7 @@ def kill_redis(lab: FaultLab) -> set[str]:
 
 
 def restart_redis_cleanly(lab: FaultLab) -> set[str]:
-    with ActiveSampler(lab, linger=lab.lease) as sampler:
+    with ActiveSampler(lab) as sampler:
         lab.data.stop()
         lab.data.start()
     return sampler.seen
@@ -183,13 +183,13 @@ def graceful_takeover(name: str, workdir: Path, size: Size) -> FaultResult:
     lab = FaultLab(workdir)
     try:
         ids = task_ids(size.tasks)
-        prefilled = lab.enqueue(ids[: size.tasks // 4])  # workers start busy, not long-polling
+        prefilled = lab.enqueue(ids[: size.tasks // 4])
         producer = Producer(lab.broker.address, ids[size.tasks // 4 :], seconds=size.tasks / 80)
         producer.start()
         lab.worker("A", size.concurrency)
         lab.worker("B", size.concurrency)
         wait_until(lambda: producer.sent >= size.tasks // 4, 60, "the producer is stuck")
-        with ActiveSampler(lab, linger=lab.lease) as sampler:
+        with ActiveSampler(lab) as sampler:
             old_exit_ok = _take_over(lab)
         producer.join(size.recovery)
         confirmed = prefilled | producer.confirmed
@@ -240,7 +240,7 @@ def redis_data_loss(name: str, workdir: Path, size: Size) -> FaultResult:
     lab = FaultLab(workdir, persistent=False)
     try:
         confirmed = _start_draining(lab, size)
-        with ActiveSampler(lab, linger=lab.lease) as sampler:
+        with ActiveSampler(lab) as sampler:
             lab.data.stop()
             lab.data.start()
         checks = _after_data_loss(lab)
