@@ -13,6 +13,7 @@ from leasq_sdk.errors import (
     BrokerUnavailable,
     DuplicateTask,
     FailedPrecondition,
+    GroupNotFound,
     HeadersTooLarge,
     InvalidArgument,
     InvalidTask,
@@ -20,9 +21,9 @@ from leasq_sdk.errors import (
     LeasqError,
     PayloadTooLarge,
     PermissionDenied,
+    QueueNotFound,
     ResourceExhausted,
     RpcTimeout,
-    QueueNotFound,
     ScheduleNotFound,
     StorageUnavailable,
     TaskIdConflict,
@@ -32,7 +33,23 @@ from leasq_sdk.errors import (
     from_item_error,
     from_rpc_error,
 )
-from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.groups import (
+    DEFAULT,
+    FlushedGroup,
+    GroupInfo,
+    GroupPage,
+    GroupSettings,
+    QueueSettings,
+)
+from leasq_sdk.models import (
+    EnqueuedTask,
+    GroupMember,
+    QueueInfo,
+    QueueStats,
+    TaskInfo,
+    TaskPage,
+    TaskState,
+)
 from leasq_sdk.options import TaskOptions, TaskRequest
 from leasq_sdk.schedules import (
     CatchUp,
@@ -45,6 +62,7 @@ from leasq_sdk.schedules import (
 from leasq_sdk.taskdef import PayloadError, TaskDef
 
 __all__ = [
+    "DEFAULT",
     "MAX_BATCH",
     "AlreadyExists",
     "AsyncClient",
@@ -57,6 +75,12 @@ __all__ = [
     "EnqueuedTask",
     "FailedPrecondition",
     "FireStatus",
+    "FlushedGroup",
+    "GroupInfo",
+    "GroupMember",
+    "GroupNotFound",
+    "GroupPage",
+    "GroupSettings",
     "HeadersTooLarge",
     "InvalidArgument",
     "InvalidTask",
@@ -67,13 +91,14 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "QueueInfo",
+    "QueueNotFound",
+    "QueueSettings",
     "QueueStats",
     "ResourceExhausted",
     "RpcTimeout",
     "Schedule",
     "ScheduleFire",
     "ScheduleInfo",
-    "QueueNotFound",
     "ScheduleNotFound",
     "StorageUnavailable",
     "TaskDef",

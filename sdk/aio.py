@@ -25,6 +25,7 @@ from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, ChannelSettings, open_aio_channel
 from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
+from leasq_sdk.group_client import AsyncGroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
 from leasq_sdk.options import TaskRequest, build_spec
 from leasq_sdk.schedule_client import AsyncScheduleMethods
@@ -59,7 +60,7 @@ class _Connection:
         )
 
 
-class AsyncClient(ClientBase, AsyncScheduleMethods):
+class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods):
     """Asyncio Leasq client; arguments as :class:`leasq_sdk.base.ClientBase`.
 
     ::
@@ -75,6 +76,9 @@ class AsyncClient(ClientBase, AsyncScheduleMethods):
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceAsyncStub,
                                        schedule_grpc.ScheduleServiceAsyncStub]:
         return self._open().schedules
+
+    def _inspect_stub(self) -> inspect_grpc.InspectServiceAsyncStub:
+        return self._open().inspect
 
     def _open(self) -> _Connection:
         connection = self._connection

@@ -28,6 +28,7 @@ from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, open_channel
 from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
+from leasq_sdk.group_client import GroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
 from leasq_sdk.options import TaskRequest, build_spec
 from leasq_sdk.schedule_client import ScheduleMethods
@@ -36,7 +37,7 @@ _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
 
-class Client(ClientBase, ScheduleMethods):
+class Client(ClientBase, ScheduleMethods, GroupMethods):
     """Synchronous Leasq client; see :class:`leasq_sdk.base.ClientBase` for the arguments.
 
     Use it as a context manager, or call :meth:`close` when done::
@@ -57,6 +58,9 @@ class Client(ClientBase, ScheduleMethods):
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceStub,
                                        schedule_grpc.ScheduleServiceStub]:
         return self._schedules
+
+    def _inspect_stub(self) -> inspect_grpc.InspectServiceStub:
+        return self._inspect
 
     def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""

@@ -16,7 +16,15 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from leasq.v1 import inspect_service_pb2, task_pb2
-from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.models import (
+    EnqueuedTask,
+    GroupMember,
+    QueueInfo,
+    QueueStats,
+    TaskInfo,
+    TaskPage,
+    TaskState,
+)
 
 #: A span of time as callers may give it: seconds, or a ``timedelta``.
 Seconds = float | int | timedelta
@@ -119,6 +127,17 @@ def task_info(message: task_pb2.TaskInfo) -> TaskInfo:
         archived_at=instant("archived_at"),
         expires_at=instant("expires_at"),
         cancel_requested=message.cancel_requested,
+        members=tuple(group_member(m) for m in message.members),
+    )
+
+
+def group_member(message: task_pb2.GroupMember) -> GroupMember:
+    """One member of an aggregated task."""
+    return GroupMember(
+        id=message.id,
+        payload=message.payload,
+        headers=dict(message.headers),
+        enqueued_at=_optional(message, "enqueued_at", from_timestamp),
     )
 
 

@@ -21,6 +21,7 @@ Hierarchy::
     ├── TaskNotFound                  NOT_FOUND
     ├── QueueNotFound                 NOT_FOUND for a queue no task was ever enqueued to
     ├── ScheduleNotFound              NOT_FOUND for a schedule name
+    ├── GroupNotFound                 NOT_FOUND for an empty or unknown aggregation group
     ├── FailedPrecondition            FAILED_PRECONDITION
     │   ├── LeaseLost
     │   └── WrongState
@@ -182,6 +183,10 @@ class QueueNotFound(LeasqError):
     """No queue of this name: queues are created by their first enqueue, never by a pause."""
 
 
+class GroupNotFound(LeasqError):
+    """No waiting group of this queue, type and key (flushed, deleted, or never made)."""
+
+
 _BY_REASON: dict[str, type[LeasqError]] = {
     "INVALID_FIELD": InvalidArgument,
     "BATCH_TOO_LARGE": BatchTooLarge,
@@ -192,6 +197,7 @@ _BY_REASON: dict[str, type[LeasqError]] = {
     "TASK_NOT_FOUND": TaskNotFound,
     "SCHEDULE_NOT_FOUND": ScheduleNotFound,
     "QUEUE_NOT_FOUND": QueueNotFound,
+    "GROUP_NOT_FOUND": GroupNotFound,
     "PERMISSION_DENIED": PermissionDenied,
     "LEASE_LOST": LeaseLost,
     "WRONG_STATE": WrongState,

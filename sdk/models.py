@@ -7,8 +7,10 @@ where their fields allow it, logged and pickled without touching generated code.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 
 class TaskState(enum.StrEnum):
@@ -37,6 +39,21 @@ class EnqueuedTask:
     state: TaskState
     #: When the task becomes leasable (UTC, timezone-aware).
     next_process_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One task of an aggregated group, as its producer enqueued it (``leasq.v1.GroupMember``)."""
+
+    id: str
+    payload: bytes
+    headers: dict[str, str]
+    #: When the member was enqueued (UTC); None if the broker sent no time.
+    enqueued_at: datetime | None
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (None for an empty payload)."""
+        return json.loads(self.payload) if self.payload else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,8 @@ class TaskInfo:
     archived_at: datetime | None
     expires_at: datetime | None
     cancel_requested: bool
+    #: For a task made by aggregation: its members in the order they joined; else empty.
+    members: tuple[GroupMember, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
