@@ -11,6 +11,7 @@ or ``leasq worker myapp.tasks:registry --queue critical=6 --queue default=3``.
 """
 
 from leasq_worker.errors import DeadlineExceeded, RetryAfter, SkipRetry, TaskTimeout
+from leasq_worker.members import Member
 from leasq_worker.middleware import CallNext, Middleware
 from leasq_worker.registry import Registry
 from leasq_worker.task import Task
@@ -19,6 +20,7 @@ from leasq_worker.worker import Worker
 __all__ = [
     "CallNext",
     "DeadlineExceeded",
+    "Member",
     "Middleware",
     "Registry",
     "RetryAfter",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leasq.v1 import task_pb2
+from leasq_worker.members import Member
 
 Decoder = Callable[[bytes], Any]
 # Guards the lazy creation of a task's event against a concurrent cancel from the loop thread.
@@ -29,12 +30,13 @@ class Task:
     handlers should poll :attr:`cancelled` (or wait on ``cancel_event``) and return.
     """
 
-    __slots__ = ("_cancel_reason", "_decoder", "_event", "_headers", "_pb")
+    __slots__ = ("_cancel_reason", "_decoder", "_event", "_headers", "_members", "_pb")
 
     def __init__(self, leased: task_pb2.LeasedTask, decoder: Decoder | None = None) -> None:
         self._pb = leased
         self._decoder = decoder
         self._headers: dict[str, str] | None = None
+        self._members: tuple[Member, ...] | None = None
         self._cancel_reason: str | None = None
         self._event: threading.Event | None = None  # made on first use: most tasks never ask
 
@@ -75,6 +77,21 @@ class Task:
         if self._headers is None:
             self._headers = dict(self._pb.headers)
         return self._headers
+
+    @property
+    def group(self) -> str:
+        """For a task made by aggregation: the group key its members shared; else empty."""
+        return self._pb.group
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """For a task made by aggregation: its members (``id``, ``payload``, ``headers``,
+        ``enqueued_at``, ``json()``, ``decode()``) in the order they joined the group; empty
+        for an ordinary task. Acking or failing the task settles every member at once."""
+        if self._members is None:
+            decoder = self._decoder
+            self._members = tuple(Member(m, decoder) for m in self._pb.members)
+        return self._members
 
     @property
     def retry_count(self) -> int:
