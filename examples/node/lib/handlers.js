@@ -1,6 +1,8 @@
 // The example handlers this worker registers, one per task type. A handler gets
-// {id, queue, type, payload (Buffer), headers, retried, max_retry, attempt_deadline, signal}
-// and returns the task's result, or throws (see lib/outcome.js for what each error means).
+// {id, queue, type, payload (Buffer), headers, retried, max_retry, attempt_deadline, signal,
+//  group, members} and returns the task's result, or throws (see lib/outcome.js for what each
+// error means). For a task made by aggregation (enqueued with a group), `group` is the group key
+// and `members` its tasks in joining order: [{id, payload (Buffer), headers, enqueued_at}].
 import { RetryAfter, SkipRetry } from './outcome.js';
 
 /** Parses a JSON payload; a payload that is not JSON can never succeed, so it is not retried. */
@@ -51,6 +53,18 @@ async function imageResize(ctx) {
   return { url, width: 128 };
 }
 
+/**
+ * digest — one batch of a group: records every member (id and JSON payload) in the result. A
+ * digest task enqueued without a group is a batch of one: itself.
+ */
+async function digest(ctx) {
+  const items = ctx.members.length > 0
+    ? ctx.members
+    : [{ id: ctx.id, payload: ctx.payload, headers: ctx.headers }];
+  const members = items.map((m) => ({ id: m.id, payload: jsonPayload({ ...ctx, payload: m.payload }) }));
+  return { group: ctx.group, count: members.length, members, by: 'node' };
+}
+
 /** Task type -> handler. The worker matches exact types first, then the longest prefix. */
 export function exampleHandlers() {
   return new Map([
@@ -58,5 +72,6 @@ export function exampleHandlers() {
     ['report:generate', reportGenerate],
     ['flaky:fetch', flakyFetch],
     ['image:resize', imageResize],
+    ['digest', digest],
   ]);
 }

@@ -143,11 +143,13 @@ export class Worker {
       return { nack: { action: 'NACK_ACTION_ARCHIVE', error, error_type: 'UnknownTaskType' } };
     }
     if (this.stopping) return abortOutcome(ABORT_SHUTDOWN, task);
+    const members = (task.members ?? []).map(groupMember);
     this.log('started', taskFields(task, {
       payload: task.payload.toString('utf8'),
       headers: task.headers,
       retried: task.retried,
       max_retry: task.max_retry,
+      ...(task.group ? { group: task.group, member_ids: members.map((m) => m.id) } : {}),
     }));
     const aborted = new Promise((resolve) => {
       controller.signal.addEventListener('abort', () => resolve({ aborted: controller.signal.reason }), { once: true });
@@ -162,6 +164,10 @@ export class Worker {
       max_retry: task.max_retry,
       attempt_deadline: deadline,
       signal: controller.signal,
+      // A task made by aggregation (TaskSpec.group) carries its members, in joining order, and
+      // an empty payload; an Ack or Nack of the task settles every member at once.
+      group: task.group,
+      members,
     };
     // A handler that ignores its signal is abandoned at the abort: its late result is not sent.
     const ran = Promise.resolve()
@@ -278,6 +284,11 @@ function abortOutcome(reason, task) {
     default:
       return { nack: { action: 'NACK_ACTION_REQUEUE', error: 'worker shutting down', error_type: 'Requeued' } };
   }
+}
+
+/** A GroupMember as handlers see it: {id, payload (Buffer), headers, enqueued_at (Date)}. */
+export function groupMember(m) {
+  return { id: m.id, payload: m.payload, headers: m.headers, enqueued_at: dateFromTimestamp(m.enqueued_at) };
 }
 
 function taskFields(task, extra) {

@@ -6,6 +6,8 @@ import grpc from '@grpc/grpc-js';
 import { parseDurationMs, parseHeaders, parseQueueWeights } from '../lib/args.js';
 import { describeError } from '../lib/errors.js';
 import { nackForError, RetryAfter, SkipRetry } from '../lib/outcome.js';
+import { exampleHandlers } from '../lib/handlers.js';
+import { groupMember } from '../lib/worker.js';
 
 test('queue weights keep their order and default to 1', () => {
   assert.deepEqual(parseQueueWeights('critical=6,default=3,low'), [
@@ -70,4 +72,17 @@ test('the ErrorInfo reason and BadRequest field are read from grpc-status-detail
 test('a transport failure has a code and no reason', () => {
   const info = describeError({ code: grpc.status.UNAVAILABLE, details: 'connect failed', metadata: new grpc.Metadata() });
   assert.deepEqual([info.code, info.reason], ['UNAVAILABLE', '']);
+});
+
+test('the digest handler records every member of a batch, and a lone task as a batch of one', async () => {
+  const digest = exampleHandlers().get('digest');
+  const member = (id, n) => groupMember({
+    id, payload: Buffer.from(JSON.stringify({ n })), headers: {}, enqueued_at: { seconds: '1700000000', nanos: 0 },
+  });
+  const batch = await digest({ id: 'agg', type: 'digest', group: 'user:1', payload: Buffer.alloc(0), members: [member('a', 1), member('b', 2)] });
+  assert.deepEqual(batch.members, [{ id: 'a', payload: { n: 1 } }, { id: 'b', payload: { n: 2 } }]);
+  assert.deepEqual([batch.group, batch.count], ['user:1', 2]);
+  assert.equal(member('a', 1).enqueued_at.getTime(), 1_700_000_000_000);
+  const lone = await digest({ id: 'solo', type: 'digest', group: '', payload: Buffer.from('{"n":3}'), headers: {}, members: [] });
+  assert.deepEqual(lone.members, [{ id: 'solo', payload: { n: 3 } }]);
 });
