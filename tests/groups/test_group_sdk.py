@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import TypeVar
 
+import grpc
 import pytest
 from broker_process import BrokerHandle
 
@@ -22,6 +23,8 @@ from leasq_sdk import (
     TaskState,
 )
 from leasq_sdk.channel import IDEMPOTENT_METHODS
+from leasq_sdk.errors import error_class
+from leasq_sdk.groups import settings_update
 
 HOUR = timedelta(hours=1)
 DEFAULTS = (timedelta(seconds=5), timedelta(seconds=60), 100)
@@ -244,6 +247,21 @@ def test_group_refs_are_validated(client: Client, held: str) -> None:
         client.flush_group(held, "", "g")
     with pytest.raises(InvalidArgument):
         client.delete_group(held, "digest", "")
+
+
+def test_only_the_settings_given_are_named_in_the_update_mask_and_default_leaves_one_unset(
+) -> None:
+    request = settings_update("q", group_grace=timedelta(seconds=2), group_max_delay=None,
+                              group_max_size=DEFAULT)
+    assert list(request.update_mask.paths) == ["groups.grace_period", "groups.max_size"]
+    groups = request.settings.groups
+    assert (groups.grace_period.seconds, groups.HasField("max_delay"), groups.max_size) == (
+        2, False, 0)
+
+
+def test_group_not_found_is_told_apart_from_other_not_found_refusals_by_its_reason() -> None:
+    assert error_class(grpc.StatusCode.NOT_FOUND, "GROUP_NOT_FOUND", "") is GroupNotFound
+    assert error_class(grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND", "") is TaskNotFound
 
 
 def test_reads_and_settings_updates_are_retried_but_flush_and_delete_are_not() -> None:
