@@ -15,7 +15,8 @@ from leasq_broker.store import TaskStore
 _ALLOWED = {
     "run": "only scheduled, retry and archived tasks can be run now",
     "archive": "only pending, scheduled and retry tasks can be archived; cancel an active one",
-    "delete": "an active task cannot be deleted; cancel it first",
+    "delete": "an active task cannot be deleted (cancel it first), nor a task waiting in a "
+              "group (delete or flush the group)",
 }
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

@@ -11,6 +11,9 @@ from leasq_broker.edge import converters
 from leasq_broker.edge.schedule_servicer import ScheduleServicer
 from leasq_broker.edge.servicers import BrokerServicer, InspectServicer
 from leasq_broker.edge.shutdown import ShutdownGate
+from leasq_broker.groups.loop import Aggregator
+from leasq_broker.groups.service import Groups
+from leasq_broker.groups.store import GroupStore
 from leasq_broker.keys import Keys
 from leasq_broker.leasing import Leasing
 from leasq_broker.loops.base import BackgroundLoop
@@ -55,19 +58,25 @@ class BrokerApp:
         producer = Producer(
             self.store, keys, self.clock, converters.encode_envelope,
             ProducerLimits(config.max_payload_bytes), self.notifier.wake,
+            encode_group=converters.encode_group_parts,
         )
         self.leasing = leasing = Leasing(self.store, self.clock, self.notifier,
                                          on_leased=self.reclaimer.note_lease,
                                          max_waiting=config.max_waiting_leases)
         self.shutdown_gate = ShutdownGate()
-        admin = Admin(self.store, TaskReader(redis, keys), self.clock)
+        reader = TaskReader(redis, keys)
+        admin = Admin(self.store, reader, self.clock)
+        self.groups = Groups(GroupStore(redis, self.scripts, keys), reader, self.clock,
+                             on_flushed=self.notifier.wake)
+        self.aggregator = Aggregator(self.groups, self.clock)
+        self.store.on_group_due = self.aggregator.note_due
         self.schedules = Schedules(
             ScheduleStore(redis, self.scripts, keys), self.store, producer, self.clock,
             on_enqueued=self.notifier.wake, on_changed=lambda: self.scheduler.poke(),
         )
         self.scheduler = Scheduler(self.schedules, self.clock)
         self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes)
-        self.inspect_servicer = InspectServicer(admin)
+        self.inspect_servicer = InspectServicer(admin, self.groups)
         self.schedule_servicer = ScheduleServicer(self.schedules)
         self.schedule_file = (None if config.schedules_file is None
                               else ScheduleFileSync(config.schedules_file, self.schedules))
@@ -100,4 +109,4 @@ class BrokerApp:
         await self.notifier.stop()
 
     def _loops(self) -> tuple[BackgroundLoop, ...]:
-        return (self.reclaimer, self.forwarder, self.janitor, self.scheduler)
+        return (self.reclaimer, self.forwarder, self.janitor, self.scheduler, self.aggregator)

@@ -107,3 +107,9 @@ class ScheduleNotFound(LeasqError):
     """No schedule with this name (NOT_FOUND)."""
 
     reason = "SCHEDULE_NOT_FOUND"
+
+
+class GroupNotFound(LeasqError):
+    """No AGGREGATING group of this queue, type and key (NOT_FOUND)."""
+
+    reason = "GROUP_NOT_FOUND"

@@ -95,6 +95,36 @@ class Keys:
         """List beside the template's queue: the schedule's recent fires, newest first."""
         return f"{self.prefix}:{{{queue}}}:schf:{name}"
 
+    def groups(self, queue: str) -> str:
+        """Sorted set: the queue's AGGREGATING groups (group ids, see
+        :func:`leasq_broker.groups.models.group_id`) scored by their size."""
+        return f"{self.prefix}:{{{queue}}}:groups"
+
+    def group_due(self, queue: str) -> str:
+        """Sorted set: the queue's groups scored by their flush instant (ms)."""
+        return f"{self.prefix}:{{{queue}}}:gdue"
+
+    def group_members(self, queue: str, group_id: str) -> str:
+        """List: one group's member task ids, in the order they joined."""
+        return f"{self.prefix}:{{{queue}}}:gm:{group_id}"
+
+    def group_info(self, queue: str, group_id: str) -> str:
+        """Hash: one group's first/last join times and the flushed task's base envelope."""
+        return f"{self.prefix}:{{{queue}}}:gi:{group_id}"
+
+    def aggregating(self, queue: str) -> str:
+        """Counter: tasks waiting in the queue's groups."""
+        return f"{self.prefix}:{{{queue}}}:aggregating"
+
+    def queue_settings(self, queue: str) -> str:
+        """Hash: the queue's stored settings (absent fields take their defaults)."""
+        return f"{self.prefix}:{{{queue}}}:settings"
+
+    def grouped_queues(self) -> str:
+        """Set: queues that may hold groups (an index for the aggregator; ``~`` keeps its hash
+        tag apart from every queue's)."""
+        return f"{self.prefix}:{{~groups}}:queues"
+
     def notify_channel(self) -> str:
         """Pub/sub channel: a message (the queue name) wakes brokers long-polling that queue."""
         return f"{self.prefix}:notify"

@@ -46,6 +46,11 @@ class TaskRecord:
     group: str
     # Absolute deadline (ms); 0 = none. Past it the task is archived instead of leased.
     deadline_ms: int = 0
+    # A grouped task (``group`` set): its group's id within the queue, the task as a
+    # GroupMember, and the envelope of the task its group flushes into (without id, payload).
+    group_id: str = ""
+    member: bytes = b""
+    base: bytes = b""
 
     def meta(self, lock_index: int) -> str:
         """The per-task argument of ``enqueue.lua`` and ``schedule_fire.lua``."""
@@ -59,6 +64,8 @@ class EnqueueStatus(IntEnum):
     ENQUEUED = 0
     TASK_ID_CONFLICT = 1
     DUPLICATE_TASK = 2
+    # Joined its group (``group_join.lua``): AGGREGATING until the group is flushed.
+    AGGREGATED = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,7 @@ class Enqueued:
     queue: str
     scheduled: bool
     next_process_at_ms: int
+    aggregating: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +198,4 @@ class QueueCounts:
     processed_total: int
     failed_total: int
     oldest_pending_ms: int | None
+    aggregating: int = 0

@@ -15,6 +15,7 @@ from leasq_broker import validation as v
 from leasq_broker.batching import EnqueueBatcher
 from leasq_broker.clock import Clock
 from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, TaskIdConflict
+from leasq_broker.groups.models import check_group_key, group_id
 from leasq_broker.keys import Keys
 from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
 from leasq_broker.store import TaskStore
@@ -29,6 +30,9 @@ DEFAULT_TIMEOUT_MS = 30 * 60 * 1000
 # Encodes the immutable part of a validated task (the edge owns the wire format):
 # (task with queue and defaults filled in, task id, enqueued_at ms) -> envelope bytes.
 EnvelopeEncoder = Callable[[NewTask, str, int], bytes]
+# A grouped task's other two encodings: (task, task id, enqueued_at ms) -> (GroupMember bytes,
+# envelope of the task its group flushes into, without id, payload and members).
+GroupEncoder = Callable[[NewTask, str, int], tuple[bytes, bytes]]
 Notify = Callable[[str], None]
 
 
@@ -48,8 +52,10 @@ class Producer:
         encode: EnvelopeEncoder,
         limits: ProducerLimits,
         on_enqueued: Notify,
+        encode_group: GroupEncoder | None = None,
     ) -> None:
         self._store = store
+        self._encode_group = encode_group
         self._keys = keys
         self._clock = clock
         self._encode = encode
@@ -126,6 +132,11 @@ class Producer:
         unique_lock = ""
         if task.unique_ttl_ms:
             unique_lock = self._keys.unique(task.queue, _unique_digest(task))
+        member = base = b""
+        if task.group:
+            if self._encode_group is None:
+                raise InvalidField(f"{field}.group", "grouped tasks are not accepted here")
+            member, base = self._encode_group(task, task_id, now)
         return TaskRecord(
             id=task_id,
             envelope=self._encode(task, task_id, now),
@@ -136,6 +147,9 @@ class Producer:
             retention_ms=task.retention_ms or 0,
             group=task.group,
             deadline_ms=task.deadline_ms or 0,
+            group_id=group_id(task.type, task.group) if task.group else "",
+            member=member,
+            base=base,
         )
 
 
@@ -171,7 +185,13 @@ def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> No
     if task.retention_ms is not None:
         v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
     if task.group:
-        v.short_text(f"{field}.group", task.group)
+        check_group_key(f"{field}.group", task.group)
+        for name, value in (("process_at", task.process_at_ms),
+                            ("process_in", task.process_in_ms),
+                            ("unique_ttl", task.unique_ttl_ms)):
+            if value is not None:
+                raise InvalidField(f"{field}.{name}", "a grouped task cannot have it: the "
+                                   "group's flush decides when the task runs")
 
 
 def _unique_digest(task: NewTask) -> str:
@@ -193,5 +213,7 @@ def _outcome(
             f"an equal unique task is already in queue {queue!r}; the lock lasts at most "
             f"{record.unique_ttl_ms} ms or until that task finishes"
         )
+    if status is EnqueueStatus.AGGREGATED:
+        return Enqueued(record.id, queue, False, now, aggregating=True)
     scheduled = record.process_at_ms > now
     return Enqueued(record.id, queue, scheduled, max(record.process_at_ms, now))

@@ -34,15 +34,18 @@ class TaskReader:
     ) -> tuple[list[StoredTask], int]:
         """A page of task ids in ``state`` (oldest first) with their records, and the total."""
         ids, total = await self._page_ids(queue, state, offset, limit)
+        return await self.tasks(queue, ids), total
+
+    async def tasks(self, queue: str, ids: list[str]) -> list[StoredTask]:
+        """The records of these tasks, in order; tasks that are gone are left out."""
         pipe = self._redis.pipeline(transaction=False)
         for task_id in ids:
             pipe.hgetall(self._keys.task(queue, task_id))
-        tasks = [
+        return [
             _stored(queue, task_id, raw)
             for task_id, raw in zip(ids, await pipe.execute(), strict=True)
             if raw
         ]
-        return tasks, total
 
     async def _page_ids(
         self, queue: str, state: str, offset: int, limit: int
@@ -60,9 +63,32 @@ class TaskReader:
             pipe.zrange(zkey, offset, offset + limit - 1)
             pipe.zcard(zkey)
             raw_ids, total = await pipe.execute()
+        elif state == "aggregating":
+            return await self._member_ids(queue, offset, limit)
         else:
             return [], 0
         return [raw.decode() for raw in raw_ids], int(total)
+
+    async def _member_ids(self, queue: str, offset: int, limit: int) -> tuple[list[str], int]:
+        """A page of AGGREGATING task ids: the groups' members, largest group first, each
+        group's in join order."""
+        k = self._keys
+        entries: list[tuple[bytes, float]] = await self._redis.zrevrange(
+            k.groups(queue), 0, -1, withscores=True)  # type: ignore[assignment]
+        total = int(await self._redis.get(k.aggregating(queue)) or 0)
+        ids: list[str] = []
+        skip = offset
+        for raw_gid, size in entries:
+            if len(ids) >= limit:
+                break
+            if skip >= size:
+                skip -= int(size)
+                continue
+            members = await self._redis.lrange(k.group_members(queue, text(raw_gid)), skip,
+                                               skip + limit - len(ids) - 1)
+            ids += [text(m) for m in members]
+            skip = 0
+        return ids, total
 
     async def queue_counts(self, queue: str, now_ms: int) -> QueueCounts:
         k = self._keys
@@ -75,9 +101,9 @@ class TaskReader:
         pipe.mget(k.processed(queue, day), k.failed(queue, day), k.processed(queue),
                   k.failed(queue))
         pipe.lindex(k.pending(queue), -1)
-        paused, pending, scheduled, retry, active, archived, completed, counters, oldest = (
-            await pipe.execute()
-        )
+        pipe.get(k.aggregating(queue))
+        (paused, pending, scheduled, retry, active, archived, completed, counters, oldest,
+         aggregating) = await pipe.execute()
         oldest_ms = None
         if oldest is not None:
             since = await self._redis.hget(k.task(queue, oldest.decode()), "na")
@@ -88,7 +114,7 @@ class TaskReader:
         return QueueCounts(
             queue, bool(paused), int(pending), int(scheduled), int(active), int(retry),
             int(archived), int(completed), processed_today, failed_today, processed_total,
-            failed_total, oldest_ms,
+            failed_total, oldest_ms, int(aggregating or 0),
         )
 
     async def list_queues(self) -> list[tuple[str, bool]]:

@@ -88,7 +88,7 @@ class Scripts:
 
     async def call_each(
         self, calls: Sequence[ScriptCall], *, also: Sequence[Sequence[ScriptArg]] = (),
-        atomic: bool = False,
+        atomic: bool = False, after: Sequence[Sequence[ScriptArg]] = (),
     ) -> list[Any]:
         """Like :meth:`call_many`, but a script that Redis answered with an error has that
         ``ResponseError`` as its reply instead of raising, so the other replies are not lost.
@@ -96,8 +96,10 @@ class Scripts:
         ``atomic``: everything goes in one MULTI/EXEC transaction, so that Redis runs all of it
         or, when the transaction is refused or the connection fails first, none of it (NOSCRIPT
         calls, which did not run, then go in a second transaction).
+        ``after``: like ``also`` but sent after the scripts (an index entry that must not be
+        written before the data it points at).
         """
-        if len(calls) == 1 and not also:
+        if len(calls) == 1 and not also and not after:
             only = calls[0]
             try:
                 return [await self.call(only.name, only.keys, only.args)]
@@ -105,26 +107,30 @@ class Scripts:
                 return [error]
         # One script is atomic by itself; ``also`` holds idempotent commands only.
         atomic = atomic and len(calls) > 1
-        replies = await self._pipeline(calls, also, atomic)
+        replies = await self._pipeline(calls, also, atomic, after)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             await self.load()
-            again = await self._pipeline([calls[i] for i in missing], atomic=atomic)
+            again = await self._pipeline([calls[i] for i in missing], atomic=atomic,
+                                         after=after)
             for index, reply in zip(missing, again, strict=True):
                 replies[index] = reply
         return replies
 
     async def _pipeline(
         self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = (),
-        atomic: bool = False,
+        atomic: bool = False, after: Sequence[Sequence[ScriptArg]] = (),
     ) -> list[Any]:
         pipe = self._redis.pipeline(transaction=atomic)
         for command in also:
             pipe.execute_command(*command)
         for call in calls:
             pipe.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
+        for command in after:
+            pipe.execute_command(*command)
         replies = list(await pipe.execute(raise_on_error=False))
-        for reply in replies[: len(also)]:
+        extra = replies[: len(also)] + replies[len(replies) - len(after) :]
+        for reply in extra:
             if isinstance(reply, Exception):
                 raise reply
-        return replies[len(also) :]
+        return replies[len(also) : len(replies) - len(after)]

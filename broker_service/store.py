@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from leasq_broker.errors import StorageUnavailable
+from leasq_broker.groups.calls import join_call
 from leasq_broker.keys import Keys
 from leasq_broker.models import (
     EnqueueStatus,
@@ -84,6 +85,8 @@ class TaskStore:
         self._lease_lost_cap = lease_lost_cap
         self._release_cap = release_cap
         self._backoff = backoff or BackoffPolicy()
+        # Told the flush instant of every group an enqueue created (the aggregator's wake-up).
+        self.on_group_due: Callable[[int], None] | None = None
 
     async def enqueue_groups(
         self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int, *,
@@ -102,21 +105,48 @@ class TaskStore:
         after Redis lost its data (FLUSHALL, a restart without persistence), and the loops
         would then never see the queue again. The index is a key of its own, in another
         Cluster slot than the queues, hence a pipelined SADD rather than a write in the script.
+        Grouped records (``group_id`` set) join their groups through ``group_join.lua``; the
+        queues that got some are added to the aggregator's index after the scripts ran (see
+        :mod:`leasq_broker.groups.store` for why after).
         """
         register = ("SADD", self._keys.queues(), *(queue for queue, _ in groups))
+        calls: list[ScriptCall] = []
+        parts: list[list[tuple[bool, list[int]]]] = []
+        for queue, records in groups:
+            plain = [i for i, record in enumerate(records) if not record.group_id]
+            joined = [i for i, record in enumerate(records) if record.group_id]
+            parts.append([])
+            if plain or not joined:
+                calls.append(self._enqueue_call(queue, [records[i] for i in plain], now_ms))
+                parts[-1].append((False, plain))
+            if joined:
+                calls.append(join_call(self._keys, queue, [records[i] for i in joined], now_ms))
+                parts[-1].append((True, joined))
+        grouped = [queue for (queue, _), p in zip(groups, parts, strict=True) if p[-1][0]]
+        index = [("SADD", self._keys.grouped_queues(), *grouped)] if grouped else []
         try:
-            replies = await self._scripts.call_each(
-                [self._enqueue_call(queue, records, now_ms) for queue, records in groups],
-                also=[register] if groups else (), atomic=atomic,
-            )
+            replies = iter(await self._scripts.call_each(
+                calls, also=[register] if groups else (), atomic=atomic, after=index))
         except ResponseError as error:
             raise _unwritten(error, "none of the tasks was written") from error
-        return [
-            _unwritten(reply, f"none of the tasks for queue {queue!r} was written")
-            if isinstance(reply, ResponseError)
-            else [EnqueueStatus(int(code)) for code in reply]
-            for (queue, _), reply in zip(groups, replies, strict=True)
-        ]
+        out: list[list[EnqueueStatus] | StorageUnavailable] = []
+        for (queue, records), queue_parts in zip(groups, parts, strict=True):
+            statuses = [EnqueueStatus.ENQUEUED] * len(records)
+            failed: StorageUnavailable | None = None
+            for is_join, indexes in queue_parts:
+                reply = next(replies)
+                if isinstance(reply, ResponseError):
+                    failed = _unwritten(reply, f"none of the tasks for queue {queue!r} was "
+                                               "written")
+                    continue
+                codes = reply[0] if is_join else reply
+                if is_join and int(reply[1]) >= 0 and self.on_group_due is not None:
+                    self.on_group_due(int(reply[1]))
+                for i, code in zip(indexes, codes, strict=True):
+                    statuses[i] = (EnqueueStatus.AGGREGATED if is_join and int(code) == 0
+                                   else EnqueueStatus(int(code)))
+            out.append(failed if failed is not None else statuses)
+        return out
 
     def _enqueue_call(self, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
         k = self._keys

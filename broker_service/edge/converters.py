@@ -123,10 +123,26 @@ def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
     return task_pb2.LeasedTask(**fields).SerializeToString()
 
 
+def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tuple[bytes, bytes]:
+    """A grouped task as a GroupMember, and the envelope its group's flushed task starts from
+    (the flush appends id, enqueued_at and the members)."""
+    member = task_pb2.GroupMember(id=task_id, payload=task.payload, headers=task.headers,
+                                  enqueued_at=_ms_fields(enqueued_at_ms))
+    fields: dict[str, Any] = {"queue": task.queue, "type": task.type,
+                              "max_retry": task.max_retry or 0, "group": task.group}
+    if task.deadline_ms is not None:
+        fields["deadline"] = _ms_fields(task.deadline_ms)
+    if task.timeout_ms is not None:
+        fields["timeout"] = _ms_fields(task.timeout_ms)
+    return member.SerializeToString(), task_pb2.LeasedTask(**fields).SerializeToString()
+
+
 def enqueued(result: Enqueued) -> task_pb2.EnqueuedTask:
+    state = (task_pb2.TASK_STATE_AGGREGATING if result.aggregating
+             else task_pb2.TASK_STATE_SCHEDULED if result.scheduled
+             else task_pb2.TASK_STATE_PENDING)
     return task_pb2.EnqueuedTask(
-        id=result.id, queue=result.queue,
-        state=task_pb2.TASK_STATE_SCHEDULED if result.scheduled else task_pb2.TASK_STATE_PENDING,
+        id=result.id, queue=result.queue, state=state,
         next_process_at=_ms_fields(result.next_process_at_ms),
     )
 
@@ -154,14 +170,15 @@ def enqueue_batch_response(
     the Redis work of the batch.
     """
     parts: list[bytes] = []
-    shared: dict[tuple[str, bool, int], bytes] = {}
+    shared: dict[tuple[str, bool, int, bool], bytes] = {}
     accepted = 0
     for result in results:
         if isinstance(result, LeasqError):
             item = broker_pb.EnqueueBatchResult(error=item_error(result)).SerializeToString()
         else:
             accepted += 1
-            key = (result.queue, result.scheduled, result.next_process_at_ms)
+            key = (result.queue, result.scheduled, result.next_process_at_ms,
+                   result.aggregating)
             rest = shared.get(key)
             if rest is None:
                 rest = shared[key] = enqueued(Enqueued("", *key)).SerializeToString()
@@ -277,6 +294,8 @@ def task_info(task: StoredTask) -> task_pb2.TaskInfo:
         released_count=int(f.get("rc", 0)),
     )
     info.enqueued_at.CopyFrom(env.enqueued_at)
+    if env.members:
+        info.members.extend(env.members)
     if env.HasField("timeout"):
         info.timeout.CopyFrom(env.timeout)
     if env.HasField("deadline"):
@@ -297,6 +316,7 @@ def queue_stats(counts: QueueCounts, now_ms: int) -> inspect_pb.QueueStats:
         archived=counts.archived, completed=counts.completed,
         processed_today=counts.processed_today, failed_today=counts.failed_today,
         processed_total=counts.processed_total, failed_total=counts.failed_total,
+        aggregating=counts.aggregating,
     )
     if counts.oldest_pending_ms is not None:
         set_ms(stats.latency, max(0, now_ms - counts.oldest_pending_ms))

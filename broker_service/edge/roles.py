@@ -70,6 +70,10 @@ def _queue_field(request: Any) -> Iterable[str]:
     return (request.queue,)
 
 
+def _group_queue(request: Any) -> Iterable[str]:
+    return (request.group.queue,)
+
+
 _BROKER = "/leasq.v1.BrokerService/"
 _INSPECT = "/leasq.v1.InspectService/"
 _SCHEDULE = "/leasq.v1.ScheduleService/"
@@ -86,6 +90,12 @@ METHOD_RULES: dict[str, MethodRule] = {
     **{_INSPECT + name: _request(_queue_field, Role.READER)
        for name in ("GetTask", "GetQueueStats", "ListTasks")},
     _INSPECT + "ListQueues": MethodRule(Role.READER),
+    **{_INSPECT + name: _request(_queue_field, Role.READER)
+       for name in ("GetQueueSettings", "ListGroups")},
+    _INSPECT + "ListGroupMembers": _request(_group_queue, Role.READER),
+    _INSPECT + "UpdateQueueSettings": _request(_queue_field, Role.ADMIN),
+    **{_INSPECT + name: _request(_group_queue, Role.ADMIN)
+       for name in ("FlushGroup", "DeleteGroup")},
     **{_INSPECT + name: _request(_queue_field, Role.ADMIN)
        for name in ("PauseQueue", "ResumeQueue", "CancelTask", "RunTask", "ArchiveTask",
                     "DeleteTask")},

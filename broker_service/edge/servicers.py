@@ -15,8 +15,10 @@ from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq_broker import validation as v
 from leasq_broker.admin import Admin
 from leasq_broker.edge import converters as conv
+from leasq_broker.edge.group_servicer import GroupInspectMethods
 from leasq_broker.edge.status import grpc_edge, item_error
 from leasq_broker.errors import InvalidField, LeaseLost, LeasqError, TaskNotFound
+from leasq_broker.groups.service import Groups
 from leasq_broker.leasing import Leasing
 from leasq_broker.models import (
     HeartbeatStatus,
@@ -133,11 +135,12 @@ def _settle_error(lease: LeaseRef, outcome: SettleOutcome) -> LeasqError | None:
     return None
 
 
-class InspectServicer(inspect_grpc.InspectServiceServicer):
-    """Operator calls."""
+class InspectServicer(GroupInspectMethods, inspect_grpc.InspectServiceServicer):
+    """Operator calls (those on groups and queue settings in GroupInspectMethods)."""
 
-    def __init__(self, admin: Admin) -> None:
+    def __init__(self, admin: Admin, groups: Groups) -> None:
         self._admin = admin
+        self._groups = groups
 
     @grpc_edge
     async def GetTask(self, request: inspect_pb.GetTaskRequest, context: Context

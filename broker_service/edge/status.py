@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from leasq.v1 import task_pb2
 from leasq_broker.errors import (
     DuplicateTask,
+    GroupNotFound,
     InvalidField,
     LeaseLost,
     LeasqError,
@@ -49,6 +50,7 @@ _CODES: list[tuple[type[LeasqError], grpc.StatusCode]] = [
     (DuplicateTask, grpc.StatusCode.ALREADY_EXISTS),
     (TaskNotFound, grpc.StatusCode.NOT_FOUND),
     (ScheduleNotFound, grpc.StatusCode.NOT_FOUND),
+    (GroupNotFound, grpc.StatusCode.NOT_FOUND),
     (QueueNotFound, grpc.StatusCode.NOT_FOUND),
     (LeaseLost, grpc.StatusCode.FAILED_PRECONDITION),
     (WrongState, grpc.StatusCode.FAILED_PRECONDITION),

@@ -1,11 +1,12 @@
--- delete_task: an operator deletes a task in any state but ACTIVE, releasing its unique lock.
+-- delete_task: an operator deletes a task in any state but ACTIVE and AGGREGATING (a group's
+-- member leaves with its group: DeleteGroup), releasing its unique lock.
 -- KEYS[1] task hash   KEYS[2] pending list   KEYS[3] scheduled zset   KEYS[4] retry zset
 -- KEYS[5] archived zset   KEYS[6] completed zset
 -- ARGV[1] task id
--- Returns: 0 deleted, 1 wrong state (active), 2 not found.
+-- Returns: 0 deleted, 1 wrong state (active, aggregating), 2 not found.
 local f = redis.call('HMGET', KEYS[1], 's', 'uk')
 if not f[1] then return 2 end
-if f[1] == 'active' then return 1 end
+if f[1] == 'active' or f[1] == 'aggregating' then return 1 end
 local from = {scheduled = KEYS[3], retry = KEYS[4], archived = KEYS[5], completed = KEYS[6]}
 if f[1] == 'pending' then
   redis.call('LREM', KEYS[2], 1, ARGV[1])

@@ -86,6 +86,36 @@ class InspectServiceStub:
                 request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.SerializeToString,
                 response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.FromString,
                 _registered_method=True)
+        self.GetQueueSettings = channel.unary_unary(
+                '/leasq.v1.InspectService/GetQueueSettings',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateQueueSettings = channel.unary_unary(
+                '/leasq.v1.InspectService/UpdateQueueSettings',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsResponse.FromString,
+                _registered_method=True)
+        self.ListGroups = channel.unary_unary(
+                '/leasq.v1.InspectService/ListGroups',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupsRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupsResponse.FromString,
+                _registered_method=True)
+        self.ListGroupMembers = channel.unary_unary(
+                '/leasq.v1.InspectService/ListGroupMembers',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersResponse.FromString,
+                _registered_method=True)
+        self.FlushGroup = channel.unary_unary(
+                '/leasq.v1.InspectService/FlushGroup',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.FlushGroupRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.FlushGroupResponse.FromString,
+                _registered_method=True)
+        self.DeleteGroup = channel.unary_unary(
+                '/leasq.v1.InspectService/DeleteGroup',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
@@ -171,6 +201,51 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQueueSettings(self, request, context):
+        """A queue's settings, defaults filled in. Any valid queue name may be asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateQueueSettings(self, request, context):
+        """Changes the settings named in update_mask (all set fields when it is empty); a field named
+        in the mask but unset returns to its default. Settings may be made before the queue's
+        first task; they do not create the queue. Takes effect at once on every broker replica.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroups(self, request, context):
+        """The AGGREGATING groups of a queue, largest first, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroupMembers(self, request, context):
+        """The members of one group, in the order they joined, paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FlushGroup(self, request, context):
+        """Flushes one group now, whatever its settings: its members become one PENDING task.
+        NOT_FOUND (GROUP_NOT_FOUND) for an empty or unknown group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGroup(self, request, context):
+        """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +298,36 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.DeleteTask,
                     request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.FromString,
                     response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'GetQueueSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueueSettings,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsResponse.SerializeToString,
+            ),
+            'UpdateQueueSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateQueueSettings,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsResponse.SerializeToString,
+            ),
+            'ListGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroups,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupsRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupsResponse.SerializeToString,
+            ),
+            'ListGroupMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroupMembers,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersResponse.SerializeToString,
+            ),
+            'FlushGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.FlushGroup,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.FlushGroupRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.FlushGroupResponse.SerializeToString,
+            ),
+            'DeleteGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGroup,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -497,6 +602,168 @@ class InspectService:
             '/leasq.v1.InspectService/DeleteTask',
             leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskRequest.SerializeToString,
             leasq_dot_v1_dot_inspect__service__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueueSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/GetQueueSettings',
+            leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.GetQueueSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateQueueSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/UpdateQueueSettings',
+            leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.UpdateQueueSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/ListGroups',
+            leasq_dot_v1_dot_inspect__service__pb2.ListGroupsRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.ListGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroupMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/ListGroupMembers',
+            leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.ListGroupMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FlushGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/FlushGroup',
+            leasq_dot_v1_dot_inspect__service__pb2.FlushGroupRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.FlushGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/DeleteGroup',
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,6 +70,23 @@ class InspectServiceStub:
     """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
     (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
     """
+    GetQueueSettings: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueSettingsRequest, _inspect_service_pb2.GetQueueSettingsResponse]
+    """A queue's settings, defaults filled in. Any valid queue name may be asked for."""
+    UpdateQueueSettings: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.UpdateQueueSettingsRequest, _inspect_service_pb2.UpdateQueueSettingsResponse]
+    """Changes the settings named in update_mask (all set fields when it is empty); a field named
+    in the mask but unset returns to its default. Settings may be made before the queue's
+    first task; they do not create the queue. Takes effect at once on every broker replica.
+    """
+    ListGroups: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupsRequest, _inspect_service_pb2.ListGroupsResponse]
+    """The AGGREGATING groups of a queue, largest first, paginated."""
+    ListGroupMembers: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupMembersRequest, _inspect_service_pb2.ListGroupMembersResponse]
+    """The members of one group, in the order they joined, paginated."""
+    FlushGroup: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.FlushGroupRequest, _inspect_service_pb2.FlushGroupResponse]
+    """Flushes one group now, whatever its settings: its members become one PENDING task.
+    NOT_FOUND (GROUP_NOT_FOUND) for an empty or unknown group.
+    """
+    DeleteGroup: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteGroupRequest, _inspect_service_pb2.DeleteGroupResponse]
+    """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
 
 @_typing.type_check_only
 class InspectServiceAsyncStub(InspectServiceStub):
@@ -113,6 +130,23 @@ class InspectServiceAsyncStub(InspectServiceStub):
     """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
     (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
     """
+    GetQueueSettings: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueSettingsRequest, _inspect_service_pb2.GetQueueSettingsResponse]  # type: ignore[assignment]
+    """A queue's settings, defaults filled in. Any valid queue name may be asked for."""
+    UpdateQueueSettings: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.UpdateQueueSettingsRequest, _inspect_service_pb2.UpdateQueueSettingsResponse]  # type: ignore[assignment]
+    """Changes the settings named in update_mask (all set fields when it is empty); a field named
+    in the mask but unset returns to its default. Settings may be made before the queue's
+    first task; they do not create the queue. Takes effect at once on every broker replica.
+    """
+    ListGroups: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupsRequest, _inspect_service_pb2.ListGroupsResponse]  # type: ignore[assignment]
+    """The AGGREGATING groups of a queue, largest first, paginated."""
+    ListGroupMembers: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupMembersRequest, _inspect_service_pb2.ListGroupMembersResponse]  # type: ignore[assignment]
+    """The members of one group, in the order they joined, paginated."""
+    FlushGroup: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.FlushGroupRequest, _inspect_service_pb2.FlushGroupResponse]  # type: ignore[assignment]
+    """Flushes one group now, whatever its settings: its members become one PENDING task.
+    NOT_FOUND (GROUP_NOT_FOUND) for an empty or unknown group.
+    """
+    DeleteGroup: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteGroupRequest, _inspect_service_pb2.DeleteGroupResponse]  # type: ignore[assignment]
+    """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
 
 class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
     """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
@@ -213,5 +247,58 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
         """Deletes a task in any state but ACTIVE, and releases its unique lock. FAILED_PRECONDITION
         (WRONG_STATE) for an ACTIVE task: cancel it first. Deleting a PENDING task costs O(pending).
         """
+
+    @_abc_1.abstractmethod
+    def GetQueueSettings(
+        self,
+        request: _inspect_service_pb2.GetQueueSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.GetQueueSettingsResponse, _abc.Awaitable[_inspect_service_pb2.GetQueueSettingsResponse]]:
+        """A queue's settings, defaults filled in. Any valid queue name may be asked for."""
+
+    @_abc_1.abstractmethod
+    def UpdateQueueSettings(
+        self,
+        request: _inspect_service_pb2.UpdateQueueSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.UpdateQueueSettingsResponse, _abc.Awaitable[_inspect_service_pb2.UpdateQueueSettingsResponse]]:
+        """Changes the settings named in update_mask (all set fields when it is empty); a field named
+        in the mask but unset returns to its default. Settings may be made before the queue's
+        first task; they do not create the queue. Takes effect at once on every broker replica.
+        """
+
+    @_abc_1.abstractmethod
+    def ListGroups(
+        self,
+        request: _inspect_service_pb2.ListGroupsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.ListGroupsResponse, _abc.Awaitable[_inspect_service_pb2.ListGroupsResponse]]:
+        """The AGGREGATING groups of a queue, largest first, paginated."""
+
+    @_abc_1.abstractmethod
+    def ListGroupMembers(
+        self,
+        request: _inspect_service_pb2.ListGroupMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.ListGroupMembersResponse, _abc.Awaitable[_inspect_service_pb2.ListGroupMembersResponse]]:
+        """The members of one group, in the order they joined, paginated."""
+
+    @_abc_1.abstractmethod
+    def FlushGroup(
+        self,
+        request: _inspect_service_pb2.FlushGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.FlushGroupResponse, _abc.Awaitable[_inspect_service_pb2.FlushGroupResponse]]:
+        """Flushes one group now, whatever its settings: its members become one PENDING task.
+        NOT_FOUND (GROUP_NOT_FOUND) for an empty or unknown group.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteGroup(
+        self,
+        request: _inspect_service_pb2.DeleteGroupRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.DeleteGroupResponse, _abc.Awaitable[_inspect_service_pb2.DeleteGroupResponse]]:
+        """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
 
 def add_InspectServiceServicer_to_server(servicer: InspectServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

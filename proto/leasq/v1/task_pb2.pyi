@@ -55,7 +55,7 @@ class _TaskStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskState.V
     TASK_STATE_COMPLETED: _TaskState.ValueType  # 6
     """Succeeded and kept, with its result, for its retention."""
     TASK_STATE_AGGREGATING: _TaskState.ValueType  # 7
-    """Held in a group until the group is aggregated into one task (reserved for aggregation)."""
+    """Held in a group (TaskSpec.group) until the group is flushed into one task."""
 
 class TaskState(_TaskState, metaclass=_TaskStateEnumTypeWrapper):
     """The lifecycle state of a task.
@@ -84,7 +84,7 @@ retention (default 90 days) or until the per-queue archive cap (default 10,000) 
 TASK_STATE_COMPLETED: TaskState.ValueType  # 6
 """Succeeded and kept, with its result, for its retention."""
 TASK_STATE_AGGREGATING: TaskState.ValueType  # 7
-"""Held in a group until the group is aggregated into one task (reserved for aggregation)."""
+"""Held in a group (TaskSpec.group) until the group is flushed into one task."""
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
 
 class _ErrorReason:
@@ -128,6 +128,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_QUEUE_NOT_FOUND: _ErrorReason.ValueType  # 14
     """NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
+    ERROR_REASON_GROUP_NOT_FOUND: _ErrorReason.ValueType  # 15
+    """NOT_FOUND: no AGGREGATING group of this queue, type and key."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Machine-readable reasons for refusals. The broker sends them in a google.rpc.ErrorInfo
@@ -171,6 +173,8 @@ message names the role (and queue) needed.
 """
 ERROR_REASON_QUEUE_NOT_FOUND: ErrorReason.ValueType  # 14
 """NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
+ERROR_REASON_GROUP_NOT_FOUND: ErrorReason.ValueType  # 15
+"""NOT_FOUND: no AGGREGATING group of this queue, type and key."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final
@@ -244,7 +248,15 @@ class TaskSpec(_message.Message):
     At most 256 characters.
     """
     group: _builtins.str
-    """Aggregation group key; stored and listed. At most 256 characters."""
+    """Aggregation group key. A task with a group is not leased on its own: it waits in state
+    AGGREGATING, in the group of its queue, type and key, until the group is flushed into one
+    PENDING task of the same type that carries every member (LeasedTask.members). A group is
+    flushed when it has been quiet for its queue's grace period, when its first member has
+    waited the max delay, or when it reaches the max size (InspectService queue settings).
+    1-256 characters of [A-Za-z0-9_.:@/+=-]. A grouped task cannot also have process_at,
+    process_in or unique_ttl (INVALID_ARGUMENT). The flushed task takes max_retry, timeout,
+    deadline and retention from the group's first member.
+    """
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """String metadata carried with the task (trace context, tenant, content type). At most 64
@@ -333,7 +345,9 @@ class EnqueuedTask(_message.Message):
     queue: _builtins.str
     """The queue the task is in."""
     state: Global___TaskState.ValueType
-    """TASK_STATE_PENDING, or TASK_STATE_SCHEDULED when process_at/process_in is in the future."""
+    """TASK_STATE_PENDING, or TASK_STATE_SCHEDULED when process_at/process_in is in the future,
+    or TASK_STATE_AGGREGATING for a task with a group.
+    """
     @_builtins.property
     def next_process_at(self) -> _timestamp_pb2.Timestamp:
         """When the task becomes leasable."""
@@ -396,6 +410,8 @@ class LeasedTask(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     ENQUEUED_AT_FIELD_NUMBER: _builtins.int
     LEASE_LOST_COUNT_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Task id, unique within the queue."""
     queue: _builtins.str
@@ -415,6 +431,8 @@ class LeasedTask(_message.Message):
     """
     lease_lost_count: _builtins.int
     """How many earlier leases of this task expired without Ack or Nack (a crashed worker)."""
+    group: _builtins.str
+    """For a task made by aggregation: the group key its members shared. Empty otherwise."""
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Headers as the producer gave them."""
@@ -445,6 +463,12 @@ class LeasedTask(_message.Message):
     def enqueued_at(self) -> _timestamp_pb2.Timestamp:
         """When the task was first enqueued."""
 
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMember]:
+        """For a task made by aggregation: its members, in the order they joined the group. Empty for
+        an ordinary task; payload is then empty too. Settling the task settles every member.
+        """
+
     def __init__(
         self,
         *,
@@ -462,14 +486,74 @@ class LeasedTask(_message.Message):
         timeout: _duration_pb2.Duration | None = ...,
         enqueued_at: _timestamp_pb2.Timestamp | None = ...,
         lease_lost_count: _builtins.int = ...,
+        group: _builtins.str = ...,
+        members: _abc.Iterable[Global___GroupMember] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "headers", b"headers", "id", b"id", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "lease_token", b"lease_token", "max_retry", b"max_retry", "payload", b"payload", "queue", b"queue", "retried", b"retried", "timeout", b"timeout", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "group", b"group", "headers", b"headers", "id", b"id", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "lease_token", b"lease_token", "max_retry", b"max_retry", "members", b"members", "payload", b"payload", "queue", b"queue", "retried", b"retried", "timeout", b"timeout", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LeasedTask: _TypeAlias = LeasedTask  # noqa: Y015
+
+@_typing.final
+class GroupMember(_message.Message):
+    """One task of an aggregated group, as enqueued by its producer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class HeadersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    HEADERS_FIELD_NUMBER: _builtins.int
+    ENQUEUED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The member's task id (the producer's task_id or a broker-made one)."""
+    payload: _builtins.bytes
+    """Payload bytes as the producer gave them."""
+    @_builtins.property
+    def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Headers as the producer gave them."""
+
+    @_builtins.property
+    def enqueued_at(self) -> _timestamp_pb2.Timestamp:
+        """When the member was enqueued."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        payload: _builtins.bytes = ...,
+        headers: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        enqueued_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enqueued_at", b"enqueued_at", "headers", b"headers", "id", b"id", "payload", b"payload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GroupMember: _TypeAlias = GroupMember  # noqa: Y015
 
 @_typing.final
 class TaskInfo(_message.Message):
@@ -524,6 +608,7 @@ class TaskInfo(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     RELEASED_COUNT_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Task id, unique within the queue."""
     queue: _builtins.str
@@ -608,6 +693,10 @@ class TaskInfo(_message.Message):
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """When a COMPLETED task will be removed (its completed_at + retention)."""
 
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMember]:
+        """For a task made by aggregation: its members in the order they joined (see LeasedTask)."""
+
     def __init__(
         self,
         *,
@@ -638,10 +727,11 @@ class TaskInfo(_message.Message):
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         cancel_requested: _builtins.bool = ...,
         released_count: _builtins.int = ...,
+        members: _abc.Iterable[Global___GroupMember] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "next_process_at", b"next_process_at", "retention", b"retention", "timeout", b"timeout", "unique_ttl", b"unique_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "released_count", b"released_count", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "members", b"members", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "released_count", b"released_count", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

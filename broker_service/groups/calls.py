@@ -1,0 +1,53 @@
+"""The group scripts' calls, built from validated values (the enqueue path shares them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from leasq_broker.groups.models import (
+    DEFAULT_GRACE_MS,
+    DEFAULT_MAX_DELAY_MS,
+    DEFAULT_MAX_SIZE,
+)
+from leasq_broker.keys import Keys
+from leasq_broker.models import TaskRecord
+from leasq_broker.scripts import ScriptArg, ScriptCall
+
+FLUSH_DUE, FLUSH_NOW = "due", "now"
+
+
+def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
+    """``group_join.lua`` for grouped records of one queue."""
+    k = keys
+    script_keys = [k.groups(queue), k.group_due(queue), k.queue_settings(queue),
+                   k.pending(queue), k.waiting(queue), k.aggregating(queue)]
+    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
+                             len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
+                             DEFAULT_MAX_SIZE]
+    for r in records:
+        script_keys += [k.task(queue, r.id), k.group_members(queue, r.group_id),
+                        k.group_info(queue, r.group_id)]
+        args += [f"{r.id}\t{r.group_id}\t{r.group}\t{r.max_retry}\t{r.retention_ms}"
+                 f"\t{r.deadline_ms}", r.envelope, r.member, r.base]
+    return ScriptCall("group_join", script_keys, args)
+
+
+def flush_call(keys: Keys, queue: str, group_ids: Sequence[str], now_ms: int,
+               mode: str) -> ScriptCall:
+    """``group_flush.lua`` for some groups of one queue."""
+    k = keys
+    script_keys = [k.groups(queue), k.group_due(queue), k.aggregating(queue), k.pending(queue),
+                   k.waiting(queue)]
+    for gid in group_ids:
+        script_keys += [k.group_members(queue, gid), k.group_info(queue, gid)]
+    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue), mode,
+                             *group_ids]
+    return ScriptCall("group_flush", script_keys, args)
+
+
+def delete_call(keys: Keys, queue: str, group_id: str) -> ScriptCall:
+    k = keys
+    return ScriptCall("group_delete",
+                      [k.groups(queue), k.group_due(queue), k.aggregating(queue),
+                       k.group_members(queue, group_id), k.group_info(queue, group_id)],
+                      [k.task_prefix(queue), group_id])

@@ -1,0 +1,110 @@
+-- group_join: add grouped tasks to their groups (AGGREGATING). A group that reaches the queue's
+-- max size is flushed at once, in this script, into one PENDING task (see group_flush.lua).
+-- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
+-- KEYS[3] queue settings hash   KEYS[4] pending list   KEYS[5] waiting marker
+-- KEYS[6] aggregating counter
+-- then per task i (i = 1..n): KEYS[4+3i] task hash, KEYS[5+3i] group's member list,
+--   KEYS[6+3i] group's info hash
+-- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
+-- ARGV[5] n   ARGV[6] default grace (ms)   ARGV[7] default max delay (ms)
+-- ARGV[8] default max size
+-- then per task i: ARGV[5+4i] meta "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>
+--   retention ms<TAB>deadline ms (0 = none)", ARGV[6+4i] envelope (LeasedTask bytes),
+--   ARGV[7+4i] member (GroupMember bytes), ARGV[8+4i] base envelope of a flushed task
+-- The flushed task's id is 'g-' .. sha1(group id, first member id, first join time): the
+-- same flush always makes the same id.
+-- Returns: {statuses (0 joined, 1 task id conflict), earliest flush instant of a group created
+-- here (-1 none), groups flushed here}
+local now = tonumber(ARGV[1])
+local prefix = ARGV[4]
+
+local function varint(n)
+  local out = ''
+  while n >= 128 do
+    out = out .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return out .. string.char(n)
+end
+
+local function len_field(tag, bytes)
+  return tag .. varint(#bytes) .. bytes
+end
+
+-- Turn one group into a PENDING task; its member hashes and the group's keys are deleted.
+local function flush(mkey, ikey, gid)
+  local ids = redis.call('LRANGE', mkey, 0, -1)
+  local info = redis.call('HMGET', ikey, 'gb', 'f', 'mr', 'rt', 'dl', 'g')
+  redis.call('DEL', mkey, ikey)
+  redis.call('ZREM', KEYS[1], gid)
+  redis.call('ZREM', KEYS[2], gid)
+  if #ids > 0 then redis.call('DECRBY', KEYS[6], #ids) end
+  local parts = {}
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', prefix .. id, 's', 'gm')
+    if f[1] == 'aggregating' and f[2] then
+      parts[#parts + 1] = len_field('\130\1', f[2])
+      redis.call('DEL', prefix .. id)
+    end
+  end
+  if #parts == 0 then return '', 0 end
+  local fid = 'g-' .. redis.sha1hex(gid .. '\0' .. ids[1] .. '\0' .. (info[2] or ''))
+  if redis.call('EXISTS', prefix .. fid) == 1 then fid = fid .. '-' .. now end
+  local stamp = '\8' .. varint(math.floor(now / 1000))
+  if now % 1000 > 0 then stamp = stamp .. '\16' .. varint((now % 1000) * 1000000) end
+  local env = (info[1] or '') .. len_field('\10', fid) .. len_field('\106', stamp)
+    .. table.concat(parts)
+  local tkey = prefix .. fid
+  redis.call('HSET', tkey, 'b', env, 's', 'pending', 'mr', info[3] or '0', 'na', now,
+    'g', info[6] or '')
+  if info[4] and info[4] ~= '0' then redis.call('HSET', tkey, 'rt', info[4]) end
+  if info[5] and info[5] ~= '0' then redis.call('HSET', tkey, 'dl', info[5]) end
+  redis.call('LPUSH', KEYS[4], fid)
+  return fid, #parts
+end
+
+local s = redis.call('HMGET', KEYS[3], 'gp', 'md', 'ms')
+local grace = tonumber(s[1] or ARGV[6])
+local max_delay = tonumber(s[2] or ARGV[7])
+local max_size = tonumber(s[3] or ARGV[8])
+local n = tonumber(ARGV[5])
+local statuses = {}
+local earliest = -1
+local flushed = 0
+local joined = 0
+for i = 1, n do
+  local tkey, mkey, ikey = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
+  local id, gid, group, mr, rt, dl = string.match(ARGV[5 + 4 * i],
+    '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)$')
+  if redis.call('EXISTS', tkey) == 1 then
+    statuses[i] = 1
+  else
+    statuses[i] = 0
+    joined = joined + 1
+    redis.call('HSET', tkey, 'b', ARGV[6 + 4 * i], 'gm', ARGV[7 + 4 * i], 's', 'aggregating',
+      'g', group)
+    local size = redis.call('RPUSH', mkey, id)
+    local first = now
+    if size == 1 then
+      redis.call('HSET', ikey, 'f', now, 'l', now, 'gb', ARGV[8 + 4 * i], 'mr', mr, 'rt', rt,
+        'dl', dl, 'g', group)
+    else
+      redis.call('HSET', ikey, 'l', now)
+      first = tonumber(redis.call('HGET', ikey, 'f') or now)
+    end
+    redis.call('INCR', KEYS[6])
+    if size >= max_size then
+      flush(mkey, ikey, gid)
+      flushed = flushed + 1
+    else
+      local due = math.min(now + grace, first + max_delay)
+      redis.call('ZADD', KEYS[2], due, gid)
+      redis.call('ZADD', KEYS[1], size, gid)
+      if size == 1 and (earliest < 0 or due < earliest) then earliest = due end
+    end
+  end
+end
+if flushed > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return {statuses, earliest, flushed}
