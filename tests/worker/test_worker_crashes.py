@@ -24,12 +24,17 @@ async def test_tasks_of_a_killed_worker_are_redelivered_to_another_within_the_le
     ids = [await enqueue(broker_stub, "job", queue, retention=retention()) for _ in range(6)]
     lease_args = ["--lease-duration", str(LEASE)]
     first = await spawn_worker(name="A", mode="hang", args=["--concurrency", "3", *lease_args])
-    held = {task_id for _, task_id, _, _ in await events.take(3)}
+    started = await events.take(3)
+    held = {task_id for _, task_id, _, _ in started}
     second = await spawn_worker(name="B", args=["--concurrency", "4", *lease_args])
     assert {(what, name) for what, _, name, _ in await events.take(6)} == {
         ("start", "B"),
         ("done", "B"),
     }  # B took the other three and is now idle, long-polling
+    # A holds its leases (by heartbeats) well past their first expiry: B gets none of them.
+    hold_until = max(when for _, _, _, when in started) + 1.5 * LEASE
+    early = await events.client.blpop([events.key], timeout=max(0.1, hold_until - time.time()))
+    assert early is None, f"redelivered while its worker was alive: {early}"
     killed_at = time.time()
     await first.kill()
 
@@ -37,6 +42,9 @@ async def test_tasks_of_a_killed_worker_are_redelivered_to_another_within_the_le
     assert {task_id for _, task_id, _, _ in redelivered} == held
     assert all(name == "B" for _, _, name, _ in redelivered)
     assert max(when for _, _, _, when in redelivered) - killed_at <= LEASE + 1.0
+    # ... and not before: A's heartbeats held the leases until the kill. The last one may have
+    # been sent up to a heartbeat interval (LEASE / 3) before it.
+    assert min(when for _, _, _, when in redelivered) - killed_at >= LEASE * 2 / 3 - 0.1
     second.send(signal.SIGTERM)
     assert await second.wait() == 0
     for task_id in ids:
