@@ -139,7 +139,9 @@ def _value(field: FieldDescriptor, hints: Hints, depth: int, small: bool,
         generic: st.SearchStrategy[Any] = messages(field.message_type, hints, depth + 1, small)
     else:
         generic = scalars(field, small or depth >= 2)
-    hint = hints.get(field.name)
+    # Hints are values of scalar fields: a message field of the same name (GroupRef group)
+    # gets generic messages only.
+    hint = hints.get(field.name) if field.message_type is None else None
     return generic if hint is None else st.one_of(hint, hint, hint, generic)
 
 
