@@ -35,13 +35,16 @@ local function flush(mkey, ikey, gid)
   redis.call('ZREM', KEYS[1], gid)
   redis.call('ZREM', KEYS[2], gid)
   if #ids > 0 then redis.call('DECRBY', KEYS[3], #ids) end
-  local parts = {}
+  local parts, gone = {}, {}
   for _, id in ipairs(ids) do
     local f = redis.call('HMGET', prefix .. id, 's', 'gm')
     if f[1] == 'aggregating' and f[2] then
       parts[#parts + 1] = len_field('\130\1', f[2])
-      redis.call('DEL', prefix .. id)
+      gone[#gone + 1] = prefix .. id
     end
+  end
+  for i = 1, #gone, 500 do
+    redis.call('DEL', unpack(gone, i, math.min(i + 499, #gone)))
   end
   if #parts == 0 then return '', 0 end
   local fid = 'g-' .. redis.sha1hex(gid .. '\0' .. ids[1] .. '\0' .. (info[2] or ''))

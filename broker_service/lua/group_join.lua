@@ -39,13 +39,16 @@ local function flush(mkey, ikey, gid)
   redis.call('ZREM', KEYS[1], gid)
   redis.call('ZREM', KEYS[2], gid)
   if #ids > 0 then redis.call('DECRBY', KEYS[6], #ids) end
-  local parts = {}
+  local parts, gone = {}, {}
   for _, id in ipairs(ids) do
     local f = redis.call('HMGET', prefix .. id, 's', 'gm')
     if f[1] == 'aggregating' and f[2] then
       parts[#parts + 1] = len_field('\130\1', f[2])
-      redis.call('DEL', prefix .. id)
+      gone[#gone + 1] = prefix .. id
     end
+  end
+  for i = 1, #gone, 500 do
+    redis.call('DEL', unpack(gone, i, math.min(i + 499, #gone)))
   end
   if #parts == 0 then return '', 0 end
   local fid = 'g-' .. redis.sha1hex(gid .. '\0' .. ids[1] .. '\0' .. (info[2] or ''))
@@ -92,7 +95,6 @@ for i = 1, n do
       redis.call('HSET', ikey, 'l', now)
       first = tonumber(redis.call('HGET', ikey, 'f') or now)
     end
-    redis.call('INCR', KEYS[6])
     if size >= max_size then
       flush(mkey, ikey, gid)
       flushed = flushed + 1
@@ -104,6 +106,7 @@ for i = 1, n do
     end
   end
 end
+if joined > 0 then redis.call('INCRBY', KEYS[6], joined) end
 if flushed > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
 end
