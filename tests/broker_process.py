@@ -12,10 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import redis
+from process_checks import Expectations, unexpected_lines, watch
 
 from leasq_broker.cli import SERVE_FLAGS
 from leasq_broker.embedded_redis import find_redis_server, free_loopback_port
@@ -88,6 +89,12 @@ class BrokerHandle:
     can reconnect to the same address. ``redis_url`` is the Redis the broker uses (for the
     embedded mode: the socket in its data dir). Stop and restart block; from a test that must
     keep its event loop running meanwhile, use :meth:`stop_async` / :meth:`restart_async`.
+
+    Every handle is checked after each test (``process_checks``): a graceful stop must exit 0,
+    an exit the test did not cause (a crash) fails, and so does an error-level line or a
+    traceback in its log, unless the test declared it with :meth:`expect_log` /
+    :meth:`expect_exit`. :meth:`kill` is never asked for its exit code, and a start that raised
+    :class:`ProcessStartError` (which the test saw) is not checked further.
     """
 
     def __init__(
@@ -109,6 +116,11 @@ class BrokerHandle:
         self.listen = f"127.0.0.1:{stable_port()}"
         self.address = ""
         self.process: subprocess.Popen[bytes] | None = None
+        self.expectations = Expectations()
+        self._exit_problems: list[str] = []
+        self._exit_checked: subprocess.Popen[bytes] | None = None  # its exit is accounted for
+        self._log_checked = 0  # log offset up to which lines were checked
+        self._unchecked: list[tuple[int, int]] = []  # log spans of failed starts
 
     @property
     def running(self) -> bool:
@@ -121,14 +133,23 @@ class BrokerHandle:
         self.ready_file.unlink(missing_ok=True)
         command = [sys.executable, "-m", "leasq_broker", "serve", *self.flags,
                    "--listen", self.listen, "--ready-file", str(self.ready_file)]  # fmt: skip
+        self._check_exit("exited")  # a process exited since; this start replaces it
+        watch(self)
         with self.log_path.open("ab") as log:
+            run_start = log.tell()
             log.write(f"--- {' '.join(command)}\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=self.env, cwd=self.workdir,
             )  # fmt: skip
-        self.address = self._wait_ready()
+        try:
+            self.address = self._wait_ready()
+        except ProcessStartError:
+            # The test gets the exception with the log tail: this run is accounted for.
+            self._exit_checked = self.process
+            self._unchecked.append((run_start, self.log_path.stat().st_size))
+            raise
         # Restarts keep the port, so that clients reconnect to the same address.
         self.listen = self.address
         if self.redis_url is None and self.data_dir is not None:
@@ -162,6 +183,11 @@ class BrokerHandle:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+                self._exit_problem(f"did not stop within {timeout:g}s of SIGTERM (killed)")
+                self._exit_checked = process
+            self._check_exit("stopped by SIGTERM")
+        else:
+            self._check_exit("exited before it was stopped")
         return int(process.returncode)
 
     def kill(self) -> None:
@@ -170,6 +196,7 @@ class BrokerHandle:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+            self._exit_checked = process
 
     def restart(self) -> None:
         """Stop (if running) and start again with the same flags on the same port."""
@@ -184,6 +211,62 @@ class BrokerHandle:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def expect_log(self, *patterns: str) -> None:
+        """Allow error-level lines and tracebacks containing one of ``patterns`` (until the
+        next check, after this test)."""
+        self.expectations.logs.extend(patterns)
+
+    def expect_exit(self, *codes: int) -> None:
+        """Allow these exit codes besides 0 (until the next check, after this test)."""
+        self.expectations.exits.update(codes)
+
+    def describe(self) -> str:
+        return f"broker {self.address or self.listen} (log {self.log_path})"
+
+    @property
+    def finished(self) -> bool:
+        return self.process is not None and self._exit_checked is self.process
+
+    def take_problems(self, patterns: Iterable[str] = ()) -> list[str]:
+        """Unexpected exits and error lines since the last call; resets the expectations."""
+        if self.process is not None and not self.running:
+            self._check_exit("exited before it was stopped")
+        problems = self._exit_problems[:]
+        self._exit_problems.clear()
+        allowed = (*patterns, *self.expectations.logs)
+        problems += unexpected_lines(self._new_log_lines(), allowed)
+        self.expectations.reset()
+        return problems
+
+    def _new_log_lines(self) -> list[str]:
+        """Complete lines written since the last look, without those of failed starts."""
+        if not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_checked)
+            chunk = log.read()
+        offset = self._log_checked
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._log_checked += len(complete)
+        lines: list[str] = []
+        for raw in complete.splitlines(keepends=True):
+            if not any(start <= offset < end for start, end in self._unchecked):
+                lines.append(raw.decode(errors="replace").rstrip("\r\n"))
+            offset += len(raw)
+        return lines
+
+    def _check_exit(self, how: str) -> None:
+        process = self.process
+        if process is None or process.returncode is None or self._exit_checked is process:
+            return
+        self._exit_checked = process
+        problem = self.expectations.exit_problem(process.returncode, how)
+        if problem is not None:
+            self._exit_problem(problem)
+
+    def _exit_problem(self, problem: str) -> None:
+        self._exit_problems.append(problem)
 
 
 class RedisProcess:

@@ -9,6 +9,13 @@ Fixtures (see each docstring):
 - ``broker``: ``broker_factory()`` with defaults.
 - ``grpc_channel`` / ``broker_stub`` / ``inspect_stub``: a ``grpc.aio`` channel to ``broker``
   and the generated stubs on it.
+- ``local_logs`` (autouse): error-level records logged in the test process.
+
+After every test, each broker and worker process a test started, and the test process itself,
+are checked (see ``process_checks``): an unexpected exit code, error-level log line or
+traceback fails the test at teardown. Declare what a test causes on purpose with
+``handle.expect_log(...)`` / ``handle.expect_exit(...)``, ``local_logs.expect(...)``, or
+``@pytest.mark.expect_log("text", ...)`` for every process of the test.
 
 Never the shared Redis on port 6379: tests own every process they talk to.
 """
@@ -30,8 +37,37 @@ from broker_process import (
     broker_environment,
     overrides_to_flags,
 )
+from process_checks import LocalLogs, fail_on_problems, take_all_problems
 
 from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "expect_log(*texts): error-level log lines or tracebacks containing one of "
+        "these texts are caused on purpose (in any process the test checks)",
+    )  # fmt: skip
+
+
+def expected_logs(node: pytest.Item) -> list[str]:
+    """The texts of every ``expect_log`` marker of this test (module and class ones too)."""
+    return [text for marker in node.iter_markers("expect_log") for text in marker.args]
+
+
+@pytest.fixture(autouse=True)
+def local_logs(request: pytest.FixtureRequest) -> Iterator[LocalLogs]:
+    """Error-level records of this process during the test; unexpected ones fail it at teardown,
+    as do the unexpected exits and error lines of every process the test started."""
+    logs = LocalLogs()
+    logs.install()
+    try:
+        yield logs
+    finally:
+        logs.uninstall()
+    patterns = expected_logs(request.node)
+    problems = [*take_all_problems(patterns),
+                *(f"this test process: {problem}" for problem in logs.unexpected(patterns))]
+    fail_on_problems(problems, "processes of this test misbehaved")
 
 
 @pytest.fixture(scope="session")

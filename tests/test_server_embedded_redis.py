@@ -89,6 +89,8 @@ def test_the_broker_stops_with_an_error_when_its_private_redis_dies(
     data_dir = tmp_path / "data"
     broker = broker_factory(redis_url=None, data_dir=data_dir)
     assert broker.process is not None
+    broker.expect_exit(1)
+    broker.expect_log("embedded redis exited unexpectedly", "broker failed")
     os.kill(int((data_dir / "redis.pid").read_text()), signal.SIGKILL)
     assert broker.process.wait(timeout=30) == 1
     assert "embedded redis exited unexpectedly" in broker.log_text()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 from broker_process import BrokerHandle, broker_environment, overrides_to_flags
+from process_checks import check_stopped
 from redis.asyncio import Redis
 from store_testing import T0, StoreEnv
 
@@ -48,6 +49,7 @@ def shared_broker(
         yield handle
     finally:
         handle.stop()
+    check_stopped(handle)
 
 
 @pytest.fixture

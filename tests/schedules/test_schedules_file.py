@@ -77,6 +77,7 @@ async def test_the_file_is_applied_at_start_and_again_when_it_changes(
 
         await until("the changed file applied", cleanup_only)
 
+        broker.expect_log("schedules file refused")
         write(path, CLEANUP + "\n[[schedule]]\nname = \"broken\"\nspec = \"@nope\"\ntype = \"t\"\n")
         await until("the bad edit reported",
                     lambda: _logged(broker.log_path, "schedules file refused"))

@@ -13,6 +13,7 @@ import grpc
 import grpc.aio
 import pytest
 from broker_process import BrokerHandle, broker_environment, overrides_to_flags
+from process_checks import check_stopped
 from rpc_testing import lease_request, ref, refusal, spec
 
 from leasq.v1 import broker_service_pb2 as pb
@@ -69,6 +70,7 @@ def broker(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield handle
     finally:
         handle.stop()
+    check_stopped(handle)
 
 
 class Stubs:

@@ -152,6 +152,7 @@ async def test_a_key_that_does_not_match_the_certificate_is_not_loaded_and_the_o
     broker_factory: BrokerFactory, server_files: ServerFiles, pki: Pki
 ) -> None:
     broker = broker_factory(**server_files.flags(mutual=False))
+    broker.expect_log("tls certificates not reloaded")
     server_files.install(Issued(pki.server.cert, pki.other_server.key), pki.ca.pem)
 
     async with tls_channel(broker.address, pki.ca.pem) as client:

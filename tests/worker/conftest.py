@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import redis.asyncio
 from broker_process import BrokerHandle, broker_environment, overrides_to_flags
-from worker_testing import Events, WorkerProcess
+from process_checks import check_stopped, fail_on_problems
+from worker_testing import Events, WorkerProcess, stop_within
 
 from leasq_worker import Registry, Worker
 
@@ -41,6 +42,7 @@ def broker(redis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield handle
     finally:
         handle.stop()
+    check_stopped(handle)
 
 
 @pytest.fixture
@@ -53,7 +55,9 @@ def queue() -> str:
 async def start_worker(broker: BrokerHandle) -> AsyncIterator[StartWorker]:
     """``await start_worker(registry, **options)``: a Worker serving in this event loop.
 
-    Every worker is stopped gracefully at teardown (which also proves it can stop).
+    Every worker is stopped gracefully at teardown (which also proves it can stop): its
+    ``run()`` must then end in time (``stop_within``) and without an exception, else the test
+    fails. (Its error-level log lines are checked by ``local_logs``.)
     """
     running: list[tuple[Worker, asyncio.Task[None]]] = []
 
@@ -66,8 +70,16 @@ async def start_worker(broker: BrokerHandle) -> AsyncIterator[StartWorker]:
     yield start
     for worker, _ in running:
         worker.stop()
-    for _, task in running:
-        await asyncio.wait_for(task, 30)
+    problems: list[str] = []
+    for worker, task in running:
+        bound = stop_within(worker)
+        done, _ = await asyncio.wait({task}, timeout=bound)
+        if not done:
+            task.cancel()
+            problems.append(f"worker {worker.id}: run() still running {bound:g}s after stop()")
+        elif not task.cancelled() and task.exception() is not None:
+            problems.append(f"worker {worker.id}: run() raised {task.exception()!r}")
+    fail_on_problems(problems, "in-process workers did not stop cleanly")
 
 
 @pytest.fixture

@@ -119,3 +119,4 @@ async def test_a_second_signal_exits_at_once(
     await worker.wait_log("waiting for running tasks")
     worker.send(signal.SIGINT)
     assert await worker.wait(within=5) == 128 + signal.SIGINT
+    worker.expect_exit(128 + signal.SIGINT)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from process_checks import Expectations, unexpected_lines, watch
+from waiting import MARGIN, within
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import inspect_service_pb2 as ipb
@@ -18,10 +22,16 @@ from leasq_worker import Worker
 HERE = Path(__file__).parent
 
 
+def stop_within(worker: Worker) -> float:
+    """The longest a graceful stop of ``worker`` may take: its long poll answering, running
+    handlers finishing or being cut at the shutdown timeout, outcomes reported within a lease."""
+    return worker.poll_wait + worker.shutdown_timeout + worker.lease_duration + 1 + MARGIN
+
+
 async def stop(worker: Worker) -> None:
     """Stop ``worker`` and wait until it has reported every outcome."""
     worker.stop()
-    await worker.stopped()
+    await within(stop_within(worker), worker.stopped(), f"worker {worker.id} did not stop")
 
 
 async def enqueue(stub: Any, task_type: str, queue: str, **fields: Any) -> str:
@@ -79,13 +89,25 @@ class Events:
 
 
 class WorkerProcess:
-    """``python -m leasq_worker worker_apps.events:registry`` as a subprocess with JSON logs."""
+    """``python -m leasq_worker worker_apps.events:registry`` as a subprocess with JSON logs.
+
+    Checked after each test (``process_checks``): an exit other than 0 that the test did not
+    declare with :meth:`expect_exit`, or an error-level line or traceback it did not declare
+    with :meth:`expect_log`, fails the test; :meth:`kill` (or ``send(SIGKILL)``) is never asked
+    for its exit code.
+    """
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.logs: list[dict[str, Any]] = []
+        self.lines: list[str] = []  # stderr as written, for the checks
+        self.expectations = Expectations()
+        self._killed = False
+        self._exit_checked = False
+        self._lines_checked = 0
         self._changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
+        watch(self)
 
     @classmethod
     async def start(
@@ -113,6 +135,7 @@ class WorkerProcess:
     async def _read(self) -> None:
         assert self.process.stderr is not None
         async for line in self.process.stderr:
+            self.lines.append(line.decode(errors="replace").rstrip("\r\n"))
             try:
                 self.logs.append(json.loads(line))
             except json.JSONDecodeError:
@@ -140,6 +163,7 @@ class WorkerProcess:
             raise AssertionError(message) from None
 
     def send(self, sig: int) -> None:
+        self._killed = self._killed or sig == signal.SIGKILL
         self.process.send_signal(sig)
 
     async def wait(self, within: float = 15) -> int:
@@ -149,6 +173,35 @@ class WorkerProcess:
 
     async def kill(self) -> None:
         if self.process.returncode is None:
+            self._killed = True
             self.process.kill()
             await self.process.wait()
         await self._reader
+
+    def expect_log(self, *patterns: str) -> None:
+        """Allow error-level lines and tracebacks containing one of ``patterns``."""
+        self.expectations.logs.extend(patterns)
+
+    def expect_exit(self, *codes: int) -> None:
+        """Allow these exit codes besides 0."""
+        self.expectations.exits.update(codes)
+
+    def describe(self) -> str:
+        return f"worker subprocess {self.process.pid}"
+
+    @property
+    def finished(self) -> bool:
+        return self._exit_checked and self._reader.done()
+
+    def take_problems(self, patterns: Iterable[str] = ()) -> list[str]:
+        """An unexpected exit code and the error lines since the last call."""
+        problems: list[str] = []
+        code = self.process.returncode
+        if code is not None and not self._exit_checked:
+            self._exit_checked = True
+            problem = None if self._killed else self.expectations.exit_problem(code, "exited")
+            problems += [problem] if problem else []
+        new, self._lines_checked = self.lines[self._lines_checked :], len(self.lines)
+        problems += unexpected_lines(new, (*patterns, *self.expectations.logs))
+        self.expectations.reset()
+        return problems
