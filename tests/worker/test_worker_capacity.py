@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
+from waiting import MARGIN, SETTLE, eventually, within
 from worker_testing import enqueue, enqueue_many, get_task, stats, stop
 
 from leasq.v1 import task_pb2
@@ -15,6 +15,7 @@ from leasq_worker import Registry, SkipRetry, Task
 
 CONCURRENCY = 4
 WAVES = 6
+TIMEOUT = 1  # seconds, of the attempt that must time out
 
 
 async def test_leases_held_never_exceed_the_concurrency_while_acks_and_nacks_lease_next(
@@ -46,7 +47,8 @@ async def test_leases_held_never_exceed_the_concurrency_while_acks_and_nacks_lea
     worker = await start_worker(registry, queues=[queue], concurrency=CONCURRENCY)
     for number, wave in enumerate(waves, start=1):
         async with started:
-            await started.wait_for(lambda n=number: len(observed) >= n * CONCURRENCY)
+            wave_started = started.wait_for(lambda n=number: len(observed) >= n * CONCURRENCY)
+            await within(SETTLE, wave_started, f"wave {number}: not all its tasks started")
         wave.set()
     await stop(worker)
     assert len(observed) == CONCURRENCY * WAVES
@@ -74,17 +76,19 @@ async def test_no_task_is_leased_while_a_timed_out_sync_handler_still_holds_the_
     def quick(task: Task) -> None:
         loop.call_soon_threadsafe(quick_ran.set)
 
-    stuck_id = await enqueue(broker_stub, "stuck", queue, timeout=Duration(seconds=1),
+    stuck_id = await enqueue(broker_stub, "stuck", queue, timeout=Duration(seconds=TIMEOUT),
                              max_retry=0)  # fmt: skip
     quick_id = await enqueue(broker_stub, "quick", queue)
     worker = await start_worker(registry, queues=[queue], concurrency=1)
     try:
-        await asyncio.to_thread(stuck_running.wait, 15)
-        # The attempt times out after 1 s and is reported; no event says when it is.
-        give_up = time.monotonic() + 10
-        while (await get_task(inspect_stub, queue, stuck_id)).state == task_pb2.TASK_STATE_ACTIVE:
-            assert time.monotonic() < give_up
-            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(stuck_running.wait, SETTLE), "the stuck task never started"
+
+        # The attempt times out and is reported; no event says when it is.
+        async def settled() -> bool:
+            state = (await get_task(inspect_stub, queue, stuck_id)).state
+            return state != task_pb2.TASK_STATE_ACTIVE
+
+        await eventually(settled, TIMEOUT + MARGIN, "the timed-out attempt was not reported")
         assert (await get_task(inspect_stub, queue, stuck_id)).state == (
             task_pb2.TASK_STATE_ARCHIVED
         )
@@ -95,7 +99,7 @@ async def test_no_task_is_leased_while_a_timed_out_sync_handler_still_holds_the_
         assert worker.leases_held == 0
     finally:
         unblock.set()
-    await asyncio.wait_for(quick_ran.wait(), 15)
+    await within(SETTLE, quick_ran.wait(), "the queued task did not run once the thread was free")
     await stop(worker)
 
 
@@ -118,12 +122,13 @@ async def test_a_task_leased_by_a_long_poll_that_outwaited_its_lease_is_run_once
                        poll_wait=5.0)  # fmt: skip
     await asyncio.sleep(2.0)  # the worker's long poll now waits past one lease duration
     task_id = await enqueue(broker_stub, "job", queue, retention=Duration(seconds=60))
-    await asyncio.wait_for(done.wait(), 10)
-    deadline = time.monotonic() + 10
-    while (info := await get_task(inspect_stub, queue, task_id)).state != (
-        task_pb2.TASK_STATE_COMPLETED
-    ):
-        assert time.monotonic() < deadline, f"task stuck in {task_pb2.TaskState.Name(info.state)}"
-        await asyncio.sleep(0.05)
+    await within(MARGIN, done.wait(), "the waiting long poll did not take the task at once")
+
+    async def completed() -> task_pb2.TaskInfo | None:
+        info = await get_task(inspect_stub, queue, task_id)
+        return info if info.state == task_pb2.TASK_STATE_COMPLETED else None
+
+    # Acked at once: a lease counted from the send would be lost, and reclaimed after 1 s.
+    info = await eventually(completed, MARGIN, "the task was not acked")
     assert runs == [task_id]
     assert info.lease_lost_count == 0

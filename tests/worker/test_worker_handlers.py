@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import timestamp_pb2
+from waiting import MARGIN, SETTLE, within
 from worker_apps import cpu
 from worker_testing import enqueue, get_task, stop
 
@@ -20,6 +21,8 @@ from leasq.v1 import task_pb2
 from leasq_sdk import AsyncClient, TaskDef
 from leasq_worker import CallNext, Registry, SkipRetry, Task
 from leasq_worker.rpc import duration as seconds
+
+TIMEOUT = 0.3  # of the attempts that must time out
 
 
 async def test_middleware_wraps_handlers_in_registration_order(
@@ -51,7 +54,7 @@ async def test_middleware_wraps_handlers_in_registration_order(
 
     task_id = await enqueue(broker_stub, "greet", queue, retention=seconds(60))
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), lambda: f"the chain never finished: {calls}")
     await stop(worker)
     assert calls == ["outer:before", "inner:before", "handler", "inner:after", "outer:after"]
     assert (await get_task(inspect_stub, queue, task_id)).result == b"HELLO"
@@ -89,7 +92,7 @@ async def test_the_error_hook_sees_every_failure(
         await enqueue(broker_stub, task_type, queue)
     await enqueue(broker_stub, "fail:slow", queue, timeout=seconds(0.2))
     worker = await start_worker(registry, queues=[queue])
-    await all_seen.wait()
+    await within(SETTLE, all_seen.wait(), lambda: f"the error hook saw only {seen}")
     await stop(worker)
     assert seen == {
         "fail:plain": "ValueError",
@@ -119,7 +122,7 @@ async def test_async_handlers_run_on_the_loop_and_sync_handlers_in_threads(
     await enqueue(broker_stub, "where:sync", queue)
     await enqueue(broker_stub, "where:async", queue)
     worker = await start_worker(registry, queues=[queue], concurrency=1)
-    await both.wait()
+    await within(SETTLE, both.wait(), lambda: f"not both handlers ran: {threads}")
     await stop(worker)
     assert threads["async"] == threading.current_thread().name
     assert threads["sync"].startswith("leasq-sync")
@@ -138,7 +141,7 @@ async def test_process_handlers_run_in_another_process_and_return_results(
     )
     refuse_id = await enqueue(broker_stub, "cpu:refuse", queue)
     worker = await start_worker(registry, queues=[queue], processes=1)
-    await failed.wait()
+    await within(SETTLE, failed.wait(), "the refusing process handler never failed")
     await stop(worker)
     result = await get_task(inspect_stub, queue, square_id)
     assert result.state == task_pb2.TASK_STATE_COMPLETED
@@ -152,19 +155,29 @@ async def test_a_timed_out_async_handler_is_cancelled_and_fails_as_a_timeout(
     broker_stub: Any, inspect_stub: Any, start_worker: Any, queue: str
 ) -> None:
     registry = Registry()
-    cancelled = asyncio.Event()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    started_at: list[float] = []
 
     @registry.handler("slow")
     async def slow(task: Task) -> None:
+        started_at.append(time.monotonic())
+        started.set()
         try:
             await asyncio.sleep(30)
         except asyncio.CancelledError:
+            started_at.append(time.monotonic())
             cancelled.set()
             raise
 
-    task_id = await enqueue(broker_stub, "slow", queue, timeout=seconds(0.3))
+    enqueued_at = time.monotonic()
+    task_id = await enqueue(broker_stub, "slow", queue, timeout=seconds(TIMEOUT))
     worker = await start_worker(registry, queues=[queue])
-    await cancelled.wait()
+    await within(SETTLE, started.wait(), "the handler never started")
+    await within(TIMEOUT + MARGIN, cancelled.wait(), "the handler was not cancelled at its timeout")
+    start, cancel = started_at
+    # The attempt's clock starts at the lease, after the enqueue and before the handler.
+    assert cancel - enqueued_at >= TIMEOUT
+    assert cancel - start <= TIMEOUT + MARGIN
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.last_error_type) == (task_pb2.TASK_STATE_RETRY, "TaskTimeout")
@@ -181,17 +194,17 @@ async def test_a_timed_out_sync_handler_is_signalled_and_its_late_result_discard
 
     @registry.handler("slow:sync")
     def slow(task: Task) -> str:
-        signalled.set() if task.cancel_event.wait(10) else None
+        signalled.set() if task.cancel_event.wait(TIMEOUT + MARGIN) else None
         loop.call_soon_threadsafe(returned.set)
         return "late"
 
     task_id = await enqueue(
-        broker_stub, "slow:sync", queue, timeout=seconds(0.3), retention=seconds(60)
+        broker_stub, "slow:sync", queue, timeout=seconds(TIMEOUT), retention=seconds(60)
     )
     worker = await start_worker(registry, queues=[queue])
-    await returned.wait()
+    await within(SETTLE + TIMEOUT + MARGIN, returned.wait(), "the sync handler never returned")
     await stop(worker)
-    assert signalled.is_set()
+    assert signalled.is_set(), f"no cancel signal within {TIMEOUT + MARGIN}s of the start"
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.last_error_type) == (task_pb2.TASK_STATE_RETRY, "TaskTimeout")
     assert info.result == b""
@@ -208,7 +221,7 @@ async def test_a_timed_out_process_handler_is_killed(
     payload = f'{{"pid_file": "{pid_file}"}}'.encode()
     task_id = await enqueue(broker_stub, "cpu:spin", queue, payload=payload, timeout=seconds(2))
     worker = await start_worker(registry, queues=[queue], processes=1)
-    await failed.wait()
+    await within(SETTLE + 2, failed.wait(), "the spinning process handler never timed out")
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped
@@ -233,7 +246,7 @@ async def test_an_attempt_past_the_task_deadline_is_archived_as_deadline_exceede
     deadline.FromNanoseconds(time.time_ns() + 500_000_000)
     task_id = await enqueue(broker_stub, "slow", queue, deadline=deadline)
     worker = await start_worker(registry, queues=[queue])
-    await failed.wait()
+    await within(SETTLE, failed.wait(), "the attempt did not end at the task deadline")
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.last_error_type) == (task_pb2.TASK_STATE_ARCHIVED, "DeadlineExceeded")
@@ -257,9 +270,11 @@ async def test_an_operator_cancel_stops_the_handler_and_archives_the_task(
 
     task_id = await enqueue(broker_stub, "long", queue)
     worker = await start_worker(registry, queues=[queue], lease_duration=1.5)
-    await started.wait()
+    await within(SETTLE, started.wait(), "the handler never started")
     await inspect_stub.CancelTask(ipb.CancelTaskRequest(queue=queue, task_id=task_id))
-    await cancelled.wait()
+    # The worker hears of the cancel at its next heartbeat.
+    await within(worker.heartbeat_interval + MARGIN, cancelled.wait(),
+                 "the handler was not cancelled at the next heartbeat")  # fmt: skip
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.last_error) == (task_pb2.TASK_STATE_ARCHIVED, "canceled")
@@ -289,6 +304,6 @@ async def test_a_handler_registered_from_a_task_definition_gets_its_decoded_payl
     async with AsyncClient(broker.address) as client:
         await client.enqueue(WELCOME.name, {"user_id": 7, "locale": "fr"}, queue=queue)
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), "the handler never ran")
     await stop(worker)
     assert received == [Welcome(user_id=7, locale="fr")]

@@ -8,12 +8,15 @@ from typing import Any
 
 import grpc
 import pytest
+from waiting import MARGIN, SETTLE, within
 from worker_testing import enqueue, get_task, stop
 
 from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import task_pb2
 from leasq_worker import Registry, RetryAfter, SkipRetry, Task
 from leasq_worker.rpc import duration as seconds
+
+DELAY = 0.3  # of RetryAfter
 
 
 async def test_a_returned_value_is_acked_and_stored_as_the_result(
@@ -34,7 +37,7 @@ async def test_a_returned_value_is_acked_and_stored_as_the_result(
         headers={"tenant": "acme"}, retention=seconds(60),
     )  # fmt: skip
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), "the handler never ran")
     await stop(worker)
 
     info = await get_task(inspect_stub, queue, task_id)
@@ -58,7 +61,7 @@ async def test_a_success_without_retention_deletes_the_task(
 
     task_id = await enqueue(broker_stub, "noop", queue)
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), "the handler never ran")
     await stop(worker)
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await get_task(inspect_stub, queue, task_id)
@@ -78,7 +81,7 @@ async def test_an_exception_is_retried_with_backoff_and_its_error_recorded(
 
     task_id = await enqueue(broker_stub, "flaky", queue)
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), "the handler never ran")
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert info.state == task_pb2.TASK_STATE_RETRY
@@ -102,7 +105,7 @@ async def test_skip_retry_archives_the_task_at_once(
 
     task_id = await enqueue(broker_stub, "bad:input", queue)
     worker = await start_worker(registry, queues=[queue])
-    await done.wait()
+    await within(SETTLE, done.wait(), "the handler never ran")
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert info.state == task_pb2.TASK_STATE_ARCHIVED
@@ -120,16 +123,17 @@ async def test_retry_after_retries_at_the_given_delay(
     async def limited(task: Task) -> str:
         attempts.append((task.retry_count, time.monotonic()))
         if task.retry_count == 0:
-            raise RetryAfter(0.3)
+            raise RetryAfter(DELAY)
         second.set()
         return "ok"
 
     task_id = await enqueue(broker_stub, "rate:limited", queue, retention=seconds(60))
     worker = await start_worker(registry, queues=[queue])
-    await second.wait()
+    await within(SETTLE + DELAY + MARGIN, second.wait(), lambda: f"no second attempt: {attempts}")
     await stop(worker)
     assert [retried for retried, _ in attempts] == [0, 1]
-    assert 0.25 < attempts[1][1] - attempts[0][1] < 2.0
+    # Not before the delay, and at once after it (the retry is due then; the worker long-polls).
+    assert DELAY <= attempts[1][1] - attempts[0][1] <= DELAY + MARGIN
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.result, info.retried) == (task_pb2.TASK_STATE_COMPLETED, b"ok", 1)
     assert info.last_error_type == "RetryAfter"
@@ -152,7 +156,7 @@ async def test_a_task_without_a_handler_is_released_unspent_and_run_by_a_worker_
 
     task_id = await enqueue(broker_stub, "sms:welcome", queue, retention=seconds(60))
     worker = await start_worker(old, queues=[queue])
-    await released.wait()
+    await within(SETTLE, released.wait(), "the task without a handler was not released")
     await stop(worker)  # returns once the release is reported
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.released_count, info.retried) == (task_pb2.TASK_STATE_RETRY, 1, 0)
@@ -172,7 +176,7 @@ async def test_a_task_without_a_handler_is_released_unspent_and_run_by_a_worker_
 
     await inspect_stub.RunTask(ipb.RunTaskRequest(queue=queue, task_id=task_id))
     worker = await start_worker(new, queues=[queue])
-    await ran.wait()
+    await within(SETTLE, ran.wait(), "the released task did not run on the worker with a handler")
     await stop(worker)
     info = await get_task(inspect_stub, queue, task_id)
     assert (info.state, info.result) == (task_pb2.TASK_STATE_COMPLETED, b"sent")
