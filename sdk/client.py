@@ -125,7 +125,10 @@ class Client(ClientBase, ScheduleMethods, GroupMethods):
             task_id: your own id: makes the call idempotent (and retried automatically);
                 :class:`TaskIdConflict` while a task with this id exists in the queue.
             retention: keep the task (with its result) this long after success.
-            group: aggregation group key.
+            group: aggregation group key: the task waits (``AGGREGATING``) in the group of its
+                queue, type and key until the group is flushed into one task of this type
+                that carries every member (see :mod:`leasq_sdk.groups`). Not together with
+                process_at, process_in or unique (:class:`InvalidTask`).
             headers: string metadata carried with the task.
             rpc_timeout: deadline of this call in seconds (default: the client's ``timeout``).
         """

@@ -35,7 +35,8 @@ class EnqueuedTask:
 
     id: str
     queue: str
-    #: ``PENDING``, or ``SCHEDULED`` when the task was enqueued to run later.
+    #: ``PENDING``, ``SCHEDULED`` when the task was enqueued to run later, or ``AGGREGATING``
+    #: when it waits in a group.
     state: TaskState
     #: When the task becomes leasable (UTC, timezone-aware).
     next_process_at: datetime

@@ -43,14 +43,14 @@ def test_every_enqueue_option_round_trips_through_get_task(client: Client) -> No
     info = client.enqueue(
         "report:build", {"year": 2030}, queue="reports", max_retry=3, timeout=90,
         deadline=deadline, process_at=process_at, unique=timedelta(minutes=5),
-        unique_key="report-2030", task_id="report-2030", retention=3600, group="yearly",
+        unique_key="report-2030", task_id="report-2030", retention=3600,
         headers={"tenant": "acme"},
     )  # fmt: skip
     assert (info.id, info.queue, info.state) == ("report-2030", "reports", TaskState.SCHEDULED)
     task = client.get_task("reports", "report-2030")
     assert (task.type, json.loads(task.payload)) == ("report:build", {"year": 2030})
     assert task.headers == {"tenant": "acme", "content-type": "application/json"}
-    assert (task.max_retry, task.group, task.state) == (3, "yearly", TaskState.SCHEDULED)
+    assert (task.max_retry, task.group, task.state) == (3, "", TaskState.SCHEDULED)
     assert task.timeout == timedelta(seconds=90)
     assert task.unique_ttl == timedelta(minutes=5)
     assert task.retention == timedelta(hours=1)
