@@ -211,7 +211,8 @@ class InspectServiceServicer:
     def UpdateQueueSettings(self, request, context):
         """Changes the settings named in update_mask (all set fields when it is empty); a field named
         in the mask but unset returns to its default. Settings may be made before the queue's
-        first task; they do not create the queue. Takes effect at once on every broker replica.
+        first task; they do not create the queue. Every broker replica uses the new values at once;
+        a waiting group's flush instant is planned again at its next join.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -75,7 +75,8 @@ class InspectServiceStub:
     UpdateQueueSettings: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.UpdateQueueSettingsRequest, _inspect_service_pb2.UpdateQueueSettingsResponse]
     """Changes the settings named in update_mask (all set fields when it is empty); a field named
     in the mask but unset returns to its default. Settings may be made before the queue's
-    first task; they do not create the queue. Takes effect at once on every broker replica.
+    first task; they do not create the queue. Every broker replica uses the new values at once;
+    a waiting group's flush instant is planned again at its next join.
     """
     ListGroups: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupsRequest, _inspect_service_pb2.ListGroupsResponse]
     """The AGGREGATING groups of a queue, largest first, paginated."""
@@ -135,7 +136,8 @@ class InspectServiceAsyncStub(InspectServiceStub):
     UpdateQueueSettings: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.UpdateQueueSettingsRequest, _inspect_service_pb2.UpdateQueueSettingsResponse]  # type: ignore[assignment]
     """Changes the settings named in update_mask (all set fields when it is empty); a field named
     in the mask but unset returns to its default. Settings may be made before the queue's
-    first task; they do not create the queue. Takes effect at once on every broker replica.
+    first task; they do not create the queue. Every broker replica uses the new values at once;
+    a waiting group's flush instant is planned again at its next join.
     """
     ListGroups: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListGroupsRequest, _inspect_service_pb2.ListGroupsResponse]  # type: ignore[assignment]
     """The AGGREGATING groups of a queue, largest first, paginated."""
@@ -264,7 +266,8 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_inspect_service_pb2.UpdateQueueSettingsResponse, _abc.Awaitable[_inspect_service_pb2.UpdateQueueSettingsResponse]]:
         """Changes the settings named in update_mask (all set fields when it is empty); a field named
         in the mask but unset returns to its default. Settings may be made before the queue's
-        first task; they do not create the queue. Takes effect at once on every broker replica.
+        first task; they do not create the queue. Every broker replica uses the new values at once;
+        a waiting group's flush instant is planned again at its next join.
         """
 
     @_abc_1.abstractmethod
