@@ -140,3 +140,17 @@ async def _completed(inspect: Any, queue: str, task_id: str, within: float) -> A
         assert time.monotonic() < give_up, f"task {task_id} not completed within {within}s: {info}"
         await asyncio.sleep(0.05)
     return info
+
+
+async def test_sigint_stops_a_worker_as_gracefully_as_sigterm(
+    broker_stub: Any, inspect_stub: Any, spawn_worker: Any, events: Events, queue: str
+) -> None:
+    task_id = await enqueue(broker_stub, "wait:sync", queue, retention=KEEP)
+    worker = await spawn_worker(name="A", args=["--shutdown-timeout", "10"])
+    assert (await events.next())[:2] == ("start", task_id)
+    worker.send(signal.SIGINT)
+    await worker.wait_log("shutting down", signal="SIGINT")
+    await events.release(1)  # the running task may finish within the shutdown timeout
+    assert await worker.wait(within=10) == 0
+    info = await get_task(inspect_stub, queue, task_id)
+    assert (info.state, info.result) == (task_pb2.TASK_STATE_COMPLETED, b"A")

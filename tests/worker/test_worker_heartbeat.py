@@ -119,3 +119,72 @@ async def _wait_until_completed(
         assert max(runs.values(), default=0) <= 1, f"a task was redelivered while it ran: {runs}"
         assert time.monotonic() < give_up, f"task {task_id} not completed within {within}s: {info}"
         await asyncio.sleep(0.05)
+
+
+async def test_a_lease_outlives_a_broker_restart_shorter_than_half_the_lease_less_a_second(
+    debug_broker: BrokerHandle,
+) -> None:
+    """README: a lease survives a broker outage (stop to serving again) when the lease
+    duration > 2 x (outage + 1 s). Here an 8 s lease, and a restart (stop to serving again)
+    that spans a heartbeat and takes 1-2 s on a loaded 2-core machine (at most 3 s allowed)."""
+    lease = 8.0
+    queue = f"hb-{uuid.uuid4().hex[:8]}"
+    registry = Registry()
+    runs: Counter[str] = Counter()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @registry.handler("long")
+    async def long(task: Task) -> str:
+        runs[task.id] += 1
+        started.set()
+        await release.wait()
+        return "once"
+
+    async with grpc.aio.insecure_channel(debug_broker.address) as channel:
+        stub = broker_service_pb2_grpc.BrokerServiceStub(channel)
+        inspect = inspect_service_pb2_grpc.InspectServiceStub(channel)
+        task_id = await enqueue(stub, "long", queue, retention=duration_pb2.Duration(seconds=300))
+        # A free slot would take the task again if its lease were lost; a short long poll lets
+        # the broker stop at once.
+        worker = Worker(registry, broker=debug_broker.address, queues=[queue], concurrency=2,
+                        lease_duration=lease, poll_wait=0.5, handle_signals=False)  # fmt: skip
+        running = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(started.wait(), 10)
+            # Find when heartbeats are sent (each moves the expiry), and stop the broker just
+            # before one is due, so that the outage spans it.
+            granted = (await get_task(inspect, queue, task_id)).lease_expires_at
+            first_expiry = await _next_expiry(inspect, queue, task_id, granted, within=lease)
+            beat_at = time.monotonic()
+            await asyncio.sleep(max(0.0, lease / 3 - 0.5 - (time.monotonic() - beat_at)))
+            stopped = time.monotonic()
+            await debug_broker.stop_async()
+            await asyncio.to_thread(debug_broker.start)
+            outage = time.monotonic() - stopped
+            assert lease > 2 * (outage + 1), f"the restart took {outage:.1f}s: too long to check"
+            # Hold the task past the expiry of the lease it was granted with.
+            until = first_expiry.ToNanoseconds() / 1e9 + 0.5
+            while time.time() < until:
+                info = await get_task(inspect, queue, task_id)
+                assert runs[task_id] == 1, "the task was redelivered during the outage"
+                assert (info.state, info.lease_lost_count) == (task_pb2.TASK_STATE_ACTIVE, 0)
+                await asyncio.sleep(0.1)
+            release.set()
+            await _wait_until_completed(inspect, queue, task_id, runs, within=5)
+        finally:
+            release.set()
+            worker.stop()
+            await asyncio.wait_for(running, 15)
+        info = await get_task(inspect, queue, task_id)
+    assert runs == {task_id: 1}
+    assert (info.result, info.lease_lost_count, info.retried) == (b"once", 0, 0)
+
+
+async def _next_expiry(inspect: Any, queue: str, task_id: str, current: Any, within: float
+                       ) -> Any:  # fmt: skip
+    """The lease expiry after the next heartbeat moves it from ``current``."""
+    give_up = time.monotonic() + within
+    while (expiry := (await get_task(inspect, queue, task_id)).lease_expires_at) == current:
+        assert time.monotonic() < give_up, f"no heartbeat within {within}s"
+        await asyncio.sleep(0.02)
+    return expiry
