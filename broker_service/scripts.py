@@ -1,6 +1,8 @@
 """Loads the Lua transitions once and calls them by SHA.
 
-Each ``lua/*.lua`` file is one atomic state transition, named by its file. Calls use EVALSHA;
+Each ``lua/*.lua`` file is one atomic state transition, named by its file; a file whose name
+starts with ``_`` is a fragment that scripts share through a ``-- include: _name`` line (Redis
+has no imports, so the text is inlined before loading). Calls use EVALSHA;
 when Redis answers NOSCRIPT (a restart or SCRIPT FLUSH), the scripts are loaded again and only
 the calls that did not run are repeated, so no transition is ever applied twice.
 """
@@ -37,6 +39,17 @@ def refused_before_writing(error: ResponseError) -> bool:
     return isinstance(error, _REFUSAL_TYPES) or str(error).startswith(_REFUSAL_CODES)
 
 
+_INCLUDE = "-- include: "
+
+
+def _inline_includes(source: str, files: dict[str, str]) -> str:
+    """``source`` with each ``-- include: _name`` line replaced by the fragment's text."""
+    return "".join(
+        files[line.removeprefix(_INCLUDE).strip()] if line.startswith(_INCLUDE) else line
+        for line in source.splitlines(keepends=True)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptCall:
     """One invocation of a named script."""
@@ -51,10 +64,15 @@ class Scripts:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._source = {
+        files = {
             entry.name.removesuffix(".lua"): entry.read_text()
             for entry in resources.files("leasq_broker.lua").iterdir()
             if entry.name.endswith(".lua")
+        }
+        self._source = {
+            name: _inline_includes(text, files)
+            for name, text in files.items()
+            if not name.startswith("_")
         }
         self._sha: dict[str, str] = {}
 

@@ -19,8 +19,7 @@ FLUSH_DUE, FLUSH_NOW = "due", "now"
 def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
     """``group_join.lua`` for grouped records of one queue."""
     k = keys
-    script_keys = [k.groups(queue), k.group_due(queue), k.queue_settings(queue),
-                   k.pending(queue), k.waiting(queue), k.aggregating(queue)]
+    script_keys = [*_flush_keys(keys, queue), k.queue_settings(queue)]
     args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
                              len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
                              DEFAULT_MAX_SIZE]
@@ -36,13 +35,18 @@ def flush_call(keys: Keys, queue: str, group_ids: Sequence[str], now_ms: int,
                mode: str) -> ScriptCall:
     """``group_flush.lua`` for some groups of one queue."""
     k = keys
-    script_keys = [k.groups(queue), k.group_due(queue), k.aggregating(queue), k.pending(queue),
-                   k.waiting(queue)]
+    script_keys = _flush_keys(keys, queue)
     for gid in group_ids:
         script_keys += [k.group_members(queue, gid), k.group_info(queue, gid)]
     args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue), mode,
                              *group_ids]
     return ScriptCall("group_flush", script_keys, args)
+
+
+def _flush_keys(keys: Keys, queue: str) -> list[str]:
+    """KEYS[1..5] of both scripts, as ``_group_flush.lua`` expects them."""
+    return [keys.groups(queue), keys.group_due(queue), keys.aggregating(queue),
+            keys.pending(queue), keys.waiting(queue)]
 
 
 def delete_call(keys: Keys, queue: str, group_id: str) -> ScriptCall:

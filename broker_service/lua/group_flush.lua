@@ -14,53 +14,7 @@
 local now = tonumber(ARGV[1])
 local prefix = ARGV[4]
 
-local function varint(n)
-  local out = ''
-  while n >= 128 do
-    out = out .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
-  end
-  return out .. string.char(n)
-end
-
-local function len_field(tag, bytes)
-  return tag .. varint(#bytes) .. bytes
-end
-
--- Same transition as the flush in group_join.lua (scripts cannot share code).
-local function flush(mkey, ikey, gid)
-  local ids = redis.call('LRANGE', mkey, 0, -1)
-  local info = redis.call('HMGET', ikey, 'gb', 'f', 'mr', 'rt', 'dl', 'g')
-  redis.call('DEL', mkey, ikey)
-  redis.call('ZREM', KEYS[1], gid)
-  redis.call('ZREM', KEYS[2], gid)
-  if #ids > 0 then redis.call('DECRBY', KEYS[3], #ids) end
-  local parts, gone = {}, {}
-  for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', prefix .. id, 's', 'gm')
-    if f[1] == 'aggregating' and f[2] then
-      parts[#parts + 1] = len_field('\130\1', f[2])
-      gone[#gone + 1] = prefix .. id
-    end
-  end
-  for i = 1, #gone, 500 do
-    redis.call('DEL', unpack(gone, i, math.min(i + 499, #gone)))
-  end
-  if #parts == 0 then return '', 0 end
-  local fid = 'g-' .. redis.sha1hex(gid .. '\0' .. ids[1] .. '\0' .. (info[2] or ''))
-  if redis.call('EXISTS', prefix .. fid) == 1 then fid = fid .. '-' .. now end
-  local stamp = '\8' .. varint(math.floor(now / 1000))
-  if now % 1000 > 0 then stamp = stamp .. '\16' .. varint((now % 1000) * 1000000) end
-  local env = (info[1] or '') .. len_field('\10', fid) .. len_field('\106', stamp)
-    .. table.concat(parts)
-  local tkey = prefix .. fid
-  redis.call('HSET', tkey, 'b', env, 's', 'pending', 'mr', info[3] or '0', 'na', now,
-    'g', info[6] or '')
-  if info[4] and info[4] ~= '0' then redis.call('HSET', tkey, 'rt', info[4]) end
-  if info[5] and info[5] ~= '0' then redis.call('HSET', tkey, 'dl', info[5]) end
-  redis.call('LPUSH', KEYS[4], fid)
-  return fid, #parts
-end
+-- include: _group_flush
 
 local out = {}
 local flushed = 0

@@ -1,8 +1,8 @@
 -- group_join: add grouped tasks to their groups (AGGREGATING). A group that reaches the queue's
 -- max size is flushed at once, in this script, into one PENDING task (see group_flush.lua).
 -- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
--- KEYS[3] queue settings hash   KEYS[4] pending list   KEYS[5] waiting marker
--- KEYS[6] aggregating counter
+-- KEYS[3] aggregating counter   KEYS[4] pending list   KEYS[5] waiting marker
+-- KEYS[6] queue settings hash
 -- then per task i (i = 1..n): KEYS[4+3i] task hash, KEYS[5+3i] group's member list,
 --   KEYS[6+3i] group's info hash
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
@@ -18,55 +18,9 @@
 local now = tonumber(ARGV[1])
 local prefix = ARGV[4]
 
-local function varint(n)
-  local out = ''
-  while n >= 128 do
-    out = out .. string.char(n % 128 + 128)
-    n = math.floor(n / 128)
-  end
-  return out .. string.char(n)
-end
+-- include: _group_flush
 
-local function len_field(tag, bytes)
-  return tag .. varint(#bytes) .. bytes
-end
-
--- Turn one group into a PENDING task; its member hashes and the group's keys are deleted.
-local function flush(mkey, ikey, gid)
-  local ids = redis.call('LRANGE', mkey, 0, -1)
-  local info = redis.call('HMGET', ikey, 'gb', 'f', 'mr', 'rt', 'dl', 'g')
-  redis.call('DEL', mkey, ikey)
-  redis.call('ZREM', KEYS[1], gid)
-  redis.call('ZREM', KEYS[2], gid)
-  if #ids > 0 then redis.call('DECRBY', KEYS[6], #ids) end
-  local parts, gone = {}, {}
-  for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', prefix .. id, 's', 'gm')
-    if f[1] == 'aggregating' and f[2] then
-      parts[#parts + 1] = len_field('\130\1', f[2])
-      gone[#gone + 1] = prefix .. id
-    end
-  end
-  for i = 1, #gone, 500 do
-    redis.call('DEL', unpack(gone, i, math.min(i + 499, #gone)))
-  end
-  if #parts == 0 then return '', 0 end
-  local fid = 'g-' .. redis.sha1hex(gid .. '\0' .. ids[1] .. '\0' .. (info[2] or ''))
-  if redis.call('EXISTS', prefix .. fid) == 1 then fid = fid .. '-' .. now end
-  local stamp = '\8' .. varint(math.floor(now / 1000))
-  if now % 1000 > 0 then stamp = stamp .. '\16' .. varint((now % 1000) * 1000000) end
-  local env = (info[1] or '') .. len_field('\10', fid) .. len_field('\106', stamp)
-    .. table.concat(parts)
-  local tkey = prefix .. fid
-  redis.call('HSET', tkey, 'b', env, 's', 'pending', 'mr', info[3] or '0', 'na', now,
-    'g', info[6] or '')
-  if info[4] and info[4] ~= '0' then redis.call('HSET', tkey, 'rt', info[4]) end
-  if info[5] and info[5] ~= '0' then redis.call('HSET', tkey, 'dl', info[5]) end
-  redis.call('LPUSH', KEYS[4], fid)
-  return fid, #parts
-end
-
-local s = redis.call('HMGET', KEYS[3], 'gp', 'md', 'ms')
+local s = redis.call('HMGET', KEYS[6], 'gp', 'md', 'ms')
 local grace = tonumber(s[1] or ARGV[6])
 local max_delay = tonumber(s[2] or ARGV[7])
 local max_size = tonumber(s[3] or ARGV[8])
@@ -106,7 +60,7 @@ for i = 1, n do
     end
   end
 end
-if joined > 0 then redis.call('INCRBY', KEYS[6], joined) end
+if joined > 0 then redis.call('INCRBY', KEYS[3], joined) end
 if flushed > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
 end
