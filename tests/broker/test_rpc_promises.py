@@ -127,3 +127,20 @@ async def test_queue_stats_count_states_and_finished_and_failed_attempts(
     assert (counts.pending, counts.active, counts.retry) == (0, 1, 1)
     assert (counts.processed_today, counts.failed_today) == (2, 1)
     assert (counts.processed_total, counts.failed_total) == (2, 1)
+
+
+async def test_a_nack_error_over_16_kib_and_a_type_over_256_characters_are_cut_not_refused(
+    shared_channel: grpc.aio.Channel,
+) -> None:
+    broker = pb_grpc.BrokerServiceStub(shared_channel)
+    inspect = ipb_grpc.InspectServiceStub(shared_channel)
+    queue = _queue()
+    await broker.Enqueue(pb.EnqueueRequest(task=spec(queue=queue)), timeout=5)
+    held = (await broker.Lease(lease_request(queue), timeout=5)).tasks[0]
+    error, error_type = "e" * 20_000 + "!", "T" * 300
+    await broker.Nack(pb.NackRequest(worker_id="w1", items=[pb.NackItem(
+        lease=ref(held), error=error, error_type=error_type,
+        retry_after=Duration(seconds=600))]), timeout=5)  # fmt: skip
+    info = (await inspect.GetTask(ipb.GetTaskRequest(queue=queue, task_id=held.id),
+                                  timeout=5)).task  # fmt: skip
+    assert (info.last_error, info.last_error_type) == (error[:16 * 1024], error_type[:256])
