@@ -144,3 +144,17 @@ async def test_a_nack_error_over_16_kib_and_a_type_over_256_characters_are_cut_n
     info = (await inspect.GetTask(ipb.GetTaskRequest(queue=queue, task_id=held.id),
                                   timeout=5)).task  # fmt: skip
     assert (info.last_error, info.last_error_type) == (error[:16 * 1024], error_type[:256])
+
+
+async def test_a_queue_weight_of_zero_counts_as_one(shared_channel: grpc.aio.Channel) -> None:
+    broker = pb_grpc.BrokerServiceStub(shared_channel)
+    zero, one = _queue(), _queue()
+    for queue in (zero, one):
+        await broker.EnqueueBatch(pb.EnqueueBatchRequest(
+            tasks=[spec(queue=queue) for _ in range(200)]), timeout=5)  # fmt: skip
+    # Each of the 200 slots picks a queue in proportion to the weights: about half each.
+    request = pb.LeaseRequest(worker_id="w1", max_tasks=200, queues=[
+        pb.QueueWeight(queue=zero, weight=0), pb.QueueWeight(queue=one, weight=1)])
+    got = (await broker.Lease(request, timeout=5)).tasks
+    from_zero = sum(task.queue == zero for task in got)
+    assert len(got) == 200 and 60 <= from_zero <= 140, from_zero  # 0.5 +- 5.6 sd
