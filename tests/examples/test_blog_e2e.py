@@ -26,6 +26,7 @@ import httpx
 import pytest
 import uvicorn
 from broker_process import BrokerHandle, stable_port
+from process_checks import fail_on_problems, unexpected_lines
 
 from examples.blog.app import create_app
 from examples.blog.settings import Settings
@@ -99,6 +100,15 @@ class BlogStack:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+
+    def problems(self) -> list[str]:
+        """After :meth:`stop_workers`: exits other than 0, error lines and tracebacks logged."""
+        found = [f"worker {worker.args[3]} exited with code {worker.returncode}"
+                 for worker in self.workers if worker.returncode != 0]  # fmt: skip
+        for path in sorted(self.workdir.glob("*.log")):
+            lines = path.read_text(errors="replace").splitlines()
+            found += [f"{path.name}: {problem}" for problem in unexpected_lines(lines, ())]
+        return found
 
     def logs(self) -> str:
         """The workers' logs, for failure messages."""
@@ -193,6 +203,7 @@ def blog(broker: BrokerHandle, tmp_path: Path) -> Iterator[BlogStack]:
         stack.start_worker("email_worker", "email")
         stack.start_worker("analytic_worker", "analytic")
         yield stack
+    fail_on_problems(stack.problems(), "the blog's workers misbehaved")
 
 
 def check_link(link: str, post_id: int, subscriber_id: int) -> None:

@@ -28,6 +28,7 @@ from broker_process import (
     overrides_to_flags,
     stable_port,
 )
+from process_checks import unexpected_lines, watch
 
 from leasq_broker.embedded_redis import find_redis_server
 from leasq_broker.keys import Keys
@@ -91,11 +92,19 @@ class DataRedis:
 
 
 class WorkerProcess:
-    """``python -m leasq_worker fault_app:registry`` with its JSON log in a file."""
+    """``python -m leasq_worker fault_app:registry`` with its JSON log in a file.
+
+    Checked after each test (``process_checks``): an exit other than 0 that :meth:`kill` did
+    not cause, a stop that had to kill, or an error-level line or traceback fails the test.
+    """
 
     def __init__(self, lab: FaultLab, name: str, concurrency: int) -> None:
         self.name = name
         self.log_path = lab.workdir / f"worker-{name}.log"
+        self._killed = False
+        self._exit_checked = False
+        self._log_checked = 0
+        self._problems: list[str] = []
         path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
         env = {**os.environ, "PYTHONPATH": path,
                "FAULT_LEDGER_URL": lab.ledger.url, "FAULT_LEDGER_KEY": LEDGER_KEY,
@@ -107,6 +116,7 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        watch(self)
         wait_until(lambda: "worker started" in self.log(), READY_SECONDS,
                    f"worker {name} did not start: {self.log()[-2000:]}")  # fmt: skip
 
@@ -118,6 +128,7 @@ class WorkerProcess:
             self.process.send_signal(sig)
 
     def kill(self) -> None:
+        self._killed = True
         self.send(signal.SIGKILL)
         self.process.wait(30)
 
@@ -127,8 +138,30 @@ class WorkerProcess:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            self._problems.append(f"did not stop within {timeout:g}s of SIGTERM (killed)")
             self.kill()
             return -9
+
+    def describe(self) -> str:
+        return f"fault worker {self.name} (log {self.log_path})"
+
+    @property
+    def finished(self) -> bool:
+        return self._exit_checked
+
+    def take_problems(self, patterns: Iterable[str] = ()) -> list[str]:
+        """An unexpected exit, and the error lines logged since the last call."""
+        problems, self._problems = self._problems, []
+        code = self.process.poll()
+        if code is not None and not self._exit_checked:
+            self._exit_checked = True
+            if code != 0 and not self._killed:
+                problems.append(f"exited with code {code} (expected 0)")
+        text = self.log()
+        complete = text[: text.rfind("\n") + 1]
+        new = complete[self._log_checked :]
+        self._log_checked += len(new)
+        return problems + unexpected_lines(new.splitlines(), patterns)
 
 
 def _text(value: object) -> str:
