@@ -8,21 +8,20 @@ cancelled outright.
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leasq.v1 import task_pb2
-from leasq_worker.members import Member
+from leasq_worker.members import Member, PayloadView
 
 Decoder = Callable[[bytes], Any]
 # Guards the lazy creation of a task's event against a concurrent cancel from the loop thread.
 _EVENT_LOCK = threading.Lock()
 
 
-class Task:
+class Task(PayloadView):
     """One leased task: identity, payload, options and a cancellation signal.
 
     ``cancel_event`` is set when the attempt must stop early: its timeout or deadline passed, the
@@ -30,20 +29,14 @@ class Task:
     handlers should poll :attr:`cancelled` (or wait on ``cancel_event``) and return.
     """
 
-    __slots__ = ("_cancel_reason", "_decoder", "_event", "_headers", "_members", "_pb")
+    __slots__ = ("_cancel_reason", "_event", "_members")
+    _pb: task_pb2.LeasedTask
 
     def __init__(self, leased: task_pb2.LeasedTask, decoder: Decoder | None = None) -> None:
-        self._pb = leased
-        self._decoder = decoder
-        self._headers: dict[str, str] | None = None
+        super().__init__(leased, decoder)
         self._members: tuple[Member, ...] | None = None
         self._cancel_reason: str | None = None
         self._event: threading.Event | None = None  # made on first use: most tasks never ask
-
-    @property
-    def id(self) -> str:
-        """Task id, unique within its queue."""
-        return self._pb.id
 
     @property
     def type(self) -> str:
@@ -54,29 +47,6 @@ class Task:
     def queue(self) -> str:
         """Queue the task was leased from."""
         return self._pb.queue
-
-    @property
-    def payload(self) -> bytes:
-        """Payload bytes as the producer gave them."""
-        return self._pb.payload
-
-    def json(self) -> Any:
-        """The payload parsed as JSON (the SDK's convention for dict payloads)."""
-        return json.loads(self._pb.payload) if self._pb.payload else None
-
-    def decode(self) -> Any:
-        """The payload decoded by the task definition the handler was registered with.
-
-        Falls back to :meth:`json` for handlers registered by a plain type name.
-        """
-        return self._decoder(self._pb.payload) if self._decoder else self.json()
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Headers as the producer gave them (trace context, tenant, content type)."""
-        if self._headers is None:
-            self._headers = dict(self._pb.headers)
-        return self._headers
 
     @property
     def group(self) -> str:
