@@ -10,6 +10,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from rpc_testing import lease_request, ref, refusal, spec
+from waiting import MARGIN
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc as pb_grpc
@@ -90,12 +91,14 @@ async def test_release_gives_a_task_back_for_later_without_spending_a_retry(
 async def test_a_released_task_wakes_a_waiting_lease_when_it_falls_due(broker_stub: Any) -> None:
     await broker_stub.Enqueue(pb.EnqueueRequest(task=spec()))
     held = (await broker_stub.Lease(lease_request())).tasks[0]
-    await broker_stub.Nack(pb.NackRequest(worker_id="old", items=[pb.NackItem(
+    released = await broker_stub.Nack(pb.NackRequest(worker_id="old", items=[pb.NackItem(
         lease=ref(held), action=pb.NACK_ACTION_RELEASE, retry_after=Duration(nanos=300_000_000))]))
-    started = time.monotonic()
     again = await broker_stub.Lease(lease_request(wait=Duration(seconds=10)))
+    late_ms = time.time() * 1000 - ms(released.next_process_at[0])
     assert [t.id for t in again.tasks] == [held.id]
-    assert 0.2 < time.monotonic() - started < 2.0
+    # Leased when it fell due, not before (the ms of the due instant are rounded down) and not
+    # at the end of the 10 s wait.
+    assert -1 <= late_ms <= MARGIN * 1000
     assert again.tasks[0].retried == 0
 
 
