@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVICES = ("", "leasq.v1.BrokerService", "leasq.v1.InspectService")
+SERVICES = ("", "leasq.v1.BrokerService", "leasq.v1.InspectService", "leasq.v1.ScheduleService")
 
 
 def _health_stub(channel: grpc.aio.Channel) -> Any:
@@ -65,7 +65,8 @@ async def test_reflection_lists_both_leasq_services_and_health(
     names: set[str] = set()
     async for answer in call:
         names |= {service.name for service in answer.list_services_response.service}
-    assert {"leasq.v1.BrokerService", "leasq.v1.InspectService", "grpc.health.v1.Health"} <= names
+    assert {"leasq.v1.BrokerService", "leasq.v1.InspectService", "leasq.v1.ScheduleService",
+            "grpc.health.v1.Health"} <= names
 
 
 async def test_reflection_describes_the_broker_service_to_tools_like_grpcurl(
