@@ -86,7 +86,8 @@ async def test_an_expired_lease_returns_within_a_second_of_expiry(broker_stub: A
     again = (await broker_stub.Lease(lease_request(wait=Duration(seconds=5)))).tasks[0]
     returned_after_expiry_ms = time.time() * 1000 - ms(first.lease_expires_at)
     assert again.id == first.id
-    assert -50 < returned_after_expiry_ms < 1000
+    # Not before its expiry (5 ms for rounding to whole ms), and within the promised second.
+    assert -5 <= returned_after_expiry_ms <= 1000
     info = (await inspect_stub.GetTask(ipb.GetTaskRequest(queue="default", task_id=first.id))).task
     assert (info.state, info.retried, info.lease_lost_count) == (task_pb2.TASK_STATE_ACTIVE, 0, 1)
 
