@@ -7,6 +7,7 @@ field as the caller spelled it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -128,13 +129,23 @@ def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tupl
     (the flush appends id, enqueued_at and the members)."""
     member = task_pb2.GroupMember(id=task_id, payload=task.payload, headers=task.headers,
                                   enqueued_at=_ms_fields(enqueued_at_ms))
-    fields: dict[str, Any] = {"queue": task.queue, "type": task.type,
-                              "max_retry": task.max_retry or 0, "group": task.group}
-    if task.deadline_ms is not None:
-        fields["deadline"] = _ms_fields(task.deadline_ms)
-    if task.timeout_ms is not None:
-        fields["timeout"] = _ms_fields(task.timeout_ms)
-    return member.SerializeToString(), task_pb2.LeasedTask(**fields).SerializeToString()
+    base = _flush_base(task.queue, task.type, task.max_retry or 0, task.group, task.deadline_ms,
+                       task.timeout_ms)
+    return member.SerializeToString(), base
+
+
+@functools.lru_cache(maxsize=4096)
+def _flush_base(queue: str, task_type: str, max_retry: int, group: str, deadline_ms: int | None,
+                timeout_ms: int | None) -> bytes:
+    """The flushed task's envelope before id, enqueued_at and members: the same for every
+    join of a group with the same options, so it is built once per group, not per task."""
+    fields: dict[str, Any] = {"queue": queue, "type": task_type, "max_retry": max_retry,
+                              "group": group}
+    if deadline_ms is not None:
+        fields["deadline"] = _ms_fields(deadline_ms)
+    if timeout_ms is not None:
+        fields["timeout"] = _ms_fields(timeout_ms)
+    return task_pb2.LeasedTask(**fields).SerializeToString()
 
 
 def enqueued(result: Enqueued) -> task_pb2.EnqueuedTask:
