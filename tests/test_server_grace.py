@@ -3,8 +3,8 @@
 A call is held in flight by pausing Redis writes (``CLIENT PAUSE ... WRITE``): the broker sends
 the Enqueue's script and waits. Then the broker is told to stop:
 
-- new calls are refused with UNAVAILABLE at once, and none of them runs (their task ids are
-  absent afterwards);
+- new calls are refused at once (UNAVAILABLE, or CANCELLED when gRPC drops a call before its
+  handler starts), and none of them runs (their task ids are absent afterwards);
 - the listening port is free at once: a replacement broker serves on it during the grace;
 - the held call is answered UNAVAILABLE when ``--grace`` ends, not before and not much after,
   and the broker exits 0;
@@ -133,7 +133,10 @@ async def test_during_the_grace_period_new_calls_are_refused_and_a_call_past_it_
         broker.process.send_signal(sig)
 
         await _shutdown_begun(channel)
-        assert await _late_calls(stub, 3) == [grpc.StatusCode.UNAVAILABLE] * 3
+        # Refused, never run: UNAVAILABLE from the shutdown gate, or CANCELLED when the gRPC
+        # server dropped the call before any handler started (both retryable, see README).
+        late = await _late_calls(stub, 3)
+        assert set(late) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, late
         assert _port_is_free(broker.address), "the port is still bound during the grace period"
         assert not held.done(), "the held call ended before the grace period did"
         with pytest.raises(grpc.aio.AioRpcError) as cut:

@@ -2,8 +2,9 @@
 
 A tick returns how long the loop may sleep before the next one; :meth:`BackgroundLoop.poke`
 cuts a sleep short (e.g. when a lease expiring sooner than planned was just granted). Errors
-are logged and retried after a short pause, never fatal: loops are safe in every replica at once
-because each tick is a set of atomic scripts.
+are retried after a short pause, never fatal; a Redis outage is a warning, anything else an
+error with its traceback (a bug must not pass for an outage). Loops are safe in every replica
+at once because each tick is a set of atomic scripts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import contextlib
 from abc import ABC, abstractmethod
 
 import structlog
+from redis.exceptions import RedisError
+
+from leasq_broker.errors import StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +59,11 @@ class BackgroundLoop(ABC):
                 pause = await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # a loop must outlive Redis hiccups
+            except (RedisError, OSError, StorageUnavailable) as error:  # Redis out of reach
                 log.warning("background loop failed; retrying", loop=self.name, error=repr(error))
+                pause = ERROR_PAUSE_S
+            except Exception:  # a bug, not an outage: say so with its traceback, and go on
+                log.exception("background loop raised; retrying", loop=self.name)
                 pause = ERROR_PAUSE_S
             # asyncio.timeout, unlike wait_for on 3.11, never swallows a cancellation that
             # races with the timeout: stop() must always end the loop.
