@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from harness import running_stack
+from harness import print_cpu_table, running_stack
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc as pb_grpc
@@ -152,10 +152,7 @@ async def main(scale: float) -> None:
         ("idle enqueue -> lease p50", f"{p50:.2f} ms", "", "<= 2 ms"),
         ("idle enqueue -> lease p99", f"{p99:.2f} ms", "", ""),
     ]
-    print(f"load average before/after: {load_before} / {os.getloadavg()}")
-    print("| scenario | result | broker CPU us/task | target |\n|---|---|---|---|")
-    for name, value, cpu, target in rows:
-        print(f"| {name} | {value} | {cpu} | {target} |")
+    print_cpu_table(rows, load_before)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 import grpc
 from broker_bench import broker_pid, measured
 from google.protobuf.duration_pb2 import Duration
-from harness import running_stack
+from harness import print_cpu_table, running_stack
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc as pb_grpc
@@ -93,10 +93,7 @@ async def main(scale: float) -> None:
         ("flush lateness while idle, p50", f"{p50:.0f} ms", "", ""),
         ("flush lateness while idle, p99", f"{p99:.0f} ms", "", "<= 100 ms"),
     ]
-    print(f"load average before/after: {load_before} / {os.getloadavg()}")
-    print("| scenario | result | broker CPU us/task | target |\n|---|---|---|---|")
-    for name, value, cpu, target in rows:
-        print(f"| {name} | {value} | {cpu} | {target} |")
+    print_cpu_table(rows, load_before)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,14 @@ def running_stack(*broker_flags: str) -> Iterator[Stack]:
             yield Stack(url, address, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_cpu_table(
+    rows: list[tuple[str, str, str, str]], load_before: tuple[float, float, float]
+) -> None:
+    """The benchmarks' markdown table (scenario, result, broker CPU per task, target), after
+    the load averages that tell how quiet the machine was."""
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print("| scenario | result | broker CPU us/task | target |\n|---|---|---|---|")
+    for name, value, cpu, target in rows:
+        print(f"| {name} | {value} | {cpu} | {target} |")
