@@ -8,12 +8,12 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc.aio
+import redis.asyncio
 from broker_process import BrokerFactory
 from google.protobuf.duration_pb2 import Duration
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from waiting import SETTLE, eventually
 
 from leasq.v1 import (
     broker_service_pb2,
@@ -22,14 +22,10 @@ from leasq.v1 import (
     inspect_service_pb2_grpc,
     task_pb2,
 )
+from leasq_broker.keys import Keys
 from leasq_sdk import AsyncClient, Client, LeasqError
 
 QUEUE = "durable"
-
-
-def _health_stub(channel: grpc.aio.Channel) -> Any:
-    """The health stub, untyped: its published stubs describe the sync API only."""
-    return health_pb2_grpc.HealthStub(channel)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 async def test_tasks_enqueued_before_a_restart_on_the_same_data_dir_are_all_still_there(
@@ -148,7 +144,7 @@ async def test_no_enqueue_with_a_task_id_fails_while_a_broker_is_replaced_under_
 
 
 async def test_a_broker_with_a_waiting_long_poll_exits_well_within_a_long_grace(
-    broker_factory: BrokerFactory,
+    broker_factory: BrokerFactory, redis_client: redis.asyncio.Redis,
 ) -> None:
     broker = broker_factory(grace=30)
     async with grpc.aio.insecure_channel(broker.address) as channel:
@@ -161,7 +157,10 @@ async def test_a_broker_with_a_waiting_long_poll_exits_well_within_a_long_grace(
             ),
             timeout=90,
         )
-        await _health_stub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        # The Lease is waiting in its handler once the broker has marked the queue as polled
+        # (before that, a shutdown would refuse it UNAVAILABLE as a call not yet started).
+        await eventually(lambda: redis_client.exists(Keys().waiting("idle")), SETTLE,
+                         "the long poll never started waiting")  # fmt: skip
         assert broker.process is not None
         signalled = time.monotonic()
         broker.process.send_signal(signal.SIGTERM)
