@@ -95,14 +95,9 @@ def call_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {token}"),) if token else None
 
 
-def channel_options(
-    settings: ChannelSettings, retry_methods: Sequence[str] = ()
-) -> list[tuple[str, Any]]:
-    """Channel arguments: message limits, keepalive and reconnect backoff.
-
-    ``retry_methods`` is accepted for compatibility and ignored: retries are done by the
-    interceptor of :func:`open_channel` / :func:`open_aio_channel`, not by a gRPC policy.
-    """
+def channel_options(settings: ChannelSettings) -> list[tuple[str, Any]]:
+    """Channel arguments: message limits, keepalive and reconnect backoff. Retries are not a
+    gRPC policy here but the interceptor of :func:`open_channel` / :func:`open_aio_channel`."""
     options: list[tuple[str, Any]] = [
         # Transparent retries only: gRPC re-sends a call that never reached the broker.
         ("grpc.enable_retries", 1),

@@ -50,12 +50,10 @@ class GroupStore:
 
     async def settings(self, queue: str) -> GroupSettings:
         raw = await self._redis.hmget(self._keys.queue_settings(queue), list(_FIELDS.values()))
-        defaults = GroupSettings()
-        values = {name: int(value) if value is not None else getattr(defaults, name)
-                  for name, value in zip(_FIELDS, raw, strict=True)}
-        return GroupSettings(**values)
+        return _settings(raw)
 
     async def update_settings(self, queue: str, update: SettingsUpdate) -> GroupSettings:
+        """Apply ``update`` and read the settings back, in one transaction and round trip."""
         key = self._keys.queue_settings(queue)
         values = {
             field: getattr(update, name) for name, field in _FIELDS.items()
@@ -66,9 +64,9 @@ class GroupStore:
             pipe.hset(key, field, value)
         if reset:
             pipe.hdel(key, *reset)
-        if values or reset:
-            await pipe.execute()
-        return await self.settings(queue)
+        pipe.hmget(key, list(_FIELDS.values()))
+        replies = await pipe.execute()
+        return _settings(replies[-1])
 
     async def page(self, queue: str, offset: int, limit: int) -> tuple[list[GroupView], int]:
         """Groups largest first (ties by id), with their times, and the number of groups."""
@@ -139,3 +137,12 @@ class GroupStore:
         await self._redis.srem(self._keys.grouped_queues(), queue)
         if await self._redis.zcard(self._keys.group_due(queue)):
             await self._redis.sadd(self._keys.grouped_queues(), queue)
+
+
+def _settings(raw: Sequence[bytes | str | None]) -> GroupSettings:
+    """Stored values (HMGET of the ``_FIELDS``), defaults for the unset ones."""
+    defaults = GroupSettings()
+    return GroupSettings(**{
+        name: int(value) if value is not None else getattr(defaults, name)
+        for name, value in zip(_FIELDS, raw, strict=True)
+    })

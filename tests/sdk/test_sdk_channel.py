@@ -5,7 +5,6 @@ from __future__ import annotations
 import grpc
 
 from leasq_sdk.channel import (
-    IDEMPOTENT_METHODS,
     ChannelSettings,
     call_metadata,
     channel_options,
@@ -40,7 +39,7 @@ def test_retry_backoff_doubles_from_50_ms_up_to_a_1_s_cap_with_jitter_below_each
 
 
 def test_channels_reconnect_within_a_second_and_carry_no_attempt_capped_retry_policy() -> None:
-    options = dict(channel_options(ChannelSettings(), IDEMPOTENT_METHODS))
+    options = dict(channel_options(ChannelSettings()))
     assert options["grpc.initial_reconnect_backoff_ms"] == 100
     # gRPC adds up to 20% jitter: at most 0.96 s between attempts once the broker is back.
     assert options["grpc.max_reconnect_backoff_ms"] * 1.2 < 1000
@@ -49,9 +48,9 @@ def test_channels_reconnect_within_a_second_and_carry_no_attempt_capped_retry_po
 
 def test_keepalive_and_extra_options_become_channel_arguments() -> None:
     settings = ChannelSettings(keepalive_time=15, keepalive_timeout=5, options=[("x.y", 1)])
-    options = dict(channel_options(settings, ()))
+    options = dict(channel_options(settings))
     assert options["grpc.keepalive_time_ms"] == 15_000
     assert options["grpc.keepalive_timeout_ms"] == 5_000
     assert options["x.y"] == 1
-    off = dict(channel_options(ChannelSettings(keepalive_time=None), ()))
+    off = dict(channel_options(ChannelSettings(keepalive_time=None)))
     assert "grpc.keepalive_time_ms" not in off
