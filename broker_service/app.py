@@ -21,6 +21,7 @@ from leasq_broker.loops.forwarder import Forwarder
 from leasq_broker.loops.janitor import Janitor
 from leasq_broker.loops.reclaimer import Reclaimer
 from leasq_broker.notifier import Notifier
+from leasq_broker.operations.service import Operations
 from leasq_broker.producer import Producer, ProducerLimits
 from leasq_broker.reader import TaskReader
 from leasq_broker.schedules.file_sync import ScheduleFileSync
@@ -29,6 +30,7 @@ from leasq_broker.schedules.service import Schedules
 from leasq_broker.schedules.store import ScheduleStore
 from leasq_broker.scripts import Scripts
 from leasq_broker.store import TaskStore
+from leasq_broker.workers.registry import WorkerRegistry
 
 
 class BrokerApp:
@@ -75,8 +77,12 @@ class BrokerApp:
             on_enqueued=self.notifier.wake, on_changed=lambda: self.scheduler.poke(),
         )
         self.scheduler = Scheduler(self.schedules, self.clock)
-        self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes)
-        self.inspect_servicer = InspectServicer(admin, self.groups)
+        self.workers = WorkerRegistry(redis, keys, self.clock)
+        self.operations = Operations(redis, self.scripts, keys, self.store, reader, self.clock)
+        self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes,
+                                              self.workers)
+        self.inspect_servicer = InspectServicer(admin, self.groups, self.operations,
+                                                self.workers)
         self.schedule_servicer = ScheduleServicer(self.schedules)
         self.schedule_file = (None if config.schedules_file is None
                               else ScheduleFileSync(config.schedules_file, self.schedules))

@@ -113,3 +113,15 @@ class GroupNotFound(LeasqError):
     """No AGGREGATING group of this queue, type and key (NOT_FOUND)."""
 
     reason = "GROUP_NOT_FOUND"
+
+
+class WorkerNotFound(LeasqError):
+    """No worker with this id called Lease or Heartbeat recently (NOT_FOUND)."""
+
+    reason = "WORKER_NOT_FOUND"
+
+
+class QueueNotEmpty(LeasqError):
+    """The queue still holds tasks and the caller did not force (FAILED_PRECONDITION)."""
+
+    reason = "QUEUE_NOT_EMPTY"

@@ -22,9 +22,11 @@ Hierarchy::
     ├── QueueNotFound                 NOT_FOUND for a queue no task was ever enqueued to
     ├── ScheduleNotFound              NOT_FOUND for a schedule name
     ├── GroupNotFound                 NOT_FOUND for an empty or unknown aggregation group
+    ├── WorkerNotFound                NOT_FOUND for a worker not seen in the last 60 s
     ├── FailedPrecondition            FAILED_PRECONDITION
     │   ├── LeaseLost
-    │   └── WrongState
+    │   ├── WrongState
+    │   └── QueueNotEmpty             ... a queue delete without force
     ├── BrokerUnavailable             UNAVAILABLE: retry later
     │   ├── StorageUnavailable        ... the broker is up but cannot reach Redis
     │   └── RpcTimeout                DEADLINE_EXCEEDED: no answer in time
@@ -187,6 +189,14 @@ class GroupNotFound(LeasqError):
     """No waiting group of this queue, type and key (flushed, deleted, or never made)."""
 
 
+class WorkerNotFound(LeasqError):
+    """No worker with this id called Lease or Heartbeat in the last 60 s."""
+
+
+class QueueNotEmpty(FailedPrecondition):
+    """The queue still holds tasks: delete them first, or delete the queue with force."""
+
+
 _BY_REASON: dict[str, type[LeasqError]] = {
     "INVALID_FIELD": InvalidArgument,
     "BATCH_TOO_LARGE": BatchTooLarge,
@@ -198,6 +208,8 @@ _BY_REASON: dict[str, type[LeasqError]] = {
     "SCHEDULE_NOT_FOUND": ScheduleNotFound,
     "QUEUE_NOT_FOUND": QueueNotFound,
     "GROUP_NOT_FOUND": GroupNotFound,
+    "WORKER_NOT_FOUND": WorkerNotFound,
+    "QUEUE_NOT_EMPTY": QueueNotEmpty,
     "PERMISSION_DENIED": PermissionDenied,
     "LEASE_LOST": LeaseLost,
     "WRONG_STATE": WrongState,

@@ -99,6 +99,13 @@ METHOD_RULES: dict[str, MethodRule] = {
     **{_INSPECT + name: _request(_queue_field, Role.ADMIN)
        for name in ("PauseQueue", "ResumeQueue", "CancelTask", "RunTask", "ArchiveTask",
                     "DeleteTask")},
+    **{_INSPECT + name: _request(_queue_field, Role.READER)
+       for name in ("GetQueueHistory", "SearchTasks")},
+    **{_INSPECT + name: MethodRule(Role.READER) for name in ("ListWorkers", "GetServerInfo")},
+    **{_INSPECT + name: _request(_queue_field, Role.ADMIN)
+       for name in ("RunAllTasks", "ArchiveAllTasks", "DeleteAllTasks", "DeleteQueue")},
+    **{_INSPECT + name: MethodRule(Role.ADMIN, Scope.EVERY)
+       for name in ("QuietWorker", "StopWorker")},
     **{_SCHEDULE + name: MethodRule(Role.READER)
        for name in ("GetSchedule", "ListSchedules", "ListScheduleFires")},
     _SCHEDULE + "UpsertSchedule": _request(

@@ -16,7 +16,9 @@ from leasq_broker import validation as v
 from leasq_broker.admin import Admin
 from leasq_broker.edge import converters as conv
 from leasq_broker.edge.group_servicer import GroupInspectMethods
+from leasq_broker.edge.operations_servicer import OperationsMethods
 from leasq_broker.edge.status import grpc_edge, item_error
+from leasq_broker.edge.worker_servicer import WorkerInspectMethods
 from leasq_broker.errors import InvalidField, LeaseLost, LeasqError, TaskNotFound
 from leasq_broker.groups.service import Groups
 from leasq_broker.leasing import Leasing
@@ -27,7 +29,9 @@ from leasq_broker.models import (
     SettleOutcome,
     SettleStatus,
 )
+from leasq_broker.operations.service import Operations
 from leasq_broker.producer import Producer
+from leasq_broker.workers.registry import WorkerRegistry
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -35,10 +39,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class BrokerServicer(broker_grpc.BrokerServiceServicer):
     """Producer and worker calls."""
 
-    def __init__(self, producer: Producer, leasing: Leasing, max_payload_bytes: int) -> None:
+    def __init__(self, producer: Producer, leasing: Leasing, max_payload_bytes: int,
+                 workers: WorkerRegistry) -> None:
         self._producer = producer
         self._leasing = leasing
         self._max_payload_bytes = max_payload_bytes
+        self._workers = workers
 
     @grpc_edge
     async def Enqueue(self, request: broker_pb.EnqueueRequest, context: Context
@@ -135,12 +141,18 @@ def _settle_error(lease: LeaseRef, outcome: SettleOutcome) -> LeasqError | None:
     return None
 
 
-class InspectServicer(GroupInspectMethods, inspect_grpc.InspectServiceServicer):
-    """Operator calls (those on groups and queue settings in GroupInspectMethods)."""
+class InspectServicer(GroupInspectMethods, OperationsMethods, WorkerInspectMethods,
+                      inspect_grpc.InspectServiceServicer):
+    """Operator calls (groups and queue settings in GroupInspectMethods; history, bulk moves,
+    search, queue deletion and server info in OperationsMethods; workers in
+    WorkerInspectMethods)."""
 
-    def __init__(self, admin: Admin, groups: Groups) -> None:
+    def __init__(self, admin: Admin, groups: Groups, operations: Operations,
+                 workers: WorkerRegistry) -> None:
         self._admin = admin
         self._groups = groups
+        self._operations = operations
+        self._workers = workers
 
     @grpc_edge
     async def GetTask(self, request: inspect_pb.GetTaskRequest, context: Context

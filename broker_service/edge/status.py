@@ -28,6 +28,7 @@ from leasq_broker.errors import (
     LeaseLost,
     LeasqError,
     PayloadTooLarge,
+    QueueNotEmpty,
     QueueNotFound,
     ScheduleNotFound,
     StorageUnavailable,
@@ -35,6 +36,7 @@ from leasq_broker.errors import (
     TaskNotFound,
     TooManyWaitingLeases,
     Unauthenticated,
+    WorkerNotFound,
     WrongState,
 )
 
@@ -52,6 +54,8 @@ _CODES: list[tuple[type[LeasqError], grpc.StatusCode]] = [
     (ScheduleNotFound, grpc.StatusCode.NOT_FOUND),
     (GroupNotFound, grpc.StatusCode.NOT_FOUND),
     (QueueNotFound, grpc.StatusCode.NOT_FOUND),
+    (WorkerNotFound, grpc.StatusCode.NOT_FOUND),
+    (QueueNotEmpty, grpc.StatusCode.FAILED_PRECONDITION),
     (LeaseLost, grpc.StatusCode.FAILED_PRECONDITION),
     (WrongState, grpc.StatusCode.FAILED_PRECONDITION),
     (StorageUnavailable, grpc.StatusCode.UNAVAILABLE),

@@ -22,6 +22,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _WorkerCommand:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WorkerCommandEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WorkerCommand.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WORKER_COMMAND_UNSPECIFIED: _WorkerCommand.ValueType  # 0
+    """No command: carry on."""
+    WORKER_COMMAND_QUIET: _WorkerCommand.ValueType  # 1
+    """Stop leasing, finish the tasks held, stay up. Lease answers carry no tasks."""
+    WORKER_COMMAND_STOP: _WorkerCommand.ValueType  # 2
+    """Stop leasing, finish the tasks held within the shutdown grace, then exit."""
+
+class WorkerCommand(_WorkerCommand, metaclass=_WorkerCommandEnumTypeWrapper):
+    """What an operator asks of a worker (InspectService QuietWorker and StopWorker)."""
+
+WORKER_COMMAND_UNSPECIFIED: WorkerCommand.ValueType  # 0
+"""No command: carry on."""
+WORKER_COMMAND_QUIET: WorkerCommand.ValueType  # 1
+"""Stop leasing, finish the tasks held, stay up. Lease answers carry no tasks."""
+WORKER_COMMAND_STOP: WorkerCommand.ValueType  # 2
+"""Stop leasing, finish the tasks held within the shutdown grace, then exit."""
+Global___WorkerCommand: _TypeAlias = WorkerCommand  # noqa: Y015
+
 class _LeaseStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -279,6 +303,7 @@ class LeaseRequest(_message.Message):
     MAX_TASKS_FIELD_NUMBER: _builtins.int
     LEASE_DURATION_FIELD_NUMBER: _builtins.int
     WAIT_FIELD_NUMBER: _builtins.int
+    WORKER_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """Identifies the worker, e.g. "host:pid:random". Required, 1-256 printable characters.
     Shown to operators and recorded on leased tasks.
@@ -308,6 +333,12 @@ class LeaseRequest(_message.Message):
         0-60 s. Set your call deadline above it.
         """
 
+    @_builtins.property
+    def worker(self) -> Global___WorkerMeta:
+        """What the worker tells operators about itself (ListWorkers). Optional; send it with every
+        Lease and Heartbeat, it is small.
+        """
+
     def __init__(
         self,
         *,
@@ -317,14 +348,55 @@ class LeaseRequest(_message.Message):
         max_tasks: _builtins.int = ...,
         lease_duration: _duration_pb2.Duration | None = ...,
         wait: _duration_pb2.Duration | None = ...,
+        worker: Global___WorkerMeta | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "wait", b"wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "wait", b"wait", "worker", b"worker"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "max_tasks", b"max_tasks", "queues", b"queues", "strict", b"strict", "wait", b"wait", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "max_tasks", b"max_tasks", "queues", b"queues", "strict", b"strict", "wait", b"wait", "worker", b"worker", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LeaseRequest: _TypeAlias = LeaseRequest  # noqa: Y015
+
+@_typing.final
+class WorkerMeta(_message.Message):
+    """A worker's self-description, shown by ListWorkers. Every field is optional."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    PID_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    SDK_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    """Host name of the worker's machine."""
+    pid: _builtins.int
+    """Process id on that host."""
+    concurrency: _builtins.int
+    """How many tasks it runs at once."""
+    sdk: _builtins.str
+    """Runtime and version, e.g. "leasq-python/0.5.0" or "node/20"."""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the worker process started."""
+
+    def __init__(
+        self,
+        *,
+        host: _builtins.str = ...,
+        pid: _builtins.int = ...,
+        concurrency: _builtins.int = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        sdk: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency", b"concurrency", "host", b"host", "pid", b"pid", "sdk", b"sdk", "started_at", b"started_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerMeta: _TypeAlias = WorkerMeta  # noqa: Y015
 
 @_typing.final
 class LeaseResponse(_message.Message):
@@ -333,6 +405,9 @@ class LeaseResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TASKS_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    command: Global___WorkerCommand.ValueType
+    """An operator's command for this worker (none: UNSPECIFIED). When set, tasks is empty."""
     @_builtins.property
     def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_task_pb2.LeasedTask]:
         """The leased tasks, at most max_tasks."""
@@ -341,10 +416,11 @@ class LeaseResponse(_message.Message):
         self,
         *,
         tasks: _abc.Iterable[_task_pb2.LeasedTask] | None = ...,
+        command: Global___WorkerCommand.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -392,6 +468,7 @@ class HeartbeatRequest(_message.Message):
     WORKER_ID_FIELD_NUMBER: _builtins.int
     LEASES_FIELD_NUMBER: _builtins.int
     LEASE_DURATION_FIELD_NUMBER: _builtins.int
+    WORKER_FIELD_NUMBER: _builtins.int
     worker_id: _builtins.str
     """The worker's id, as given to Lease. Required."""
     @_builtins.property
@@ -402,18 +479,22 @@ class HeartbeatRequest(_message.Message):
     def lease_duration(self) -> _duration_pb2.Duration:
         """New lease length, counted from now. Default: the lease_duration of the Lease call that
         granted each lease. 1 s - 12 h.
+        What the worker tells operators about itself, as in LeaseRequest.worker. Optional.
         """
 
+    @_builtins.property
+    def worker(self) -> Global___WorkerMeta: ...
     def __init__(
         self,
         *,
         worker_id: _builtins.str = ...,
         leases: _abc.Iterable[Global___LeaseRef] | None = ...,
         lease_duration: _duration_pb2.Duration | None = ...,
+        worker: Global___WorkerMeta | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "worker", b"worker"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "leases", b"leases", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_duration", b"lease_duration", "leases", b"leases", "worker", b"worker", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -462,6 +543,9 @@ class HeartbeatResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     LEASES_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    command: Global___WorkerCommand.ValueType
+    """An operator's command for this worker (none: UNSPECIFIED)."""
     @_builtins.property
     def leases(self) -> _containers.RepeatedCompositeFieldContainer[Global___LeaseState]:
         """leases[i] answers request leases[i]."""
@@ -470,10 +554,11 @@ class HeartbeatResponse(_message.Message):
         self,
         *,
         leases: _abc.Iterable[Global___LeaseState] | None = ...,
+        command: Global___WorkerCommand.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["leases", b"leases"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "leases", b"leases"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

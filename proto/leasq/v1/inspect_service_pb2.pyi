@@ -10,6 +10,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from leasq.v1 import broker_service_pb2 as _broker_service_pb2
 from leasq.v1 import task_pb2 as _task_pb2
 import builtins as _builtins
 import sys
@@ -78,12 +79,17 @@ class ListQueuesRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    INCLUDE_STATS_FIELD_NUMBER: _builtins.int
+    include_stats: _builtins.bool
+    """Also fill QueueSummary.stats for every queue (read in one pipelined round trip)."""
     def __init__(
         self,
+        *,
+        include_stats: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_stats", b"include_stats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -97,19 +103,25 @@ class QueueSummary(_message.Message):
 
     QUEUE_FIELD_NUMBER: _builtins.int
     PAUSED_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
     queue: _builtins.str
     """Queue name."""
     paused: _builtins.bool
     """True while leasing from the queue is paused."""
+    @_builtins.property
+    def stats(self) -> Global___QueueStats:
+        """The queue's stats, when the request set include_stats (memory_bytes left 0)."""
+
     def __init__(
         self,
         *,
         queue: _builtins.str = ...,
         paused: _builtins.bool = ...,
+        stats: Global___QueueStats | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["paused", b"paused", "queue", b"queue"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["paused", b"paused", "queue", b"queue", "stats", b"stats"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -181,6 +193,7 @@ class QueueStats(_message.Message):
     PROCESSED_TOTAL_FIELD_NUMBER: _builtins.int
     FAILED_TOTAL_FIELD_NUMBER: _builtins.int
     LATENCY_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
     queue: _builtins.str
     """Queue name."""
     paused: _builtins.bool
@@ -207,9 +220,15 @@ class QueueStats(_message.Message):
     """Attempts finished since the queue was created."""
     failed_total: _builtins.int
     """Attempts failed since the queue was created."""
+    memory_bytes: _builtins.int
+    """Approximate Redis memory used by the queue's keys and tasks (sampled), in bytes. Filled by
+    GetQueueStats only.
+    """
     @_builtins.property
     def latency(self) -> _duration_pb2.Duration:
-        """Age of the oldest PENDING task (0 when none is pending)."""
+        """How long the next PENDING task has been waiting to be leased: since it became PENDING
+        (enqueued, due, retried or put back after a lost lease). 0 when none is pending.
+        """
 
     def __init__(
         self,
@@ -228,10 +247,11 @@ class QueueStats(_message.Message):
         processed_total: _builtins.int = ...,
         failed_total: _builtins.int = ...,
         latency: _duration_pb2.Duration | None = ...,
+        memory_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["latency", b"latency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aggregating", b"aggregating", "archived", b"archived", "completed", b"completed", "failed_today", b"failed_today", "failed_total", b"failed_total", "latency", b"latency", "paused", b"paused", "pending", b"pending", "processed_today", b"processed_today", "processed_total", b"processed_total", "queue", b"queue", "retry", b"retry", "scheduled", b"scheduled"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aggregating", b"aggregating", "archived", b"archived", "completed", b"completed", "failed_today", b"failed_today", "failed_total", b"failed_total", "latency", b"latency", "memory_bytes", b"memory_bytes", "paused", b"paused", "pending", b"pending", "processed_today", b"processed_today", "processed_total", b"processed_total", "queue", b"queue", "retry", b"retry", "scheduled", b"scheduled"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1079,3 +1099,753 @@ class DeleteGroupResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteGroupResponse: _TypeAlias = DeleteGroupResponse  # noqa: Y015
+
+@_typing.final
+class GetQueueHistoryRequest(_message.Message):
+    """Read a queue's daily history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    days: _builtins.int
+    """How many UTC days, today included: 1-90; 0 means 7."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueHistoryRequest: _TypeAlias = GetQueueHistoryRequest  # noqa: Y015
+
+@_typing.final
+class DailyStats(_message.Message):
+    """One UTC day of a queue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    PROCESSED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """The UTC day, "YYYY-MM-DD"."""
+    processed: _builtins.int
+    """Attempts finished that day, succeeded or failed."""
+    failed: _builtins.int
+    """Attempts failed that day."""
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        processed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "failed", b"failed", "processed", b"processed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DailyStats: _TypeAlias = DailyStats  # noqa: Y015
+
+@_typing.final
+class GetQueueHistoryResponse(_message.Message):
+    """A queue's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_FIELD_NUMBER: _builtins.int
+    PROCESSED_TOTAL_FIELD_NUMBER: _builtins.int
+    FAILED_TOTAL_FIELD_NUMBER: _builtins.int
+    processed_total: _builtins.int
+    """Attempts finished since the queue was created."""
+    failed_total: _builtins.int
+    """Attempts failed since the queue was created."""
+    @_builtins.property
+    def days(self) -> _containers.RepeatedCompositeFieldContainer[Global___DailyStats]:
+        """One entry per day asked for, today first (days without attempts hold zeros)."""
+
+    def __init__(
+        self,
+        *,
+        days: _abc.Iterable[Global___DailyStats] | None = ...,
+        processed_total: _builtins.int = ...,
+        failed_total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "failed_total", b"failed_total", "processed_total", b"processed_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueHistoryResponse: _TypeAlias = GetQueueHistoryResponse  # noqa: Y015
+
+@_typing.final
+class TaskFilter(_message.Message):
+    """Narrows a bulk operation. Every set field must match; an empty filter matches every task."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    ERROR_TYPE_FIELD_NUMBER: _builtins.int
+    OLDER_THAN_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """Only tasks of this type (exact match)."""
+    error_type: _builtins.str
+    """Only tasks whose last_error_type is this (exact match)."""
+    @_builtins.property
+    def older_than(self) -> _duration_pb2.Duration:
+        """Only tasks enqueued at least this long ago. 0 - 3,650 days."""
+
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        error_type: _builtins.str = ...,
+        older_than: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["older_than", b"older_than"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_type", b"error_type", "older_than", b"older_than", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskFilter: _TypeAlias = TaskFilter  # noqa: Y015
+
+@_typing.final
+class RunAllTasksRequest(_message.Message):
+    """Run every task of a state now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    state: _task_pb2.TaskState.ValueType
+    """SCHEDULED, RETRY or ARCHIVED. Required."""
+    @_builtins.property
+    def filter(self) -> Global___TaskFilter:
+        """Which tasks; empty: all of the state."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        state: _task_pb2.TaskState.ValueType = ...,
+        filter: Global___TaskFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "queue", b"queue", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunAllTasksRequest: _TypeAlias = RunAllTasksRequest  # noqa: Y015
+
+@_typing.final
+class RunAllTasksResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFFECTED_FIELD_NUMBER: _builtins.int
+    affected: _builtins.int
+    """How many tasks became PENDING."""
+    def __init__(
+        self,
+        *,
+        affected: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affected", b"affected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunAllTasksResponse: _TypeAlias = RunAllTasksResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveAllTasksRequest(_message.Message):
+    """Archive every task of a state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    state: _task_pb2.TaskState.ValueType
+    """PENDING, SCHEDULED or RETRY. Required."""
+    @_builtins.property
+    def filter(self) -> Global___TaskFilter:
+        """Which tasks; empty: all of the state."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        state: _task_pb2.TaskState.ValueType = ...,
+        filter: Global___TaskFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "queue", b"queue", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveAllTasksRequest: _TypeAlias = ArchiveAllTasksRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveAllTasksResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFFECTED_FIELD_NUMBER: _builtins.int
+    affected: _builtins.int
+    """How many tasks were archived."""
+    def __init__(
+        self,
+        *,
+        affected: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affected", b"affected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveAllTasksResponse: _TypeAlias = ArchiveAllTasksResponse  # noqa: Y015
+
+@_typing.final
+class DeleteAllTasksRequest(_message.Message):
+    """Delete every task of a state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    state: _task_pb2.TaskState.ValueType
+    """PENDING, SCHEDULED, RETRY, ARCHIVED or COMPLETED. Required."""
+    @_builtins.property
+    def filter(self) -> Global___TaskFilter:
+        """Which tasks; empty: all of the state."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        state: _task_pb2.TaskState.ValueType = ...,
+        filter: Global___TaskFilter | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "queue", b"queue", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAllTasksRequest: _TypeAlias = DeleteAllTasksRequest  # noqa: Y015
+
+@_typing.final
+class DeleteAllTasksResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFFECTED_FIELD_NUMBER: _builtins.int
+    affected: _builtins.int
+    """How many tasks were deleted."""
+    def __init__(
+        self,
+        *,
+        affected: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affected", b"affected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteAllTasksResponse: _TypeAlias = DeleteAllTasksResponse  # noqa: Y015
+
+@_typing.final
+class SearchTasksRequest(_message.Message):
+    """Find tasks within one queue and state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ID_PREFIX_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    PAYLOAD_CONTAINS_FIELD_NUMBER: _builtins.int
+    ERROR_TYPE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    state: _task_pb2.TaskState.ValueType
+    """State to search. Required (not UNSPECIFIED)."""
+    id_prefix: _builtins.str
+    """Tasks whose id starts with this."""
+    type: _builtins.str
+    """Tasks of this type (exact match)."""
+    payload_contains: _builtins.bytes
+    """Tasks whose payload contains these bytes (1-1,024 bytes)."""
+    error_type: _builtins.str
+    """Tasks whose last_error_type is this (exact match)."""
+    page_size: _builtins.int
+    """Most matches per page: 1-1,000; 0 means 100."""
+    page_token: _builtins.str
+    """Token from a previous response's next_page_token; empty for the first page. Opaque."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        state: _task_pb2.TaskState.ValueType = ...,
+        id_prefix: _builtins.str = ...,
+        type: _builtins.str = ...,
+        payload_contains: _builtins.bytes = ...,
+        error_type: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error_type", b"error_type", "id_prefix", b"id_prefix", "page_size", b"page_size", "page_token", b"page_token", "payload_contains", b"payload_contains", "queue", b"queue", "state", b"state", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchTasksRequest: _TypeAlias = SearchTasksRequest  # noqa: Y015
+
+@_typing.final
+class SearchTasksResponse(_message.Message):
+    """One page of matches."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASKS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    EXAMINED_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token to go on; empty once the whole state was examined."""
+    examined: _builtins.int
+    """How many tasks this call examined."""
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[_task_pb2.TaskInfo]:
+        """Matching tasks, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        tasks: _abc.Iterable[_task_pb2.TaskInfo] | None = ...,
+        next_page_token: _builtins.str = ...,
+        examined: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["examined", b"examined", "next_page_token", b"next_page_token", "tasks", b"tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchTasksResponse: _TypeAlias = SearchTasksResponse  # noqa: Y015
+
+@_typing.final
+class DeleteQueueRequest(_message.Message):
+    """Delete a queue."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue name. Required."""
+    force: _builtins.bool
+    """Also delete the queue's tasks (none may be ACTIVE)."""
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteQueueRequest: _TypeAlias = DeleteQueueRequest  # noqa: Y015
+
+@_typing.final
+class DeleteQueueResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_TASKS_FIELD_NUMBER: _builtins.int
+    deleted_tasks: _builtins.int
+    """How many tasks were deleted with it (group members included)."""
+    def __init__(
+        self,
+        *,
+        deleted_tasks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted_tasks", b"deleted_tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteQueueResponse: _TypeAlias = DeleteQueueResponse  # noqa: Y015
+
+@_typing.final
+class ListWorkersRequest(_message.Message):
+    """List live workers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersRequest: _TypeAlias = ListWorkersRequest  # noqa: Y015
+
+@_typing.final
+class WorkerTask(_message.Message):
+    """A task a worker holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    LEASED_AT_FIELD_NUMBER: _builtins.int
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    queue: _builtins.str
+    """Queue of the task."""
+    task_id: _builtins.str
+    """Task id."""
+    type: _builtins.str
+    """Task type."""
+    @_builtins.property
+    def leased_at(self) -> _timestamp_pb2.Timestamp:
+        """When the current lease was granted (the attempt's start)."""
+
+    @_builtins.property
+    def lease_expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the lease expires unless extended."""
+
+    def __init__(
+        self,
+        *,
+        queue: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        type: _builtins.str = ...,
+        leased_at: _timestamp_pb2.Timestamp | None = ...,
+        lease_expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lease_expires_at", b"lease_expires_at", "leased_at", b"leased_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lease_expires_at", b"lease_expires_at", "leased_at", b"leased_at", "queue", b"queue", "task_id", b"task_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerTask: _TypeAlias = WorkerTask  # noqa: Y015
+
+@_typing.final
+class WorkerInfo(_message.Message):
+    """One worker as the broker knows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    QUEUES_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
+    FIRST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    COMMAND_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker_id it uses in Lease and Heartbeat."""
+    strict: _builtins.bool
+    """Whether its latest Lease call was strict."""
+    command: _broker_service_pb2.WorkerCommand.ValueType
+    """The command an operator gave it (UNSPECIFIED: none)."""
+    @_builtins.property
+    def meta(self) -> _broker_service_pb2.WorkerMeta:
+        """What the worker last told about itself (empty when it never sent WorkerMeta)."""
+
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedCompositeFieldContainer[_broker_service_pb2.QueueWeight]:
+        """The queues of its latest Lease call, with their weights."""
+
+    @_builtins.property
+    def first_seen_at(self) -> _timestamp_pb2.Timestamp:
+        """When the broker first saw it (within its current registration)."""
+
+    @_builtins.property
+    def last_seen_at(self) -> _timestamp_pb2.Timestamp:
+        """Its latest Lease or Heartbeat call."""
+
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkerTask]:
+        """The tasks it holds now (ACTIVE with its worker id), oldest lease first."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+        meta: _broker_service_pb2.WorkerMeta | None = ...,
+        queues: _abc.Iterable[_broker_service_pb2.QueueWeight] | None = ...,
+        strict: _builtins.bool = ...,
+        first_seen_at: _timestamp_pb2.Timestamp | None = ...,
+        last_seen_at: _timestamp_pb2.Timestamp | None = ...,
+        tasks: _abc.Iterable[Global___WorkerTask] | None = ...,
+        command: _broker_service_pb2.WorkerCommand.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_seen_at", b"first_seen_at", "last_seen_at", b"last_seen_at", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "first_seen_at", b"first_seen_at", "last_seen_at", b"last_seen_at", "meta", b"meta", "queues", b"queues", "strict", b"strict", "tasks", b"tasks", "worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkerInfo: _TypeAlias = WorkerInfo  # noqa: Y015
+
+@_typing.final
+class ListWorkersResponse(_message.Message):
+    """Every live worker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workers(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkerInfo]:
+        """Sorted by worker id."""
+
+    def __init__(
+        self,
+        *,
+        workers: _abc.Iterable[Global___WorkerInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workers", b"workers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkersResponse: _TypeAlias = ListWorkersResponse  # noqa: Y015
+
+@_typing.final
+class QuietWorkerRequest(_message.Message):
+    """Quiet a worker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker. Required."""
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuietWorkerRequest: _TypeAlias = QuietWorkerRequest  # noqa: Y015
+
+@_typing.final
+class QuietWorkerResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def worker(self) -> Global___WorkerInfo:
+        """The worker, command QUIET."""
+
+    def __init__(
+        self,
+        *,
+        worker: Global___WorkerInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["worker", b"worker"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["worker", b"worker"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuietWorkerResponse: _TypeAlias = QuietWorkerResponse  # noqa: Y015
+
+@_typing.final
+class StopWorkerRequest(_message.Message):
+    """Stop a worker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_ID_FIELD_NUMBER: _builtins.int
+    worker_id: _builtins.str
+    """The worker. Required."""
+    def __init__(
+        self,
+        *,
+        worker_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["worker_id", b"worker_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopWorkerRequest: _TypeAlias = StopWorkerRequest  # noqa: Y015
+
+@_typing.final
+class StopWorkerResponse(_message.Message):
+    """Done."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def worker(self) -> Global___WorkerInfo:
+        """The worker, command STOP."""
+
+    def __init__(
+        self,
+        *,
+        worker: Global___WorkerInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["worker", b"worker"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["worker", b"worker"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopWorkerResponse: _TypeAlias = StopWorkerResponse  # noqa: Y015
+
+@_typing.final
+class GetServerInfoRequest(_message.Message):
+    """Read the server's state."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoRequest: _TypeAlias = GetServerInfoRequest  # noqa: Y015
+
+@_typing.final
+class RedisInfo(_message.Message):
+    """The state of the Redis behind the broker."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    USED_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    CONNECTED_CLIENTS_FIELD_NUMBER: _builtins.int
+    AOF_ENABLED_FIELD_NUMBER: _builtins.int
+    AOF_FSYNC_FIELD_NUMBER: _builtins.int
+    UPTIME_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """Redis server version, e.g. "7.2.4"."""
+    mode: _builtins.str
+    """"standalone", "cluster" or "sentinel"."""
+    used_memory_bytes: _builtins.int
+    """used_memory."""
+    max_memory_bytes: _builtins.int
+    """maxmemory (0: no limit)."""
+    connected_clients: _builtins.int
+    """connected_clients."""
+    aof_enabled: _builtins.bool
+    """Whether the append-only file is on."""
+    aof_fsync: _builtins.str
+    """appendfsync: "always", "everysec" or "no"."""
+    @_builtins.property
+    def uptime(self) -> _duration_pb2.Duration:
+        """How long the Redis server has been up."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        mode: _builtins.str = ...,
+        used_memory_bytes: _builtins.int = ...,
+        max_memory_bytes: _builtins.int = ...,
+        connected_clients: _builtins.int = ...,
+        aof_enabled: _builtins.bool = ...,
+        aof_fsync: _builtins.str = ...,
+        uptime: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["uptime", b"uptime"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aof_enabled", b"aof_enabled", "aof_fsync", b"aof_fsync", "connected_clients", b"connected_clients", "max_memory_bytes", b"max_memory_bytes", "mode", b"mode", "uptime", b"uptime", "used_memory_bytes", b"used_memory_bytes", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RedisInfo: _TypeAlias = RedisInfo  # noqa: Y015
+
+@_typing.final
+class GetServerInfoResponse(_message.Message):
+    """The broker and its Redis."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    REDIS_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """Broker version (the leasq package version)."""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When this broker process started."""
+
+    @_builtins.property
+    def redis(self) -> Global___RedisInfo:
+        """Its Redis."""
+
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        redis: Global___RedisInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["redis", b"redis", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["redis", b"redis", "started_at", b"started_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoResponse: _TypeAlias = GetServerInfoResponse  # noqa: Y015

@@ -116,6 +116,56 @@ class InspectServiceStub:
                 request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.SerializeToString,
                 response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.FromString,
                 _registered_method=True)
+        self.GetQueueHistory = channel.unary_unary(
+                '/leasq.v1.InspectService/GetQueueHistory',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryResponse.FromString,
+                _registered_method=True)
+        self.RunAllTasks = channel.unary_unary(
+                '/leasq.v1.InspectService/RunAllTasks',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksResponse.FromString,
+                _registered_method=True)
+        self.ArchiveAllTasks = channel.unary_unary(
+                '/leasq.v1.InspectService/ArchiveAllTasks',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksResponse.FromString,
+                _registered_method=True)
+        self.DeleteAllTasks = channel.unary_unary(
+                '/leasq.v1.InspectService/DeleteAllTasks',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksResponse.FromString,
+                _registered_method=True)
+        self.SearchTasks = channel.unary_unary(
+                '/leasq.v1.InspectService/SearchTasks',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.SearchTasksRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.SearchTasksResponse.FromString,
+                _registered_method=True)
+        self.DeleteQueue = channel.unary_unary(
+                '/leasq.v1.InspectService/DeleteQueue',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueResponse.FromString,
+                _registered_method=True)
+        self.ListWorkers = channel.unary_unary(
+                '/leasq.v1.InspectService/ListWorkers',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListWorkersRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListWorkersResponse.FromString,
+                _registered_method=True)
+        self.QuietWorker = channel.unary_unary(
+                '/leasq.v1.InspectService/QuietWorker',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerResponse.FromString,
+                _registered_method=True)
+        self.StopWorker = channel.unary_unary(
+                '/leasq.v1.InspectService/StopWorker',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.StopWorkerRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.StopWorkerResponse.FromString,
+                _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/leasq.v1.InspectService/GetServerInfo',
+                request_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoResponse.FromString,
+                _registered_method=True)
 
 
 class InspectServiceServicer:
@@ -247,6 +297,93 @@ class InspectServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQueueHistory(self, request, context):
+        """Attempts finished (processed) and failed per UTC day for the last `days` days, today
+        first, and the totals since the queue was created. Days are kept for 90 days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunAllTasks(self, request, context):
+        """Makes every SCHEDULED, RETRY or ARCHIVED task of one state that matches the filter
+        PENDING now (retry counts kept). Works in chunks of at most 1,000 tasks, each one atomic
+        step, so Redis is never blocked for long and workers keep leasing meanwhile; tasks that
+        enter the state while the call runs may or may not be included. Answers how many moved.
+        A cancelled call keeps what it already moved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveAllTasks(self, request, context):
+        """Moves every PENDING, SCHEDULED or RETRY task of one state that matches the filter to
+        ARCHIVED, in chunks like RunAllTasks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAllTasks(self, request, context):
+        """Deletes every task of one state that matches the filter, in chunks like RunAllTasks.
+        Any state but ACTIVE (cancel those) and AGGREGATING (delete the group) may be named.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchTasks(self, request, context):
+        """Tasks of one queue and state that match every given criterion (at least one), oldest
+        first. Each call examines at most 10,000 tasks of the state, so a page may hold fewer
+        matches than page_size while next_page_token is set: keep paging until it is empty.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteQueue(self, request, context):
+        """Forgets a queue: its tasks, groups, counters, settings and pause flag. FAILED_PRECONDITION
+        (QUEUE_NOT_EMPTY) while it holds tasks, unless `force`; even forced, FAILED_PRECONDITION
+        (WRONG_STATE) while a task is ACTIVE (cancel or wait for it). NOT_FOUND (QUEUE_NOT_FOUND)
+        for a queue that is not known. Schedules that target the queue are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkers(self, request, context):
+        """Every worker that called Lease or Heartbeat in the last 60 s, by worker id, with what it
+        told the broker (WorkerMeta) and the tasks it holds now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QuietWorker(self, request, context):
+        """Asks a worker to go quiet: its Lease calls get no more tasks and answer
+        WORKER_COMMAND_QUIET; it finishes what it holds and stays connected. NOT_FOUND
+        (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopWorker(self, request, context):
+        """Asks a worker to stop: like QuietWorker, and its Lease and Heartbeat answers carry
+        WORKER_COMMAND_STOP, upon which it finishes what it holds (within its shutdown grace) and
+        exits. NOT_FOUND (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetServerInfo(self, request, context):
+        """The broker's version and uptime, and the state of its Redis.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InspectServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -329,6 +466,56 @@ def add_InspectServiceServicer_to_server(servicer, server):
                     servicer.DeleteGroup,
                     request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.FromString,
                     response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.SerializeToString,
+            ),
+            'GetQueueHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueueHistory,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryResponse.SerializeToString,
+            ),
+            'RunAllTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunAllTasks,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksResponse.SerializeToString,
+            ),
+            'ArchiveAllTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveAllTasks,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksResponse.SerializeToString,
+            ),
+            'DeleteAllTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAllTasks,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksResponse.SerializeToString,
+            ),
+            'SearchTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchTasks,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.SearchTasksRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.SearchTasksResponse.SerializeToString,
+            ),
+            'DeleteQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteQueue,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueResponse.SerializeToString,
+            ),
+            'ListWorkers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkers,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.ListWorkersRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.ListWorkersResponse.SerializeToString,
+            ),
+            'QuietWorker': grpc.unary_unary_rpc_method_handler(
+                    servicer.QuietWorker,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerResponse.SerializeToString,
+            ),
+            'StopWorker': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopWorker,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.StopWorkerRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.StopWorkerResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -765,6 +952,276 @@ class InspectService:
             '/leasq.v1.InspectService/DeleteGroup',
             leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupRequest.SerializeToString,
             leasq_dot_v1_dot_inspect__service__pb2.DeleteGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueueHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/GetQueueHistory',
+            leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.GetQueueHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunAllTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/RunAllTasks',
+            leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.RunAllTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveAllTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/ArchiveAllTasks',
+            leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.ArchiveAllTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAllTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/DeleteAllTasks',
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteAllTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/SearchTasks',
+            leasq_dot_v1_dot_inspect__service__pb2.SearchTasksRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.SearchTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/DeleteQueue',
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.DeleteQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/ListWorkers',
+            leasq_dot_v1_dot_inspect__service__pb2.ListWorkersRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.ListWorkersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QuietWorker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/QuietWorker',
+            leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.QuietWorkerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopWorker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/StopWorker',
+            leasq_dot_v1_dot_inspect__service__pb2.StopWorkerRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.StopWorkerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leasq.v1.InspectService/GetServerInfo',
+            leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoRequest.SerializeToString,
+            leasq_dot_v1_dot_inspect__service__pb2.GetServerInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,52 @@ class InspectServiceStub:
     """
     DeleteGroup: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteGroupRequest, _inspect_service_pb2.DeleteGroupResponse]
     """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
+    GetQueueHistory: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueHistoryRequest, _inspect_service_pb2.GetQueueHistoryResponse]
+    """Attempts finished (processed) and failed per UTC day for the last `days` days, today
+    first, and the totals since the queue was created. Days are kept for 90 days.
+    """
+    RunAllTasks: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.RunAllTasksRequest, _inspect_service_pb2.RunAllTasksResponse]
+    """Makes every SCHEDULED, RETRY or ARCHIVED task of one state that matches the filter
+    PENDING now (retry counts kept). Works in chunks of at most 1,000 tasks, each one atomic
+    step, so Redis is never blocked for long and workers keep leasing meanwhile; tasks that
+    enter the state while the call runs may or may not be included. Answers how many moved.
+    A cancelled call keeps what it already moved.
+    """
+    ArchiveAllTasks: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ArchiveAllTasksRequest, _inspect_service_pb2.ArchiveAllTasksResponse]
+    """Moves every PENDING, SCHEDULED or RETRY task of one state that matches the filter to
+    ARCHIVED, in chunks like RunAllTasks.
+    """
+    DeleteAllTasks: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteAllTasksRequest, _inspect_service_pb2.DeleteAllTasksResponse]
+    """Deletes every task of one state that matches the filter, in chunks like RunAllTasks.
+    Any state but ACTIVE (cancel those) and AGGREGATING (delete the group) may be named.
+    """
+    SearchTasks: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.SearchTasksRequest, _inspect_service_pb2.SearchTasksResponse]
+    """Tasks of one queue and state that match every given criterion (at least one), oldest
+    first. Each call examines at most 10,000 tasks of the state, so a page may hold fewer
+    matches than page_size while next_page_token is set: keep paging until it is empty.
+    """
+    DeleteQueue: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteQueueRequest, _inspect_service_pb2.DeleteQueueResponse]
+    """Forgets a queue: its tasks, groups, counters, settings and pause flag. FAILED_PRECONDITION
+    (QUEUE_NOT_EMPTY) while it holds tasks, unless `force`; even forced, FAILED_PRECONDITION
+    (WRONG_STATE) while a task is ACTIVE (cancel or wait for it). NOT_FOUND (QUEUE_NOT_FOUND)
+    for a queue that is not known. Schedules that target the queue are kept.
+    """
+    ListWorkers: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.ListWorkersRequest, _inspect_service_pb2.ListWorkersResponse]
+    """Every worker that called Lease or Heartbeat in the last 60 s, by worker id, with what it
+    told the broker (WorkerMeta) and the tasks it holds now.
+    """
+    QuietWorker: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.QuietWorkerRequest, _inspect_service_pb2.QuietWorkerResponse]
+    """Asks a worker to go quiet: its Lease calls get no more tasks and answer
+    WORKER_COMMAND_QUIET; it finishes what it holds and stays connected. NOT_FOUND
+    (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+    """
+    StopWorker: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.StopWorkerRequest, _inspect_service_pb2.StopWorkerResponse]
+    """Asks a worker to stop: like QuietWorker, and its Lease and Heartbeat answers carry
+    WORKER_COMMAND_STOP, upon which it finishes what it holds (within its shutdown grace) and
+    exits. NOT_FOUND (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+    """
+    GetServerInfo: _grpc.UnaryUnaryMultiCallable[_inspect_service_pb2.GetServerInfoRequest, _inspect_service_pb2.GetServerInfoResponse]
+    """The broker's version and uptime, and the state of its Redis."""
 
 @_typing.type_check_only
 class InspectServiceAsyncStub(InspectServiceStub):
@@ -149,6 +195,52 @@ class InspectServiceAsyncStub(InspectServiceStub):
     """
     DeleteGroup: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteGroupRequest, _inspect_service_pb2.DeleteGroupResponse]  # type: ignore[assignment]
     """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
+    GetQueueHistory: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.GetQueueHistoryRequest, _inspect_service_pb2.GetQueueHistoryResponse]  # type: ignore[assignment]
+    """Attempts finished (processed) and failed per UTC day for the last `days` days, today
+    first, and the totals since the queue was created. Days are kept for 90 days.
+    """
+    RunAllTasks: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.RunAllTasksRequest, _inspect_service_pb2.RunAllTasksResponse]  # type: ignore[assignment]
+    """Makes every SCHEDULED, RETRY or ARCHIVED task of one state that matches the filter
+    PENDING now (retry counts kept). Works in chunks of at most 1,000 tasks, each one atomic
+    step, so Redis is never blocked for long and workers keep leasing meanwhile; tasks that
+    enter the state while the call runs may or may not be included. Answers how many moved.
+    A cancelled call keeps what it already moved.
+    """
+    ArchiveAllTasks: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ArchiveAllTasksRequest, _inspect_service_pb2.ArchiveAllTasksResponse]  # type: ignore[assignment]
+    """Moves every PENDING, SCHEDULED or RETRY task of one state that matches the filter to
+    ARCHIVED, in chunks like RunAllTasks.
+    """
+    DeleteAllTasks: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteAllTasksRequest, _inspect_service_pb2.DeleteAllTasksResponse]  # type: ignore[assignment]
+    """Deletes every task of one state that matches the filter, in chunks like RunAllTasks.
+    Any state but ACTIVE (cancel those) and AGGREGATING (delete the group) may be named.
+    """
+    SearchTasks: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.SearchTasksRequest, _inspect_service_pb2.SearchTasksResponse]  # type: ignore[assignment]
+    """Tasks of one queue and state that match every given criterion (at least one), oldest
+    first. Each call examines at most 10,000 tasks of the state, so a page may hold fewer
+    matches than page_size while next_page_token is set: keep paging until it is empty.
+    """
+    DeleteQueue: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.DeleteQueueRequest, _inspect_service_pb2.DeleteQueueResponse]  # type: ignore[assignment]
+    """Forgets a queue: its tasks, groups, counters, settings and pause flag. FAILED_PRECONDITION
+    (QUEUE_NOT_EMPTY) while it holds tasks, unless `force`; even forced, FAILED_PRECONDITION
+    (WRONG_STATE) while a task is ACTIVE (cancel or wait for it). NOT_FOUND (QUEUE_NOT_FOUND)
+    for a queue that is not known. Schedules that target the queue are kept.
+    """
+    ListWorkers: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.ListWorkersRequest, _inspect_service_pb2.ListWorkersResponse]  # type: ignore[assignment]
+    """Every worker that called Lease or Heartbeat in the last 60 s, by worker id, with what it
+    told the broker (WorkerMeta) and the tasks it holds now.
+    """
+    QuietWorker: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.QuietWorkerRequest, _inspect_service_pb2.QuietWorkerResponse]  # type: ignore[assignment]
+    """Asks a worker to go quiet: its Lease calls get no more tasks and answer
+    WORKER_COMMAND_QUIET; it finishes what it holds and stays connected. NOT_FOUND
+    (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+    """
+    StopWorker: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.StopWorkerRequest, _inspect_service_pb2.StopWorkerResponse]  # type: ignore[assignment]
+    """Asks a worker to stop: like QuietWorker, and its Lease and Heartbeat answers carry
+    WORKER_COMMAND_STOP, upon which it finishes what it holds (within its shutdown grace) and
+    exits. NOT_FOUND (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+    """
+    GetServerInfo: _aio.UnaryUnaryMultiCallable[_inspect_service_pb2.GetServerInfoRequest, _inspect_service_pb2.GetServerInfoResponse]  # type: ignore[assignment]
+    """The broker's version and uptime, and the state of its Redis."""
 
 class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
     """The operator API: look at queues and tasks, pause and resume queues, and move tasks by hand
@@ -303,5 +395,111 @@ class InspectServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inspect_service_pb2.DeleteGroupResponse, _abc.Awaitable[_inspect_service_pb2.DeleteGroupResponse]]:
         """Deletes one group and all its members. NOT_FOUND (GROUP_NOT_FOUND) for an unknown group."""
+
+    @_abc_1.abstractmethod
+    def GetQueueHistory(
+        self,
+        request: _inspect_service_pb2.GetQueueHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.GetQueueHistoryResponse, _abc.Awaitable[_inspect_service_pb2.GetQueueHistoryResponse]]:
+        """Attempts finished (processed) and failed per UTC day for the last `days` days, today
+        first, and the totals since the queue was created. Days are kept for 90 days.
+        """
+
+    @_abc_1.abstractmethod
+    def RunAllTasks(
+        self,
+        request: _inspect_service_pb2.RunAllTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.RunAllTasksResponse, _abc.Awaitable[_inspect_service_pb2.RunAllTasksResponse]]:
+        """Makes every SCHEDULED, RETRY or ARCHIVED task of one state that matches the filter
+        PENDING now (retry counts kept). Works in chunks of at most 1,000 tasks, each one atomic
+        step, so Redis is never blocked for long and workers keep leasing meanwhile; tasks that
+        enter the state while the call runs may or may not be included. Answers how many moved.
+        A cancelled call keeps what it already moved.
+        """
+
+    @_abc_1.abstractmethod
+    def ArchiveAllTasks(
+        self,
+        request: _inspect_service_pb2.ArchiveAllTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.ArchiveAllTasksResponse, _abc.Awaitable[_inspect_service_pb2.ArchiveAllTasksResponse]]:
+        """Moves every PENDING, SCHEDULED or RETRY task of one state that matches the filter to
+        ARCHIVED, in chunks like RunAllTasks.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteAllTasks(
+        self,
+        request: _inspect_service_pb2.DeleteAllTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.DeleteAllTasksResponse, _abc.Awaitable[_inspect_service_pb2.DeleteAllTasksResponse]]:
+        """Deletes every task of one state that matches the filter, in chunks like RunAllTasks.
+        Any state but ACTIVE (cancel those) and AGGREGATING (delete the group) may be named.
+        """
+
+    @_abc_1.abstractmethod
+    def SearchTasks(
+        self,
+        request: _inspect_service_pb2.SearchTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.SearchTasksResponse, _abc.Awaitable[_inspect_service_pb2.SearchTasksResponse]]:
+        """Tasks of one queue and state that match every given criterion (at least one), oldest
+        first. Each call examines at most 10,000 tasks of the state, so a page may hold fewer
+        matches than page_size while next_page_token is set: keep paging until it is empty.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteQueue(
+        self,
+        request: _inspect_service_pb2.DeleteQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.DeleteQueueResponse, _abc.Awaitable[_inspect_service_pb2.DeleteQueueResponse]]:
+        """Forgets a queue: its tasks, groups, counters, settings and pause flag. FAILED_PRECONDITION
+        (QUEUE_NOT_EMPTY) while it holds tasks, unless `force`; even forced, FAILED_PRECONDITION
+        (WRONG_STATE) while a task is ACTIVE (cancel or wait for it). NOT_FOUND (QUEUE_NOT_FOUND)
+        for a queue that is not known. Schedules that target the queue are kept.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkers(
+        self,
+        request: _inspect_service_pb2.ListWorkersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.ListWorkersResponse, _abc.Awaitable[_inspect_service_pb2.ListWorkersResponse]]:
+        """Every worker that called Lease or Heartbeat in the last 60 s, by worker id, with what it
+        told the broker (WorkerMeta) and the tasks it holds now.
+        """
+
+    @_abc_1.abstractmethod
+    def QuietWorker(
+        self,
+        request: _inspect_service_pb2.QuietWorkerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.QuietWorkerResponse, _abc.Awaitable[_inspect_service_pb2.QuietWorkerResponse]]:
+        """Asks a worker to go quiet: its Lease calls get no more tasks and answer
+        WORKER_COMMAND_QUIET; it finishes what it holds and stays connected. NOT_FOUND
+        (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+        """
+
+    @_abc_1.abstractmethod
+    def StopWorker(
+        self,
+        request: _inspect_service_pb2.StopWorkerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.StopWorkerResponse, _abc.Awaitable[_inspect_service_pb2.StopWorkerResponse]]:
+        """Asks a worker to stop: like QuietWorker, and its Lease and Heartbeat answers carry
+        WORKER_COMMAND_STOP, upon which it finishes what it holds (within its shutdown grace) and
+        exits. NOT_FOUND (WORKER_NOT_FOUND) for a worker not seen in the last 60 s.
+        """
+
+    @_abc_1.abstractmethod
+    def GetServerInfo(
+        self,
+        request: _inspect_service_pb2.GetServerInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inspect_service_pb2.GetServerInfoResponse, _abc.Awaitable[_inspect_service_pb2.GetServerInfoResponse]]:
+        """The broker's version and uptime, and the state of its Redis."""
 
 def add_InspectServiceServicer_to_server(servicer: InspectServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -130,6 +130,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
     ERROR_REASON_GROUP_NOT_FOUND: _ErrorReason.ValueType  # 15
     """NOT_FOUND: no AGGREGATING group of this queue, type and key."""
+    ERROR_REASON_WORKER_NOT_FOUND: _ErrorReason.ValueType  # 16
+    """NOT_FOUND: no worker with this id called Lease or Heartbeat in the last 60 s."""
+    ERROR_REASON_QUEUE_NOT_EMPTY: _ErrorReason.ValueType  # 17
+    """FAILED_PRECONDITION: the queue still holds tasks; delete them or force."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Machine-readable reasons for refusals. The broker sends them in a google.rpc.ErrorInfo
@@ -175,6 +179,10 @@ ERROR_REASON_QUEUE_NOT_FOUND: ErrorReason.ValueType  # 14
 """NOT_FOUND: no queue of this name (queues are created by their first enqueue)."""
 ERROR_REASON_GROUP_NOT_FOUND: ErrorReason.ValueType  # 15
 """NOT_FOUND: no AGGREGATING group of this queue, type and key."""
+ERROR_REASON_WORKER_NOT_FOUND: ErrorReason.ValueType  # 16
+"""NOT_FOUND: no worker with this id called Lease or Heartbeat in the last 60 s."""
+ERROR_REASON_QUEUE_NOT_EMPTY: ErrorReason.ValueType  # 17
+"""FAILED_PRECONDITION: the queue still holds tasks; delete them or force."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
 
 @_typing.final

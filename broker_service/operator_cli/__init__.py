@@ -1,0 +1,1 @@
+"""The operator commands of ``leasq`` (stats, queue, task, worker, schedule), over gRPC."""

@@ -1,0 +1,2 @@
+"""The live-worker registry: what workers told the broker, what they hold, operators'
+commands."""
