@@ -52,6 +52,7 @@ from leasq_sdk.models import (
     TaskPage,
     TaskState,
 )
+from leasq_sdk.operations import DailyStats, QueueHistory, RedisInfo, SearchPage, ServerInfo
 from leasq_sdk.options import TaskOptions, TaskRequest
 from leasq_sdk.schedules import (
     CatchUp,
@@ -72,6 +73,7 @@ __all__ = [
     "BrokerUnavailable",
     "CatchUp",
     "Client",
+    "DailyStats",
     "DuplicateTask",
     "EnqueueResult",
     "EnqueuedTask",
@@ -92,17 +94,21 @@ __all__ = [
     "PayloadError",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QueueHistory",
     "QueueInfo",
     "QueueNotEmpty",
     "QueueNotFound",
     "QueueSettings",
     "QueueStats",
+    "RedisInfo",
     "ResourceExhausted",
     "RpcTimeout",
     "Schedule",
     "ScheduleFire",
     "ScheduleInfo",
     "ScheduleNotFound",
+    "SearchPage",
+    "ServerInfo",
     "StorageUnavailable",
     "TaskDef",
     "TaskIdConflict",

@@ -27,6 +27,7 @@ from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import AsyncGroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.operations_client import AsyncOperationsMethods
 from leasq_sdk.options import TaskRequest, build_spec
 from leasq_sdk.schedule_client import AsyncScheduleMethods
 
@@ -60,7 +61,7 @@ class _Connection:
         )
 
 
-class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods):
+class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods, AsyncOperationsMethods):
     """Asyncio Leasq client; arguments as :class:`leasq_sdk.base.ClientBase`.
 
     ::
@@ -181,9 +182,10 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods):
         response = await self._invoke(self._open().inspect.GetTask, request, rpc_timeout)
         return convert.task_info(response.task)
 
-    async def list_queues(self, *, rpc_timeout: float | None = None) -> list[QueueInfo]:
-        """Every queue that ever held a task, sorted by name, with its paused flag."""
-        request = inspect_service_pb2.ListQueuesRequest()
+    async def list_queues(self, *, include_stats: bool = False,
+                          rpc_timeout: float | None = None) -> list[QueueInfo]:
+        """See :meth:`Client.list_queues`."""
+        request = inspect_service_pb2.ListQueuesRequest(include_stats=include_stats)
         return convert.queue_infos(
             await self._invoke(self._open().inspect.ListQueues, request, rpc_timeout)
         )

@@ -30,14 +30,16 @@ from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import GroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
+from leasq_sdk.operations_client import OperationsMethods
 from leasq_sdk.options import TaskRequest, build_spec
 from leasq_sdk.schedule_client import ScheduleMethods
+from leasq_sdk.worker_client import WorkerMethods
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
 
-class Client(ClientBase, ScheduleMethods, GroupMethods):
+class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, WorkerMethods):
     """Synchronous Leasq client; see :class:`leasq_sdk.base.ClientBase` for the arguments.
 
     Use it as a context manager, or call :meth:`close` when done::
@@ -177,9 +179,12 @@ class Client(ClientBase, ScheduleMethods, GroupMethods):
         request = inspect_service_pb2.GetTaskRequest(queue=queue, task_id=task_id)
         return convert.task_info(self._invoke(self._inspect.GetTask, request, rpc_timeout).task)
 
-    def list_queues(self, *, rpc_timeout: float | None = None) -> list[QueueInfo]:
-        """Every queue that ever held a task, sorted by name, with its paused flag."""
-        request = inspect_service_pb2.ListQueuesRequest()
+    def list_queues(self, *, include_stats: bool = False,
+                    rpc_timeout: float | None = None) -> list[QueueInfo]:
+        """Every known queue, sorted by name, with its paused flag; with ``include_stats``
+        also each queue's :class:`QueueStats` (``QueueInfo.stats``, read by the broker in one
+        round trip to Redis; ``memory_bytes`` left 0)."""
+        request = inspect_service_pb2.ListQueuesRequest(include_stats=include_stats)
         return convert.queue_infos(self._invoke(self._inspect.ListQueues, request, rpc_timeout))
 
     def queue_stats(self, queue: str, *, rpc_timeout: float | None = None) -> QueueStats:

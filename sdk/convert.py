@@ -148,7 +148,9 @@ def _optional(message: Any, name: str, convert: Callable[[Any], _T]) -> _T | Non
 
 def queue_infos(message: inspect_service_pb2.ListQueuesResponse) -> list[QueueInfo]:
     """Every known queue with its paused flag."""
-    return [QueueInfo(queue=q.queue, paused=q.paused) for q in message.queues]
+    return [QueueInfo(queue=q.queue, paused=q.paused,
+                      stats=queue_stats(q.stats) if q.HasField("stats") else None)
+            for q in message.queues]
 
 
 def queue_stats(message: inspect_service_pb2.QueueStats) -> QueueStats:
@@ -168,6 +170,7 @@ def queue_stats(message: inspect_service_pb2.QueueStats) -> QueueStats:
         processed_total=message.processed_total,
         failed_total=message.failed_total,
         latency=from_duration(message.latency),
+        memory_bytes=message.memory_bytes,
     )
 
 

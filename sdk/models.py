@@ -100,6 +100,9 @@ class QueueInfo:
 
     queue: str
     paused: bool
+    #: The queue's stats when listed with ``include_stats=True`` (``memory_bytes`` 0), else
+    #: None.
+    stats: QueueStats | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,12 @@ class QueueStats:
     failed_today: int
     processed_total: int
     failed_total: int
-    #: Age of the oldest pending task (zero when none is pending).
+    #: How long the next pending task has waited since it became pending (enqueued, due,
+    #: retried or put back after a lost lease); zero when none is pending.
     latency: timedelta
+    #: Approximate Redis memory of the queue's keys and tasks (sampled), in bytes; filled by
+    #: :meth:`Client.queue_stats` only (0 in listings).
+    memory_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
