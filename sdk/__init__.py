@@ -63,6 +63,7 @@ from leasq_sdk.schedules import (
     ScheduleInfo,
 )
 from leasq_sdk.taskdef import PayloadError, TaskDef
+from leasq_sdk.workers import WorkerCommand, WorkerInfo, WorkerTask
 
 __all__ = [
     "DEFAULT",
@@ -119,7 +120,10 @@ __all__ = [
     "TaskRequest",
     "TaskState",
     "Unauthenticated",
+    "WorkerCommand",
+    "WorkerInfo",
     "WorkerNotFound",
+    "WorkerTask",
     "WrongState",
     "from_item_error",
     "from_rpc_error",

@@ -30,6 +30,7 @@ from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, Task
 from leasq_sdk.operations_client import AsyncOperationsMethods
 from leasq_sdk.options import TaskRequest, build_spec
 from leasq_sdk.schedule_client import AsyncScheduleMethods
+from leasq_sdk.worker_client import AsyncWorkerMethods
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -61,7 +62,8 @@ class _Connection:
         )
 
 
-class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods, AsyncOperationsMethods):
+class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
+                  AsyncOperationsMethods, AsyncWorkerMethods):
     """Asyncio Leasq client; arguments as :class:`leasq_sdk.base.ClientBase`.
 
     ::
