@@ -105,6 +105,9 @@ SERVE_FLAGS = (
          "PEM CA bundle: require client certificates signed by it (mutual TLS)"),
     Flag("max-message-bytes", "max_message_bytes", _positive_int,
          "largest gRPC message received or sent, in bytes"),
+    Flag("http-listen", "http_listen", _optional,
+         "host:port of the HTTP server of /metrics (Prometheus) and /healthz, e.g. "
+         "127.0.0.1:9464; unset or empty: no HTTP server"),
     Flag("log-format", "log_format", _choice(("auto", *LOG_FORMATS[1:])),
          "auto (console on a terminal, else json), json or console"),
     Flag("log-level", "log_level", _choice(LOG_LEVELS),
@@ -115,7 +118,7 @@ SERVE_FLAGS = (
          "and whenever it changes (a bad file is refused at start, and ignored with an error "
          "logged later)"),
 )  # fmt: skip
-METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
+METAVARS = {"listen": "HOST:PORT", "http-listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
             "schedules": "PATH", "auth-tokens-file": "PATH", "tls-cert": "PATH",
             "tls-key": "PATH", "tls-client-ca": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")

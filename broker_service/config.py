@@ -52,6 +52,9 @@ class BrokerConfig:
     auth_tokens_file: Path | None = None
     # Largest gRPC message received or sent, in bytes.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # host:port of the HTTP server of /metrics and /healthz; None: no HTTP server (port 0 picks
+    # a free port). Off by default so that several brokers on one host never fight over a port.
+    http_listen: str | None = None
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
