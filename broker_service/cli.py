@@ -118,9 +118,9 @@ SERVE_FLAGS = (
          "and whenever it changes (a bad file is refused at start, and ignored with an error "
          "logged later)"),
 )  # fmt: skip
-METAVARS = {"listen": "HOST:PORT", "http-listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
-            "schedules": "PATH", "auth-tokens-file": "PATH", "tls-cert": "PATH",
-            "tls-key": "PATH", "tls-client-ca": "PATH"}
+METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
+            "http-listen": "HOST:PORT", "schedules": "PATH", "auth-tokens-file": "PATH",
+            "tls-cert": "PATH", "tls-key": "PATH", "tls-client-ca": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
 
