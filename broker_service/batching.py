@@ -9,10 +9,12 @@ alone, one loop turn later: no timer, no added latency beyond that turn.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from leasq_broker.clock import Clock
 from leasq_broker.models import EnqueueStatus, TaskRecord
+from leasq_broker.observability import metrics
 from leasq_broker.store import TaskStore
 
 Pending = tuple[str, TaskRecord, "asyncio.Future[EnqueueStatus]"]
@@ -46,11 +48,14 @@ class EnqueueBatcher:
         groups: dict[str, list[Pending]] = {}
         for entry in batch:
             groups.setdefault(entry[0], []).append(entry)
+        metrics.enqueue_batch("coalesced", len(batch))
         try:
             requests = [([record for _, record, _ in entries]) for entries in groups.values()]
+            started = time.perf_counter()
             replies = await self._store.enqueue_groups(
                 list(zip(groups, requests, strict=True)), self._clock.now_ms()
             )
+            metrics.redis_roundtrip("enqueue", time.perf_counter() - started)
         except Exception as error:  # every caller of this round trip gets the failure
             for _, _, future in batch:
                 if not future.done():

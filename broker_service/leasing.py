@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from leasq_broker.models import (
     SettleStatus,
 )
 from leasq_broker.notifier import Notifier
+from leasq_broker.observability import metrics
 from leasq_broker.store import TaskStore
 from leasq_broker.weighting import plan_lease
 
@@ -148,11 +150,13 @@ class Leasing:
         """Lease what is ready right now, filling slots a queue could not from the others."""
         now = self._clock.now_ms()
         first, fallback = plan_lease(ask.queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
+        started = time.perf_counter()
         grants = await self._store.lease(
             [(share.queue, share.count) for share in first],
             now_ms=now, lease_ms=ask.lease_ms, worker_id=ask.worker_id,
             byte_budget=LEASE_BYTE_BUDGET,
         )
+        metrics.redis_roundtrip("lease", time.perf_counter() - started)
         short = {share.queue for share in first if _count(grants, share.queue) < share.count}
         for queue in fallback:
             missing = ask.max_tasks - len(grants)
@@ -167,6 +171,7 @@ class Leasing:
             grants += more
         if grants:
             self._on_leased(now + ask.lease_ms)
+            metrics.leases_granted(grants)
             log.debug("leased", worker_id=ask.worker_id, count=len(grants))
         return grants
 
@@ -177,7 +182,9 @@ class Leasing:
         self, items: Sequence[Settlement], lease_next: LeaseAsk | None
     ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
         """Ack/Nack items, then lease more if asked (never for a refused single item)."""
+        started = time.perf_counter()
         outcomes = await self._store.settle(items, self._clock.now_ms())
+        metrics.redis_roundtrip("settle", time.perf_counter() - started)
         for queue in {item.lease.queue for item in items if item.action is NackAction.REQUEUE}:
             self._notifier.wake(queue)
         for item, outcome in zip(items, outcomes, strict=True):

@@ -18,6 +18,7 @@ from leasq_broker.errors import DuplicateTask, InvalidField, LeasqError, TaskIdC
 from leasq_broker.groups.models import check_group_key, group_id
 from leasq_broker.keys import Keys
 from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
+from leasq_broker.observability import metrics
 from leasq_broker.store import TaskStore
 
 # Task ids need uniqueness, not secrecy: a seeded PRNG avoids a syscall per task.
@@ -98,6 +99,7 @@ class Producer:
             per_queue.setdefault(task.queue, []).append((index, record))
         if not per_queue:
             return [result for result in results if result is not None]
+        metrics.enqueue_batch("batch", sum(len(entries) for entries in per_queue.values()))
         replies = await self._store.enqueue_groups(
             [(queue, [record for _, record in entries]) for queue, entries in per_queue.items()],
             now, atomic=True,

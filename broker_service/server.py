@@ -23,6 +23,7 @@ import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import disable_created_metrics
 from redis.asyncio import Redis
 
 from leasq.v1 import broker_service_pb2, inspect_service_pb2, schedule_service_pb2
@@ -35,6 +36,10 @@ from leasq_broker.edge.roles import Authorizer
 from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.tls import add_port, certificate_files, transport_name
 from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from leasq_broker.keys import Keys
+from leasq_broker.observability import registry
+from leasq_broker.observability.http import HttpServer, create_app
+from leasq_broker.observability.queue_stats import QueueStats
 
 log = structlog.get_logger(__name__)
 
@@ -204,9 +209,8 @@ async def _health(server: grpc.aio.Server) -> health_aio.HealthServicer:
 
 
 def _build_server(
-    config: BrokerConfig, app: BrokerApp, hangup: Hangup
+    config: BrokerConfig, app: BrokerApp, hangup: Hangup, authorizer: Authorizer | None
 ) -> tuple[grpc.aio.Server, int]:
-    authorizer = Authorizer.from_config(config)
     if authorizer is not None:
         hangup.add(authorizer.tokens.reload)
     certificates = certificate_files(config)
@@ -226,6 +230,19 @@ def _build_server(
     reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
     port = add_port(server, config.listen, certificates)
     return server, port
+
+
+def _http_server(
+    config: BrokerConfig, app: BrokerApp, redis: Redis, authorizer: Authorizer | None
+) -> HttpServer | None:
+    """The /metrics and /healthz server of ``--http-listen``, not started; None when unset."""
+    if config.http_listen is None:
+        return None
+    disable_created_metrics()  # no *_created series: they double the output for nothing
+    queues = QueueStats(redis, Keys(config.key_prefix), app.clock.now_ms)
+    registry.ensure_registered(queues)
+    return HttpServer(create_app(authorizer=authorizer, before_scrape=queues.refresh,
+                                 healthy=lambda: not app.shutdown_gate.closed))
 
 
 def _log_serving(config: BrokerConfig, address: str, redis_url: str) -> None:
@@ -255,13 +272,19 @@ async def serve(
     with _StopSignals(stop) as signals, Hangup() as hangup:
         async with _connect(config) as store:
             app = BrokerApp(config, store.client)
-            server, port = _build_server(config, app, hangup)
+            authorizer = Authorizer.from_config(config)
+            server, port = _build_server(config, app, hangup, authorizer)
             address = bound_address(config.listen, port)
             health = await _health(server)
+            http = _http_server(config, app, store.client, authorizer)
             await app.start()
             try:
                 await server.start()
                 _log_serving(config, address, store.url)
+                if http is not None:
+                    assert config.http_listen is not None
+                    log.info("http serving", address=await http.start(config.http_listen),
+                             paths=["/metrics", "/healthz"])  # fmt: skip
                 if ready is not None:
                     ready(address)
                 await _wait_for_stop(signals, store)
@@ -270,5 +293,7 @@ async def serve(
                 app.begin_shutdown()
                 await health.enter_graceful_shutdown()
                 await _drain(server, config.grace_seconds, signals, app.shutdown_gate)
+                if http is not None:
+                    await http.stop()
                 await app.stop()
     log.info("broker stopped")

@@ -31,6 +31,7 @@ from leasq_broker.models import (
     Settlement,
     StoredTask,
 )
+from leasq_broker.observability import trace_context
 
 STATE_NAMES: dict[int, str] = {
     task_pb2.TASK_STATE_PENDING: "pending",
@@ -69,6 +70,8 @@ def set_ms(target: Timestamp | Duration, ms: int) -> None:
 def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
     """Read a TaskSpec; unset optional fields become None (the broker's defaults)."""
     has = spec.HasField
+    headers = dict(spec.headers)
+    trace_context.apply(headers)  # the call's trace context, unless the task has its own
     return NewTask(
         type=spec.type,
         payload=spec.payload,

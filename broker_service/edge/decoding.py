@@ -6,7 +6,9 @@ parser turns such a body into a marker that its handler answers with INVALID_ARG
 INVALID_FIELD, field "request"), and the broker logs at most one warning per interval, with a
 count. Method names and message types come from the service descriptors, so a new RPC needs no
 change here; a valid request costs one type check on top of the generated handler. The
-handlers also pass every call through the broker's :class:`ShutdownGate`.
+handlers also pass every call through the broker's :class:`ShutdownGate`, count it by status
+code with its duration (:mod:`leasq_broker.observability.rpc`), and give Enqueue calls the
+trace context of their metadata (:mod:`leasq_broker.observability.trace_context`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from google.protobuf.message import DecodeError
 from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.status import to_rich_status
 from leasq_broker.errors import InvalidField
+from leasq_broker.observability import rpc, trace_context
 
 log = structlog.get_logger(__name__)
 
 LOG_EVERY_S = 60.0
+# Calls whose tasks take the trace context of the call's metadata (see trace_context).
+TRACED_METHODS = frozenset({"leasq.v1.BrokerService.Enqueue",
+                            "leasq.v1.BrokerService.EnqueueBatch"})
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 
 
@@ -88,6 +94,8 @@ def _handler(
     response_type = message_factory.GetMessageClass(method.output_type)
     behavior: Behavior = getattr(servicer, method.name)
     name = method.full_name
+    record = rpc.recorder(name)
+    traced = name in TRACED_METHODS
 
     def parse(data: bytes) -> Any:
         try:
@@ -96,13 +104,23 @@ def _handler(
             return Undecodable(name, error)
 
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        if request.__class__ is Undecodable:
-            refusals.note(request)
-            await context.abort_with_status(to_rich_status(InvalidField(
-                "request", f"the body is not a valid {method.input_type.full_name} message "
-                "(protobuf could not parse it)",
-            )))
-        return await gate.run(behavior, request, context)
+        started = time.perf_counter()
+        failed: BaseException | None = None
+        try:
+            if request.__class__ is Undecodable:
+                refusals.note(request)
+                await context.abort_with_status(to_rich_status(InvalidField(
+                    "request", f"the body is not a valid {method.input_type.full_name} message "
+                    "(protobuf could not parse it)",
+                )))
+            if traced:
+                trace_context.capture(context.invocation_metadata())
+            return await gate.run(behavior, request, context)
+        except BaseException as exc:  # an abort too: its code is read from the context
+            failed = exc
+            raise
+        finally:
+            record(context, started, failed)
 
     return grpc.unary_unary_rpc_method_handler(
         handle, request_deserializer=parse,

@@ -33,6 +33,7 @@ from leasq_broker.edge.auth_limit import FailureLimiter, peer_host
 from leasq_broker.edge.roles import Authorizer, rule_for
 from leasq_broker.edge.tokens import Principal
 from leasq_broker.logs import level_number
+from leasq_broker.observability.rpc import count_refusal
 
 log = structlog.get_logger(__name__)
 
@@ -233,6 +234,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             if self._failures.may_log():
                 log.info("call refused: permission denied", method=method, token=principal.name,
                          peer=peer_host(peer), unlogged_before=self._failures.take_unlogged())
+            count_refusal(method, grpc.StatusCode.PERMISSION_DENIED)
             return permission_denied_status(message)
 
         return status
@@ -249,6 +251,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
                 log.warning("call refused: not authenticated", method=method, peer=host,
                             token_sent=not missing, rate_limited=wait is not None,
                             unlogged_before=self._failures.take_unlogged())  # fmt: skip
+            count_refusal(method, grpc.StatusCode.UNAUTHENTICATED if wait is None
+                          else grpc.StatusCode.RESOURCE_EXHAUSTED)  # fmt: skip
             if wait is not None:
                 return rate_limited_status(wait)
             return unauthenticated_status(message)

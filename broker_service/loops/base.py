@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from abc import ABC, abstractmethod
 
 import structlog
 from redis.exceptions import RedisError
 
 from leasq_broker.errors import StorageUnavailable
+from leasq_broker.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +55,10 @@ class BackgroundLoop(ABC):
         """Do one round of work; return seconds until the next round is needed."""
 
     async def _run(self) -> None:
+        due: float | None = None  # when the tick about to run was planned (monotonic)
         while not self._stopping:
+            if due is not None:  # how late it runs: event-loop stalls, a slow Redis reply
+                metrics.loop_lag(self.name, max(0.0, time.monotonic() - due))
             self._poked.clear()
             try:
                 pause = await self.tick()
@@ -67,6 +72,9 @@ class BackgroundLoop(ABC):
                 pause = ERROR_PAUSE_S
             # asyncio.timeout, unlike wait_for on 3.11, never swallows a cancellation that
             # races with the timeout: stop() must always end the loop.
+            due = time.monotonic() + max(pause, 0.0)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(pause, 0.0)):
                     await self._poked.wait()
+            if self._poked.is_set():
+                due = time.monotonic()  # woken early on purpose: due now

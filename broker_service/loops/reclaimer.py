@@ -11,6 +11,7 @@ import structlog
 
 from leasq_broker.clock import Clock
 from leasq_broker.loops.base import BackgroundLoop
+from leasq_broker.observability import metrics
 from leasq_broker.store import TaskStore
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,7 @@ class Reclaimer(BackgroundLoop):
             replies = await self._store.reclaim(queues, now, BATCH)
             for queue, (returned, archived, _) in zip(queues, replies, strict=True):
                 if returned or archived:
+                    metrics.leases_reclaimed(queue, returned, archived)
                     log.info("expired leases reclaimed", queue=queue, returned=returned,
                              archived_as_poison=archived)
             if any(returned + archived >= BATCH for returned, archived, _ in replies):
