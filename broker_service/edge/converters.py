@@ -75,7 +75,7 @@ def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
     return NewTask(
         type=spec.type,
         payload=spec.payload,
-        headers=dict(spec.headers),
+        headers=headers,
         queue=spec.queue,
         task_id=spec.task_id,
         max_retry=spec.max_retry if has("max_retry") else None,
