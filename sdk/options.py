@@ -27,6 +27,7 @@ from typing import Any, TypedDict
 from leasq.v1 import task_pb2
 from leasq_sdk.convert import Seconds, to_duration, to_timestamp
 from leasq_sdk.errors import InvalidTask
+from leasq_sdk.tracing import inject as inject_trace_context
 
 JSON_CONTENT_TYPE = "application/json"
 # One encoder for every call: json.dumps with non-default options builds a new one each time.
@@ -117,6 +118,7 @@ def build_spec(
     spec = task_pb2.TaskSpec(type=type, payload=data)
     if headers:
         spec.headers.update(headers)
+    inject_trace_context(spec.headers)  # the caller's current span, when OpenTelemetry is used
     if queue is not None:
         spec.queue = queue
     if task_id is not None:

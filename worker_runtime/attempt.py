@@ -1,9 +1,12 @@
 """One attempt of one task: run the handler chain, and map how it ended to an outcome.
 
 Returns the :class:`Outcome` to report, or None when nothing may be reported (the lease is
-gone). Every failure is shown to the error hooks; per-task logs are at debug level because they
-sit on the hot path. A task whose type has no handler here is released (Nack RELEASE) for a
-worker that has one, e.g. during a rolling deploy; that is logged once per type and minute.
+gone). Each attempt is counted by type and outcome with its handler's duration
+(:mod:`leasq_worker.metrics`) and runs in an OpenTelemetry span when that is installed
+(:mod:`leasq_worker.tracing`). Every failure is shown to the error hooks; per-task logs are at
+debug level because they sit on the hot path. A task whose type has no handler here is released
+(Nack RELEASE) for a worker that has one, e.g. during a rolling deploy; that is logged once per
+type and minute.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import time
 from typing import Any
 
+from leasq_worker import metrics, tracing
 from leasq_worker.errors import DeadlineExceeded, TaskCanceled, TaskTimeout, UnknownTaskType
 from leasq_worker.executor import Executor, encode_result
 from leasq_worker.leases import CANCELED, SHUTDOWN, TIMEOUT, HeldLease
@@ -41,21 +45,31 @@ class AttemptRunner:
         if handler is None:
             self._no_handler.note(task.type)
             await self._report(task, UnknownTaskType(f"no handler for task type {task.type!r}"))
+            metrics.attempt_ended(task.type, metrics.RELEASED, None)
             return released(task.type)
-        started = time.perf_counter()
-        try:
-            value = await self._executor.chain(handler)(task)
-            if held.stop_reason is not None:  # the handler swallowed its cancellation
-                raise asyncio.CancelledError
-            outcome: Outcome | None = ack(encode_result(value))
-        except asyncio.CancelledError:
-            if held.stop_reason is None:
-                raise  # the worker itself is being torn down
-            outcome = await self._stopped(held)
-        except (Exception, SystemExit) as exc:  # sys.exit() in a handler is a failure too
-            outcome = failure(exc)
-            await self._report(task, exc)
-        self._logged(task, outcome, time.perf_counter() - started)
+        with tracing.attempt_span(task) as span:
+            error: BaseException | None = None
+            started = time.perf_counter()
+            try:
+                value = await self._executor.chain(handler)(task)
+                if held.stop_reason is not None:  # the handler swallowed its cancellation
+                    raise asyncio.CancelledError
+                outcome: Outcome | None = ack(encode_result(value))
+            except asyncio.CancelledError:
+                if held.stop_reason is None:
+                    raise  # the worker itself is being torn down
+                outcome = await self._stopped(held)
+            except (Exception, SystemExit) as exc:  # sys.exit() in a handler is a failure too
+                error = exc
+                outcome = failure(exc)
+                await self._report(task, exc)
+            seconds = time.perf_counter() - started
+            label = _label(outcome)
+            metrics.attempt_ended(task.type, label, seconds)
+            tracing.end_attempt(span, label, error,
+                                outcome.error if outcome is not None and label == metrics.FAILED
+                                else "")  # fmt: skip
+        self._logged(task, outcome, seconds)
         return outcome
 
     async def _stopped(self, held: HeldLease) -> Outcome | None:
@@ -119,6 +133,15 @@ class _NoHandlerLog:
             "no handler for task type: released for another worker", type=task_type,
             released_since_last_line=self._quiet.pop(task_type, 0) + 1,
         )  # fmt: skip
+
+
+def _label(outcome: Outcome | None) -> str:
+    """The ``outcome`` label of the attempt metrics and span."""
+    if outcome is None:
+        return metrics.LOST
+    if outcome.ack:
+        return metrics.SUCCEEDED
+    return metrics.REQUEUED if outcome is REQUEUED else metrics.FAILED
 
 
 def _timeout_error(task: Task) -> Exception:

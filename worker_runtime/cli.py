@@ -18,6 +18,7 @@ import grpc
 import structlog
 
 from leasq_sdk.channel import read_pem, tls_credentials
+from leasq_worker import metrics
 from leasq_worker.logs import configure_logging
 from leasq_worker.registry import Registry
 from leasq_worker.worker import Worker
@@ -37,6 +38,14 @@ def parse_queue(spec: str) -> tuple[str, int]:
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"bad weight in {spec!r}: must be 1-1000")
     return name, value
+
+
+def host_port(text: str) -> str:
+    """``HOST:PORT`` checked (port 0: a free one); returned as given."""
+    _, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
 
 
 def load_registry(target: str) -> Registry:
@@ -89,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="broker address host:port (env LEASQ_BROKER)")  # fmt: skip
     parser.add_argument("--token", default=os.environ.get("LEASQ_TOKEN"),
                         help="bearer token (env LEASQ_TOKEN)")  # fmt: skip
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", type=host_port,
+                        default=os.environ.get("LEASQ_METRICS_LISTEN") or None,
+                        help="serve Prometheus /metrics on this address, e.g. 127.0.0.1:9465 "
+                        "(env LEASQ_METRICS_LISTEN; default: off)")  # fmt: skip
     return parser
 
 
@@ -97,6 +110,21 @@ def _tls(args: argparse.Namespace) -> bool | grpc.ChannelCredentials:
     if args.tls_ca is None and args.tls_cert is None and args.tls_key is None:
         return bool(args.tls)
     return tls_credentials(read_pem(args.tls_ca), read_pem(args.tls_cert), read_pem(args.tls_key))
+
+
+async def _serve(worker: Worker, metrics_listen: str | None) -> None:
+    """Run ``worker``, with its /metrics server beside it when ``metrics_listen`` is set."""
+    if metrics_listen is None:
+        await worker.run()
+        return
+    metrics.watch_slots(lambda: worker.leases_held, worker.concurrency)
+    server = metrics.MetricsServer()
+    address = await server.start(metrics_listen)
+    structlog.get_logger("leasq.worker").info("metrics serving", address=address)
+    try:
+        await worker.run()
+    finally:
+        await server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        asyncio.run(worker.run())
+        asyncio.run(_serve(worker, args.metrics_listen))
+    except OSError as exc:  # the metrics address is taken or cannot be bound
+        structlog.get_logger("leasq.worker").error("cannot serve metrics", error=str(exc))
+        return 1
     except grpc.aio.AioRpcError as exc:
         structlog.get_logger("leasq.worker").error(
             "worker stopped by the broker's refusal", code=exc.code().name, error=exc.details()
