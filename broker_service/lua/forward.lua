@@ -10,7 +10,8 @@ for k = 1, 2 do
   local due = redis.call('ZRANGE', KEYS[k], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
   for _, id in ipairs(due) do
     redis.call('ZREM', KEYS[k], id)
-    redis.call('HSET', ARGV[3] .. id, 's', 'pending', 'na', now)
+    -- 'na' keeps the due time: pending since then (the queue's latency), not since this call.
+    redis.call('HSET', ARGV[3] .. id, 's', 'pending')
     redis.call('LPUSH', KEYS[3], id)
     moved = moved + 1
   end

@@ -18,7 +18,7 @@ for _, zkey in ipairs({KEYS[2], KEYS[3]}) do
   local due = redis.call('ZRANGE', zkey, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
   for _, id in ipairs(due) do
     redis.call('ZREM', zkey, id)
-    redis.call('HSET', prefix .. id, 's', 'pending', 'na', now)
+    redis.call('HSET', prefix .. id, 's', 'pending')  -- 'na': pending since due
     redis.call('LPUSH', KEYS[1], id)
   end
 end

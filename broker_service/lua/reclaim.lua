@@ -10,9 +10,11 @@
 -- Returns: {tasks returned to pending, tasks archived, next lease expiry ms or -1}
 local now = tonumber(ARGV[1])
 local cap = tonumber(ARGV[3])
-local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]),
+  'WITHSCORES')
 local returned, archived, late = 0, 0, 0
-for _, id in ipairs(expired) do
+for e = 1, #expired, 2 do
+  local id, lost_at = expired[e], expired[e + 1]
   local tkey = ARGV[4] .. id
   redis.call('ZREM', KEYS[1], id)
   if redis.call('EXISTS', tkey) == 1 then
@@ -35,7 +37,8 @@ for _, id in ipairs(expired) do
       if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
       archived = archived + 1
     else
-      redis.call('HSET', tkey, 's', 'pending', 'na', now)
+      -- Pending since the lease expired (not since this call noticed): the queue's latency.
+      redis.call('HSET', tkey, 's', 'pending', 'na', lost_at)
       redis.call('RPUSH', KEYS[2], id)
       returned = returned + 1
     end

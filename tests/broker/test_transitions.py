@@ -90,7 +90,7 @@ async def test_lease_forwards_due_tasks_then_leases_oldest_first(store_env: Stor
         f"{P}:t:new": {"b": "env-new", "mr": "3", "na": str(T0 - 5), "r": "2", "ll": "1",
                        "s": "active", "w": "w1", "lx": exp, "tk": f"{token_prefix}.2",
                        "ld": "15000"},
-        f"{P}:t:due": {"b": "env-due", "mr": "3", "na": str(T0), "s": "pending"},
+        f"{P}:t:due": {"b": "env-due", "mr": "3", "na": str(T0 - 1), "s": "pending"},
         f"{P}:t:later": {"b": "env-later", "mr": "3", "na": str(T0 + 1000), "s": "retry"},
     }
 
@@ -227,7 +227,7 @@ async def test_reclaim_returns_expired_leases_and_archives_poison_tasks(
         f"{P}:active": [("alive", T0 + 500)],
         f"{P}:pending": ["waiting", "crashed"],
         f"{P}:archived": [("poison", T0)],
-        f"{P}:t:crashed": {"b": "env-crashed", "mr": "3", "s": "pending", "na": str(T0),
+        f"{P}:t:crashed": {"b": "env-crashed", "mr": "3", "s": "pending", "na": str(T0 - 1),
                            "ll": "1"},
         f"{P}:t:poison": {"b": "env-poison", "mr": "3", "s": "archived", "aa": str(T0),
                           "ll": "3", "ef": str(T0), "et": "LeaseLost"},
@@ -249,7 +249,7 @@ async def test_forward_moves_due_tasks_and_reports_the_next_due_time(store_env: 
         f"{P}:scheduled": [("s2", T0 + 90)],
         f"{P}:t:s1": {"b": "env-s1", "mr": "3", "s": "pending", "na": str(T0)},
         f"{P}:t:s2": {"b": "env-s2", "mr": "3", "s": "scheduled", "na": str(T0 + 90)},
-        f"{P}:t:r1": {"b": "env-r1", "mr": "3", "s": "pending", "na": str(T0)},
+        f"{P}:t:r1": {"b": "env-r1", "mr": "3", "s": "pending", "na": str(T0 - 3)},
     }
 
 

@@ -110,7 +110,7 @@ async def test_reclaim_archives_an_expired_lease_past_the_deadline(store_env: St
                         "e": "the lease expired without ack or nack (worker crashed?) and the "
                              "deadline passed"},
         f"{P}:t:ok": {"b": "env-ok", "mr": "3", "dl": str(T0 + 1), "ll": "1", "s": "pending",
-                      "na": str(T0)},
+                      "na": str(T0 - 1)},
         **FAILED_ONCE,
     }
 
