@@ -1,4 +1,6 @@
-"""The ``leasq`` command: ``leasq serve`` runs a broker, ``leasq worker`` runs a worker.
+"""The ``leasq`` command: ``leasq serve`` runs a broker, ``leasq worker`` runs a worker, and the
+operator commands (``leasq stats``, ``queue``, ``task``, ...: :mod:`leasq_broker.operator_cli`)
+inspect and operate a running broker.
 
 Every ``serve`` flag falls back to a ``LEASQ_<NAME>`` environment variable (``--redis-url`` to
 ``LEASQ_REDIS_URL``), then to the :class:`BrokerConfig` default, so that containers and
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sys
@@ -260,17 +263,35 @@ def run_token(action: str) -> int:
     return 0
 
 
+def _runs_a_worker(args: list[str]) -> bool:
+    """``leasq worker MODULE:REGISTRY ...`` (or ``--help``, or nothing) runs a worker;
+    ``leasq worker ls``, ``quiet ID`` and ``stop ID`` are operator commands."""
+    from leasq_broker.operator_cli.app import WORKER_OPERATOR_COMMANDS
+
+    if args[:1] != ["worker"]:
+        return False
+    return len(args) == 1 or args[1] not in WORKER_OPERATOR_COMMANDS
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``serve``, ``token`` and running a worker parse their own arguments (argparse); every
+    other command is an operator command of :mod:`leasq_broker.operator_cli` (click), which
+    also answers ``leasq --help`` with the whole list."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["worker"]:
+    if _runs_a_worker(args_list):
         return run_worker(args_list[1:])
+    if args_list[:1] not in (["serve"], ["token"]):
+        from leasq_broker.operator_cli.app import run as run_operator
+
+        if not args_list:  # no command: the overview, as a usage error
+            with contextlib.redirect_stdout(sys.stderr):
+                run_operator(["--help"])
+            return 2
+        return run_operator(args_list)
     parser = build_parser()
     args = parser.parse_args(args_list)
     if args.command == "token":
         return run_token(args.action)
-    if args.command != "serve":
-        parser.print_help(sys.stderr)
-        return 2
     try:
         config, ready_file = resolve_config(args, os.environ)
     except ValueError as exc:
