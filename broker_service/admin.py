@@ -42,10 +42,18 @@ class Admin:
         return await self._reader.list_queues()
 
     async def queue_counts(self, queue: str) -> tuple[QueueCounts, int]:
-        """The queue's counts and the clock reading they were taken at."""
+        """The queue's counts (its approximate memory included) and the clock reading they
+        were taken at."""
         v.queue_name("queue", queue)
         now = self._clock.now_ms()
-        return await self._reader.queue_counts(queue, now), now
+        return await self._reader.queue_counts(queue, now, memory=True), now
+
+    async def every_queue_counts(self) -> tuple[list[QueueCounts], int]:
+        """The counts of every known queue, sorted by name (one round trip for the names and
+        one for all the counts; memory not measured), and the clock reading."""
+        names = await self._reader.queue_names()
+        now = self._clock.now_ms()
+        return await self._reader.many_queue_counts(names, now), now
 
     async def list_tasks(
         self, queue: str, state: str, page_size: int, page_token: str

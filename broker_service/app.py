@@ -66,7 +66,7 @@ class BrokerApp:
                                          on_leased=self.reclaimer.note_lease,
                                          max_waiting=config.max_waiting_leases)
         self.shutdown_gate = ShutdownGate()
-        reader = TaskReader(redis, keys)
+        reader = TaskReader(redis, keys, self.scripts)
         admin = Admin(self.store, reader, self.clock)
         self.groups = Groups(GroupStore(redis, self.scripts, keys), reader, self.clock,
                              on_flushed=self.notifier.wake)

@@ -199,3 +199,5 @@ class QueueCounts:
     failed_total: int
     oldest_pending_ms: int | None
     aggregating: int = 0
+    #: Approximate Redis memory of the queue (sampled); 0 when not measured.
+    memory_bytes: int = 0

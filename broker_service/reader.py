@@ -1,29 +1,38 @@
-"""Read-only views of Redis for the Inspect calls: a task, a page of tasks, queue counters.
+"""Read-only views of Redis for the Inspect calls: a task, a page of tasks, queue counters,
+a queue's approximate memory.
 
-Reads are pipelined so that a dashboard polling stats costs one round trip per call.
+Reads are pipelined so that a dashboard polling stats costs one round trip per call, and the
+stats of every queue together one round trip too (``queue_stats.lua`` per queue, pipelined).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
 from leasq_broker.keys import Keys
 from leasq_broker.models import QueueCounts, StoredTask
+from leasq_broker.scripts import ScriptCall, Scripts
 from leasq_broker.store import as_text as text
 from leasq_broker.store import utc_day
 
 SORTED_STATES = ("scheduled", "retry", "active", "archived", "completed")
+# Task hashes sampled per state for a queue's memory estimate (as Asynq samples 20).
+MEMORY_SAMPLES = 20
 
 
 class TaskReader:
     """Answers the Inspect queries."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts | None = None) -> None:
         self._redis = redis
         self._keys = keys
+        # Without the broker's loaded scripts (tests that read only), load them on first use.
+        self._scripts = scripts or Scripts(redis)
+        self._loaded = scripts is not None
 
     async def get_task(self, queue: str, task_id: str) -> StoredTask | None:
         raw = await self._redis.hgetall(self._keys.task(queue, task_id))
@@ -90,39 +99,91 @@ class TaskReader:
             skip = 0
         return ids, total
 
-    async def queue_counts(self, queue: str, now_ms: int) -> QueueCounts:
+    async def queue_counts(self, queue: str, now_ms: int, *, memory: bool = False
+                           ) -> QueueCounts:
+        """The queue's counts and counters; ``memory``: with its approximate memory too (a
+        second and third round trip)."""
+        counts = (await self.many_queue_counts([queue], now_ms))[0]
+        if memory:
+            counts = dataclasses.replace(counts, memory_bytes=await self.memory_bytes(counts))
+        return counts
+
+    async def many_queue_counts(self, queues: Sequence[str], now_ms: int) -> list[QueueCounts]:
+        """The counts of every queue given, in one pipelined round trip."""
         k = self._keys
         day = utc_day(now_ms)
+        calls = [
+            ScriptCall("queue_stats", [
+                k.paused(q), k.pending(q), k.scheduled(q), k.retry(q), k.active(q),
+                k.archived(q), k.completed(q), k.processed(q, day), k.failed(q, day),
+                k.processed(q), k.failed(q), k.aggregating(q),
+            ], [k.task_prefix(q)])
+            for q in queues
+        ]
+        if not calls:
+            return []
+        if not self._loaded:
+            await self._scripts.load()
+            self._loaded = True
+        replies = await self._scripts.call_many(calls)
+        return [_counts(queue, [int(v) for v in reply])
+                for queue, reply in zip(queues, replies, strict=True)]
+
+    async def memory_bytes(self, counts: QueueCounts) -> int:
+        """Approximate Redis memory of a queue: ``MEMORY USAGE`` of its index and counter keys,
+        plus, per state, the mean size of up to MEMORY_SAMPLES task hashes (the oldest) times
+        the state's count. Like Asynq's estimate: cheap, and close when tasks look alike."""
+        k, q = self._keys, counts.queue
+        fixed = [k.pending(q), *(getattr(k, s)(q) for s in SORTED_STATES), k.paused(q),
+                 k.processed(q), k.failed(q), k.aggregating(q), k.groups(q), k.group_due(q),
+                 k.queue_settings(q)]
+        sizes = {"pending": counts.pending, "scheduled": counts.scheduled,
+                 "retry": counts.retry, "active": counts.active, "archived": counts.archived,
+                 "completed": counts.completed}
         pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(k.paused(queue))
-        pipe.llen(k.pending(queue))
+        for key in fixed:
+            pipe.memory_usage(key)
+        pipe.lrange(k.pending(q), -MEMORY_SAMPLES, -1)
         for state in SORTED_STATES:
-            pipe.zcard(getattr(k, state)(queue))
-        pipe.mget(k.processed(queue, day), k.failed(queue, day), k.processed(queue),
-                  k.failed(queue))
-        pipe.lindex(k.pending(queue), -1)
-        pipe.get(k.aggregating(queue))
-        (paused, pending, scheduled, retry, active, archived, completed, counters, oldest,
-         aggregating) = await pipe.execute()
-        oldest_ms = None
-        if oldest is not None:
-            since = await self._redis.hget(k.task(queue, oldest.decode()), "na")
-            oldest_ms = int(since) if since is not None else None
-        processed_today, failed_today, processed_total, failed_total = (
-            int(v or 0) for v in counters
-        )
-        return QueueCounts(
-            queue, bool(paused), int(pending), int(scheduled), int(active), int(retry),
-            int(archived), int(completed), processed_today, failed_today, processed_total,
-            failed_total, oldest_ms, int(aggregating or 0),
-        )
+            pipe.zrange(getattr(k, state)(q), 0, MEMORY_SAMPLES - 1)
+        pipe.zrevrange(k.groups(q), 0, 0)
+        replies = await pipe.execute()
+        total = sum(int(r or 0) for r in replies[: len(fixed)])
+        samples = dict(zip(("pending", *SORTED_STATES), replies[len(fixed):-1], strict=True))
+        largest_group = replies[-1]
+        if largest_group and counts.aggregating:
+            samples["aggregating"] = await self._redis.lrange(
+                k.group_members(q, text(largest_group[0])), 0, MEMORY_SAMPLES - 1)
+            sizes["aggregating"] = counts.aggregating
+        pipe = self._redis.pipeline(transaction=False)
+        drawn = [(state, [text(i) for i in ids]) for state, ids in samples.items() if ids]
+        for _state, ids in drawn:
+            for task_id in ids:
+                pipe.memory_usage(k.task(q, task_id))
+        usage = iter(await pipe.execute()) if drawn else iter(())
+        for state, ids in drawn:
+            measured = [int(next(usage) or 0) for _ in ids]
+            total += sum(measured) * sizes[state] // len(measured)
+        return total
+
+    async def queue_names(self) -> list[str]:
+        """Every known queue, sorted."""
+        return sorted(text(m) for m in await self._redis.smembers(self._keys.queues()))
 
     async def list_queues(self) -> list[tuple[str, bool]]:
-        names = sorted(text(m) for m in await self._redis.smembers(self._keys.queues()))
+        names = await self.queue_names()
         pipe = self._redis.pipeline(transaction=False)
         for name in names:
             pipe.exists(self._keys.paused(name))
         return [(name, bool(p)) for name, p in zip(names, await pipe.execute(), strict=True)]
+
+
+def _counts(queue: str, v: list[int]) -> QueueCounts:
+    """QueueCounts from queue_stats.lua's reply."""
+    return QueueCounts(
+        queue, bool(v[0]), v[1], v[2], v[4], v[3], v[5], v[6], v[7], v[8], v[9], v[10],
+        v[12] if v[12] >= 0 else None, v[11],
+    )
 
 
 def _stored(queue: str, task_id: str, raw: Mapping[Any, Any]) -> StoredTask:

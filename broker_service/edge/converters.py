@@ -330,7 +330,7 @@ def queue_stats(counts: QueueCounts, now_ms: int) -> inspect_pb.QueueStats:
         archived=counts.archived, completed=counts.completed,
         processed_today=counts.processed_today, failed_today=counts.failed_today,
         processed_total=counts.processed_total, failed_total=counts.failed_total,
-        aggregating=counts.aggregating,
+        aggregating=counts.aggregating, memory_bytes=counts.memory_bytes,
     )
     if counts.oldest_pending_ms is not None:
         set_ms(stats.latency, max(0, now_ms - counts.oldest_pending_ms))

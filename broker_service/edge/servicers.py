@@ -163,6 +163,11 @@ class InspectServicer(GroupInspectMethods, OperationsMethods, WorkerInspectMetho
     @grpc_edge
     async def ListQueues(self, request: inspect_pb.ListQueuesRequest, context: Context
                          ) -> inspect_pb.ListQueuesResponse:
+        if request.include_stats:
+            every, now = await self._admin.every_queue_counts()
+            return inspect_pb.ListQueuesResponse(queues=[
+                inspect_pb.QueueSummary(queue=c.queue, paused=c.paused,
+                                        stats=conv.queue_stats(c, now)) for c in every])
         queues = await self._admin.list_queues()
         return inspect_pb.ListQueuesResponse(
             queues=[inspect_pb.QueueSummary(queue=name, paused=paused) for name, paused in queues]

@@ -1,0 +1,60 @@
+-- bulk: one chunk of RunAllTasks / ArchiveAllTasks / DeleteAllTasks: examines at most ARGV[6]
+-- tasks of one state's index after the cursor and moves those matching the filter, with the
+-- semantics of run_task.lua, archive_task.lua and delete_task.lua (run: PENDING now, retry
+-- count kept, leasers woken; archive and delete: unique lock released).
+-- KEYS[1] the state's index (pending list or the state's zset)   KEYS[2] pending list
+-- KEYS[3] archived zset   KEYS[4] waiting marker
+-- ARGV[1] 'run' | 'archive' | 'delete'   ARGV[2] state name   ARGV[3] 'list' | 'zset'
+-- ARGV[4] cursor id ('' = start)   ARGV[5] cursor score   ARGV[6] most tasks to examine
+-- ARGV[7] now (ms)   ARGV[8] task key prefix   ARGV[9] type ('' = any)
+-- ARGV[10] last error type ('' = any)   ARGV[11] enqueued at or before (ms; -1 = any)
+-- ARGV[12] notify channel   ARGV[13] queue name
+-- Returns: {tasks moved, 1 when the index was walked to its end else 0, cursor id, score}
+-- include: _envelope
+-- include: _walk
+local op, state, kind = ARGV[1], ARGV[2], ARGV[3]
+local now, prefix = tonumber(ARGV[7]), ARGV[8]
+local crit = {id_prefix = '', ttype = ARGV[9], etype = ARGV[10], before = tonumber(ARGV[11]),
+  needle = ''}
+local ids, aux, skip, done = index_window(kind, KEYS[1], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+local cid, cscore = ARGV[4], ARGV[5]
+local moved, tombs = 0, 0
+local TOMB = '\0bulk'
+for j, id in ipairs(ids) do
+  if not skip[j] then
+    local tkey = prefix .. id
+    local f = redis.call('HMGET', tkey, 's', 'et', 'uk')
+    if f[1] == state and task_matches(id, tkey, f[2] or '', crit) then
+      if kind == 'list' then
+        redis.call('LSET', KEYS[1], aux[j], TOMB)
+        tombs = tombs + 1
+      else
+        redis.call('ZREM', KEYS[1], id)
+      end
+      if op == 'run' then
+        redis.call('HSET', tkey, 's', 'pending', 'na', now)
+        redis.call('HDEL', tkey, 'aa')
+        redis.call('LPUSH', KEYS[2], id)
+      else
+        if f[3] and redis.call('GET', f[3]) == id then redis.call('DEL', f[3]) end
+        if op == 'archive' then
+          redis.call('HSET', tkey, 's', 'archived', 'aa', now)
+          redis.call('ZADD', KEYS[3], now, id)
+        else
+          redis.call('DEL', tkey)
+        end
+      end
+      moved = moved + 1
+    else
+      cid, cscore = id, aux[j]
+    end
+  else
+    cid, cscore = id, aux[j]
+  end
+end
+if tombs > 0 then redis.call('LREM', KEYS[1], -tombs, TOMB) end
+if op == 'run' and moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('PUBLISH', ARGV[12], ARGV[13])
+end
+if kind == 'list' then cscore = 0 end
+return {moved, done and 1 or 0, cid, tostring(cscore)}

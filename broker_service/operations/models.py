@@ -1,0 +1,80 @@
+"""Plain values of the operator use cases (no gRPC, no Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from leasq_broker.models import StoredTask
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """Narrows a bulk operation; an unset criterion matches every task."""
+
+    type: str = ""
+    error_type: str = ""
+    #: Only tasks enqueued at least this long ago (ms); None: any age.
+    older_than_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    """One UTC day (``YYYY-MM-DD``) of a queue."""
+
+    date: str
+    processed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueHistory:
+    """Daily counts, today first, and the totals since the queue was created."""
+
+    days: list[DayCount]
+    processed_total: int
+    failed_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCriteria:
+    """What SearchTasks looks for: every set criterion must match."""
+
+    id_prefix: str = ""
+    type: str = ""
+    payload_contains: bytes = b""
+    error_type: str = ""
+
+    def any(self) -> bool:
+        return bool(self.id_prefix or self.type or self.payload_contains or self.error_type)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One page of matches, the token to go on ("" at the end) and how many were examined."""
+
+    tasks: list[StoredTask] = field(default_factory=list)
+    next_page_token: str = ""
+    examined: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RedisState:
+    """What ``INFO`` (and ``CONFIG GET appendfsync``) tell about the broker's Redis."""
+
+    version: str
+    mode: str
+    used_memory_bytes: int
+    max_memory_bytes: int
+    connected_clients: int
+    aof_enabled: bool
+    aof_fsync: str
+    uptime_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """The broker's version, its process start (ms) and its Redis."""
+
+    version: str
+    started_at_ms: int
+    redis: RedisState
