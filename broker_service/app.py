@@ -77,7 +77,9 @@ class BrokerApp:
             on_enqueued=self.notifier.wake, on_changed=lambda: self.scheduler.poke(),
         )
         self.scheduler = Scheduler(self.schedules, self.clock)
-        self.workers = WorkerRegistry(redis, keys, self.clock)
+        self.workers = WorkerRegistry(redis, self.scripts, keys, self.clock, self.notifier,
+                                      ttl_ms=int(config.worker_ttl_seconds * 1000))
+        leasing.holds_back = self.workers.commanded
         self.operations = Operations(redis, self.scripts, keys, self.store, reader, self.clock)
         self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes,
                                               self.workers)
@@ -112,6 +114,7 @@ class BrokerApp:
             await self.schedule_file.stop()
         for loop in self._loops():
             await loop.stop()
+        await self.workers.stop()
         await self.notifier.stop()
 
     def _loops(self) -> tuple[BackgroundLoop, ...]:

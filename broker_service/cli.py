@@ -53,6 +53,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be positive, got {text!r}")
+    return value
+
+
 def _choice(choices: Sequence[str]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in choices:
@@ -111,6 +118,8 @@ SERVE_FLAGS = (
     Flag("http-listen", "http_listen", _optional,
          "host:port of the HTTP server of /metrics (Prometheus) and /healthz, e.g. "
          "127.0.0.1:9464; unset or empty: no HTTP server"),
+    Flag("worker-ttl", "worker_ttl_seconds", _positive_float,
+         "seconds after its latest call that a worker leaves ListWorkers"),
     Flag("log-format", "log_format", _choice(("auto", *LOG_FORMATS[1:])),
          "auto (console on a terminal, else json), json or console"),
     Flag("log-level", "log_level", _choice(LOG_LEVELS),

@@ -55,6 +55,9 @@ class BrokerConfig:
     # host:port of the HTTP server of /metrics and /healthz; None: no HTTP server (port 0 picks
     # a free port). Off by default so that several brokers on one host never fight over a port.
     http_listen: str | None = None
+    # A worker not seen (no Lease or Heartbeat call) for this long leaves ListWorkers, and an
+    # operator's command for it lapses.
+    worker_ttl_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

@@ -68,6 +68,9 @@ class Leasing:
         self._max_waiting = max_waiting
         self._waiting = 0
         self._shutting_down = False
+        # Whether a worker must get no tasks (an operator told it to go quiet or stop); set by
+        # the app to the worker registry's in-memory check.
+        self.holds_back: Callable[[str], bool] = lambda worker_id: False
 
     def begin_shutdown(self) -> None:
         """End every long poll now (each answers what it has: nothing) and start no new one."""
@@ -147,7 +150,10 @@ class Leasing:
                 await woken.wait()
 
     async def lease_now(self, ask: LeaseAsk) -> list[LeaseGrant]:
-        """Lease what is ready right now, filling slots a queue could not from the others."""
+        """Lease what is ready right now, filling slots a queue could not from the others.
+        Nothing for a worker that was told to go quiet or stop."""
+        if self.holds_back(ask.worker_id):
+            return []
         now = self._clock.now_ms()
         first, fallback = plan_lease(ask.queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
         started = time.perf_counter()

@@ -15,6 +15,7 @@ from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq_broker import validation as v
 from leasq_broker.admin import Admin
 from leasq_broker.edge import converters as conv
+from leasq_broker.edge import worker_converters as wconv
 from leasq_broker.edge.group_servicer import GroupInspectMethods
 from leasq_broker.edge.operations_servicer import OperationsMethods
 from leasq_broker.edge.status import grpc_edge, item_error
@@ -31,6 +32,7 @@ from leasq_broker.models import (
 )
 from leasq_broker.operations.service import Operations
 from leasq_broker.producer import Producer
+from leasq_broker.workers.models import Command
 from leasq_broker.workers.registry import WorkerRegistry
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -64,13 +66,24 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
     @grpc_edge
     async def Lease(self, request: broker_pb.LeaseRequest, context: Context
                     ) -> broker_pb.LeaseResponse:
-        grants = await self._leasing.lease(conv.lease_ask(request))
-        return broker_pb.LeaseResponse(tasks=[conv.leased_task(g) for g in grants])
+        ask = conv.lease_ask(request)
+        command = await self._workers.record(wconv.lease_sighting(request, ask))
+        if command is Command.NONE:
+            if ask.wait_ms > 0:
+                outcome = await self._workers.until_commanded(ask.worker_id,
+                                                              self._leasing.lease(ask))
+            else:
+                outcome = await self._leasing.lease(ask)
+            if not isinstance(outcome, Command):
+                return broker_pb.LeaseResponse(tasks=[conv.leased_task(g) for g in outcome])
+            command = outcome
+        return broker_pb.LeaseResponse(command=wconv.command_number(command))
 
     @grpc_edge
     async def Heartbeat(self, request: broker_pb.HeartbeatRequest, context: Context
                         ) -> broker_pb.HeartbeatResponse:
         v.printable("worker_id", request.worker_id, required=True)
+        sighting = wconv.heartbeat_sighting(request)
         if len(request.leases) > v.MAX_HEARTBEAT_LEASES:
             raise InvalidField("leases", f"at most {v.MAX_HEARTBEAT_LEASES} leases per call")
         refs = conv.lease_refs(request.leases, "leases")
@@ -78,8 +91,9 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
         if request.HasField("lease_duration"):
             lease_ms = conv.duration_ms(request.lease_duration, "lease_duration")
             v.duration_ms("lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
+        command = await self._workers.record(sighting)
         outcomes = await self._leasing.heartbeat(refs, lease_ms) if refs else []
-        response = broker_pb.HeartbeatResponse()
+        response = broker_pb.HeartbeatResponse(command=wconv.command_number(command))
         for ref, outcome in zip(refs, outcomes, strict=True):
             state = response.leases.add(task_id=ref.task_id, queue=ref.queue,
                                         status=int(outcome.status))

@@ -8,6 +8,8 @@
 -- ARGV[5] token prefix (unique per call; the token is prefix .. '.' .. n)
 -- ARGV[6] task key prefix   ARGV[7] envelope byte budget   ARGV[8] forward limit
 -- ARGV[9] most tasks archived for their deadline per call   ARGV[10] TTL of daily counters (s)
+-- A leased task records its worker (w), lease expiry (lx), token (tk), duration (ld) and when
+-- the lease was granted (la: ListWorkers shows it).
 -- Returns: flat list, 4 values per leased task: id, envelope, retried, lease-lost count.
 -- Stops early once the envelopes exceed the byte budget (at least one task is always leased).
 if redis.call('EXISTS', KEYS[5]) == 1 then return {} end
@@ -50,7 +52,7 @@ while taken < max and expired < expired_cap do
     end
     taken = taken + 1
     redis.call('HSET', tkey, 's', 'active', 'w', ARGV[4], 'lx', expires,
-      'tk', ARGV[5] .. '.' .. taken, 'ld', ARGV[3])
+      'tk', ARGV[5] .. '.' .. taken, 'ld', ARGV[3], 'la', now)
     redis.call('ZADD', KEYS[4], expires, id)
     out[#out + 1] = id
     out[#out + 1] = f[1]
