@@ -4,11 +4,16 @@ Each answer is acted on per lease: EXTENDED moves the local expiry, LOST stops t
 forgets it, CANCEL_REQUESTED stops the attempt (the runtime then archives the task as canceled).
 Leases whose local expiry passes without a successful heartbeat (the broker was unreachable, or
 the process was paused) are given up the same way as LOST: another worker may have the task now.
+
+A beat is sent even when no lease is held: it tells the broker the worker is alive (ListWorkers)
+and brings back an operator's command (a quiet worker leases nothing, so its beats are how it
+hears STOP), which goes to ``on_command``. Every beat carries the worker's ``WorkerMeta``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -32,6 +37,8 @@ class Heartbeater:
         book: LeaseBook,
         interval: float,
         lease_seconds: float,
+        meta: pb.WorkerMeta,
+        on_command: Callable[[int], None],
         log: Any,
     ) -> None:
         self._stub = stub
@@ -41,6 +48,8 @@ class Heartbeater:
         self._interval = interval
         self._lease_seconds = lease_seconds
         self._duration = duration(lease_seconds)
+        self._meta = meta
+        self._on_command = on_command
         self._log = log
 
     async def run(self) -> None:
@@ -50,16 +59,18 @@ class Heartbeater:
             await self.beat()
 
     async def beat(self) -> None:
-        """Renew all held leases once, then give up those that expired locally."""
+        """Renew all held leases once (one empty call when none is held), then give up those
+        that expired locally."""
         held = list(self._book)
         loop = asyncio.get_running_loop()
-        for start in range(0, len(held), _MAX_LEASES):
+        for start in range(0, max(1, len(held)), _MAX_LEASES):
             chunk = held[start : start + _MAX_LEASES]
             sent = loop.time()
             request = pb.HeartbeatRequest(
                 worker_id=self._worker_id,
                 leases=[h.ref for h in chunk],
                 lease_duration=self._duration,
+                worker=self._meta,
             )
             try:
                 response = await self._stub.Heartbeat(
@@ -69,6 +80,8 @@ class Heartbeater:
             except grpc.aio.AioRpcError as exc:
                 self._log.warning("heartbeat failed", code=exc.code().name, error=exc.details())
                 continue
+            if response.command:
+                self._on_command(response.command)
             for lease, state in zip(chunk, response.leases, strict=False):
                 self._apply(lease, state.status, sent)
         self._expire(loop.time())

@@ -9,6 +9,10 @@ While the broker is unreachable a Lease waits for the connection (``wait_for_rea
 deadline, so it is sent the moment the broker is back. A broker at its cap of waiting Lease
 calls answers RESOURCE_EXHAUSTED: the loop then pauses (0.5 s doubling to 5 s, with jitter)
 instead of asking again at once.
+
+An answer that carries an operator's command (QUIET or STOP, and then no tasks) is handed to
+``on_command``; once told :meth:`quiet`, the loop leases no more but keeps running (the worker
+stays up), so it never ends a worker by returning.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Leaser:
         settler_busy: Callable[[], bool],
         request: pb.LeaseRequest,
         on_leased: OnLeased,
+        on_command: Callable[[int], None],
         log: Any,
     ) -> None:
         self._stub = stub
@@ -53,14 +58,22 @@ class Leaser:
         self._request = request
         self._timeout = request.wait.ToTimedelta().total_seconds() + _SLACK
         self._on_leased = on_leased
+        self._on_command = on_command
         self._log = log
         self._call: Any = None
+        self._quiet = False
 
     def stop(self) -> None:
         """Lease nothing more and abandon the long poll in flight."""
         self._slots.close()
         if self._call is not None:
             self._call.cancel()
+
+    def quiet(self) -> None:
+        """Lease nothing more, but keep the loop (and so the worker) alive. The long poll in
+        flight is left to answer: the broker ends it at once with the command."""
+        self._quiet = True
+        self._slots.notify()
 
     async def run(self) -> None:
         """Lease until :meth:`stop`; backs off while the broker is unreachable."""
@@ -94,6 +107,8 @@ class Leaser:
                 self._slots.unreserve(count)
             backoff.reset()
             busy.reset()
+            if response.command:
+                self._on_command(response.command)
             if response.tasks:
                 self._on_leased(response.tasks, lease_anchor(sent, loop.time()))
                 # Let the new attempts reach their handlers before the next Lease call is
@@ -101,7 +116,9 @@ class Leaser:
                 await asyncio.sleep(0)
 
     def _may_lease(self) -> bool:
-        return self._slots.closed or (self._slots.free > 0 and not self._settler_busy())
+        if self._slots.closed:
+            return True
+        return not self._quiet and self._slots.free > 0 and not self._settler_busy()
 
     async def _lease(self, count: int) -> pb.LeaseResponse:
         request = pb.LeaseRequest()

@@ -5,6 +5,12 @@ serves until :meth:`Worker.stop` or SIGTERM/SIGINT. Shutdown stops leasing, lets
 attempts finish for up to ``shutdown_timeout`` seconds, gives the rest back to the broker with a
 Nack REQUEUE (no attempt spent) and returns once every outcome is reported. A second signal
 exits the process at once; the broker redelivers its tasks when their leases expire.
+
+Operators. Every Lease and Heartbeat tells the broker who the worker is (``WorkerMeta``: host,
+pid, concurrency, start time, runtime), which ``leasq worker ls`` / ListWorkers shows. An
+operator's QUIET (QuietWorker) stops leasing: held tasks finish and are reported, heartbeats go
+on, and the worker stays up until stopped. STOP (StopWorker) is handled as SIGTERM: a graceful
+shutdown, after which ``run`` returns (the ``leasq worker`` command exits 0).
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Generator, Mapping, Sequence
+from importlib import metadata
 from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import task_pb2
@@ -89,6 +98,9 @@ class Worker:
         self._slots = Slots(concurrency)
         self._book = LeaseBook(self._slots)
         self.busy_threads = 0
+        self.started_at = time.time()
+        self._quiet = False
+        self._leaser: Leaser | None = None
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.run().__await__()
@@ -169,15 +181,42 @@ class Worker:
             stub, worker_id=self.id, book=self._book, slots=self._slots,
             lease_next=self._lease_request(wait=0), on_leased=self._dispatch, **common,
         )  # fmt: skip
-        leaser = Leaser(
+        leaser = self._leaser = Leaser(
             stub, slots=self._slots, settler_busy=lambda: self._settler.busy,
-            request=self._lease_request(self.poll_wait), on_leased=self._dispatch, **common,
+            request=self._lease_request(self.poll_wait), on_leased=self._dispatch,
+            on_command=self._on_command, **common,
         )  # fmt: skip
         heart = Heartbeater(
             stub, worker_id=self.id, book=self._book, interval=self.heartbeat_interval,
-            lease_seconds=self.lease_duration, **common,
+            lease_seconds=self.lease_duration, meta=self._meta(),
+            on_command=self._on_command, **common,
         )  # fmt: skip
         return leaser, heart
+
+    def _on_command(self, command: int) -> None:
+        """An operator's command from a Lease or Heartbeat answer (each acted on once)."""
+        if command == pb.WORKER_COMMAND_STOP and not self._stopping.is_set():
+            self._log.info("stop requested by an operator: shutting down")
+            self.stop()
+        elif command == pb.WORKER_COMMAND_QUIET and not self._quiet:
+            self._quiet = True
+            self._log.info("quieted by an operator: leasing stopped, held tasks finish",
+                           tasks=len(self._book))
+            if self._leaser is not None:
+                self._leaser.quiet()
+
+    @property
+    def quiet(self) -> bool:
+        """True once an operator told this worker to go quiet (it leases no more)."""
+        return self._quiet
+
+    def _meta(self) -> pb.WorkerMeta:
+        """What this worker tells the broker about itself with every Lease and Heartbeat."""
+        started = Timestamp()
+        started.FromNanoseconds(int(self.started_at * 1e9))
+        return pb.WorkerMeta(host=socket.gethostname(), pid=os.getpid(),
+                             concurrency=self.concurrency, started_at=started,
+                             sdk=f"leasq-python/{_version()}")
 
     async def _drain(self) -> None:
         """Let running attempts finish, requeue the rest, then wait for every report."""
@@ -233,6 +272,7 @@ class Worker:
             strict=self.strict,
             lease_duration=duration(self.lease_duration),
             wait=duration(wait),
+            worker=self._meta(),
         )
 
     def _install_signals(self) -> None:
@@ -256,6 +296,13 @@ class Worker:
             os._exit(128 + sig)
         self._log.info("shutting down", signal=sig.name)
         self.stop()
+
+
+def _version() -> str:
+    try:
+        return metadata.version("leasq")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def default_worker_id() -> str:
