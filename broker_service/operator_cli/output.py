@@ -3,12 +3,12 @@
 half of each.
 
 Output that is not a terminal (a pipe, a file, a test) is never folded to 80 columns: tables
-are as wide as their content (up to ``COLUMNS`` or 250), so ids and types stay whole.
+are as wide as their content (up to 250 columns, whatever ``COLUMNS`` says), so ids and types
+stay whole for grep and cut.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,8 +28,7 @@ def make_console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return Console(file=stream, highlight=False)
-    width = int(os.environ.get("COLUMNS", "0") or 0) or _PIPE_WIDTH
-    return Console(file=stream, width=width, highlight=False, color_system=None,
+    return Console(file=stream, width=_PIPE_WIDTH, highlight=False, color_system=None,
                    soft_wrap=False)
 
 
