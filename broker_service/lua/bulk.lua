@@ -20,26 +20,38 @@ local ids, aux, skip, done = index_window(kind, KEYS[1], ARGV[4], ARGV[5], tonum
 local cid, cscore = ARGV[4], ARGV[5]
 local moved, tombs = 0, 0
 local TOMB = '\0bulk'
+-- Index writes are gathered and sent in multi-member commands at the end: per task only its
+-- hash is read and written (a chunk's time is mostly its calls into Redis).
+local gone, runs, archs = {}, {}, {}
+local llen = 0
+if kind == 'list' then llen = redis.call('LLEN', KEYS[1]) end
+local function flush(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
 for j, id in ipairs(ids) do
   if not skip[j] then
     local tkey = prefix .. id
     local f = redis.call('HMGET', tkey, 's', 'et', 'uk')
     if f[1] == state and task_matches(id, tkey, f[2] or '', crit) then
       if kind == 'list' then
-        redis.call('LSET', KEYS[1], aux[j], TOMB)
+        -- A negative index: the window lies near the right end, and LSET seeks from there.
+        redis.call('LSET', KEYS[1], aux[j] - llen, TOMB)
         tombs = tombs + 1
       else
-        redis.call('ZREM', KEYS[1], id)
+        gone[#gone + 1] = id
       end
       if op == 'run' then
         redis.call('HSET', tkey, 's', 'pending', 'na', now)
         redis.call('HDEL', tkey, 'aa')
-        redis.call('LPUSH', KEYS[2], id)
+        runs[#runs + 1] = id
       else
         if f[3] and redis.call('GET', f[3]) == id then redis.call('DEL', f[3]) end
         if op == 'archive' then
           redis.call('HSET', tkey, 's', 'archived', 'aa', now)
-          redis.call('ZADD', KEYS[3], now, id)
+          archs[#archs + 1] = now
+          archs[#archs + 1] = id
         else
           redis.call('DEL', tkey)
         end
@@ -53,6 +65,10 @@ for j, id in ipairs(ids) do
   end
 end
 if tombs > 0 then redis.call('LREM', KEYS[1], -tombs, TOMB) end
+flush('ZREM', KEYS[1], gone)
+-- Oldest first, so that the oldest is leased first (the list's right end is leased first).
+flush('LPUSH', KEYS[2], runs)
+flush('ZADD', KEYS[3], archs)
 if op == 'run' and moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('PUBLISH', ARGV[12], ARGV[13])
 end

@@ -1,0 +1,157 @@
+"""Bulk operations over a big state: how long RunAllTasks, ArchiveAllTasks and DeleteAllTasks
+take over N tasks, and the longest single Redis command while they run (the promise: chunks of
+at most 1,000 tasks, so Redis is never blocked for more than a few milliseconds).
+
+The N tasks are written straight into a private Redis as the archive transition leaves them
+(task hash with a real envelope, ``s=archived``, ``aa``, the archived index), by a Lua script
+10,000 at a time, which takes seconds instead of the minutes N enqueues plus an archive would.
+Redis logs every command slower than 1 ms (``slowlog-log-slower-than 1000``; a threshold of 0
+would also log each command a script runs, and that logging alone more than doubles a chunk's
+time); ``SLOWLOG GET -1`` after each phase gives the longest command and how many passed 1 ms.
+
+    .venv/bin/python benchmarks/bulk_bench.py               # 1,000,000 tasks
+    .venv/bin/python benchmarks/bulk_bench.py --tasks 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc.aio
+import redis.asyncio
+from harness import running_stack
+
+from leasq.v1 import inspect_service_pb2 as pb
+from leasq.v1 import inspect_service_pb2_grpc as pb_grpc
+from leasq.v1 import task_pb2
+from leasq_broker.keys import Keys
+
+QUEUE = "bulk"
+BUILD_BATCH = 10_000
+# Commands slower than this (us) are logged.
+SLOW_US = 1000
+# Writes tasks i = ARGV[3] .. ARGV[3] + ARGV[4] - 1 as ARCHIVED; every second one carries
+# the error type 'Even' (for the filtered run). The envelope is the LeasedTask bytes with the
+# id field (1) spliced in front of the shared rest (protobuf fields may come in any order).
+_BUILD = """
+local now, rest, first, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local prefix = ARGV[5]
+local members = {}
+for i = first, first + n - 1 do
+  local id = string.format('b-%09d', i)
+  local et = 'Odd'
+  if i % 2 == 0 then et = 'Even' end
+  redis.call('HSET', prefix .. id, 'b', '\\10' .. string.char(#id) .. id .. rest, 'mr', '3',
+    'na', now, 's', 'archived', 'aa', now, 'r', '3', 'e', 'boom', 'et', et, 'ef', now)
+  members[#members + 1] = now
+  members[#members + 1] = id
+  if #members >= 1000 then
+    redis.call('ZADD', KEYS[1], unpack(members))
+    members = {}
+  end
+end
+if #members > 0 then redis.call('ZADD', KEYS[1], unpack(members)) end
+return n
+"""
+
+
+def envelope_rest(now_ms: int) -> bytes:
+    """The envelope of a bench task without its id."""
+    task = task_pb2.LeasedTask(queue=QUEUE, type="bench:noop", payload=b'{"n":1}', max_retry=3)
+    task.enqueued_at.FromMilliseconds(now_ms)
+    return task.SerializeToString()
+
+
+async def build(client: redis.asyncio.Redis, keys: Keys, n: int) -> float:
+    """Write n ARCHIVED tasks; seconds taken."""
+    started = time.perf_counter()
+    now = int(time.time() * 1000)
+    rest = envelope_rest(now)
+    script = client.register_script(_BUILD)
+    for first in range(0, n, BUILD_BATCH):
+        await script(keys=[keys.archived(QUEUE)],
+                     args=[now, rest, first, min(BUILD_BATCH, n - first), keys.task_prefix(QUEUE)])
+    await client.sadd(keys.queues(), QUEUE)
+    return time.perf_counter() - started
+
+
+async def longest_command(client: redis.asyncio.Redis) -> tuple[int, str, int]:
+    """(longest duration us, its command, commands over SLOW_US) since the last SLOWLOG RESET."""
+    entries: list[Any] = await client.execute_command("SLOWLOG", "GET", "-1")
+    await client.execute_command("SLOWLOG", "RESET")
+    longest, name = 0, ""
+    for entry in entries:
+        duration, args = int(entry[2]), entry[3]
+        if duration > longest:
+            longest = duration
+            name = " ".join(a.decode(errors="replace")[:24] if isinstance(a, bytes) else str(a)
+                            for a in args[:3])
+    return longest, name, len(entries)
+
+
+async def phase(client: redis.asyncio.Redis, what: str,
+                call: Callable[[], Awaitable[int]]) -> tuple[str, int, float, int, str, int]:
+    await client.execute_command("SLOWLOG", "RESET")
+    started = time.perf_counter()
+    moved = await call()
+    elapsed = time.perf_counter() - started
+    longest, name, logged = await longest_command(client)
+    return what, moved, elapsed, longest, name, logged
+
+
+async def main(n: int) -> None:
+    keys = Keys()
+    load_before = os.getloadavg()
+    with running_stack("--archive-max-size", str(10 * n)) as stack:
+        client = redis.asyncio.Redis.from_url(stack.redis_url)
+        await client.config_set("slowlog-log-slower-than", SLOW_US)
+        await client.config_set("slowlog-max-len", 1_000_000)
+        built = await build(client, keys, n)
+        print(f"built {n:,} archived tasks in {built:.1f} s; "
+              f"used_memory {(await client.info('memory'))['used_memory_human']}")
+        archived, pending = task_pb2.TASK_STATE_ARCHIVED, task_pb2.TASK_STATE_PENDING
+        rows = []
+        async with grpc.aio.insecure_channel(stack.address) as channel:
+            stub = pb_grpc.InspectServiceStub(channel)
+
+            async def run(**filter_fields: Any) -> int:
+                request = pb.RunAllTasksRequest(queue=QUEUE, state=archived,
+                                                filter=pb.TaskFilter(**filter_fields))
+                return int((await stub.RunAllTasks(request, timeout=3600)).affected)
+
+            async def archive() -> int:
+                request = pb.ArchiveAllTasksRequest(queue=QUEUE, state=pending)
+                return int((await stub.ArchiveAllTasks(request, timeout=3600)).affected)
+
+            async def delete() -> int:
+                request = pb.DeleteAllTasksRequest(queue=QUEUE, state=archived)
+                return int((await stub.DeleteAllTasks(request, timeout=3600)).affected)
+
+            rows.append(await phase(client, "RunAllTasks ARCHIVED (no filter)", run))
+            assert await client.llen(keys.pending(QUEUE)) == n
+            rows.append(await phase(client, "ArchiveAllTasks PENDING (no filter)", archive))
+            assert await client.zcard(keys.archived(QUEUE)) == n
+            rows.append(await phase(client, "RunAllTasks ARCHIVED error_type=Even (half)",
+                                    lambda: run(error_type="Even")))
+            assert await client.llen(keys.pending(QUEUE)) == n // 2 + n % 2
+            rows.append(await phase(client, "ArchiveAllTasks PENDING", archive))
+            rows.append(await phase(client, "DeleteAllTasks ARCHIVED (no filter)", delete))
+            assert await client.dbsize() <= 10  # only the queue's fixed keys are left
+        await client.aclose()
+    print(f"load average before/after: {load_before} / {os.getloadavg()}")
+    print("| operation | tasks moved | seconds | tasks/s | longest Redis command | "
+          "commands over 1 ms |\n|---|---|---|---|---|---|")
+    for what, moved, elapsed, longest, name, logged in rows:
+        print(f"| {what} | {moved:,} | {elapsed:.1f} | {moved / elapsed:,.0f} | "
+              f"{longest / 1000:.1f} ms ({name}) | {logged:,} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    asyncio.run(main(parser.parse_args().tasks))
