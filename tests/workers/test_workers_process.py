@@ -152,3 +152,25 @@ async def test_stop_lets_the_held_task_finish_then_the_process_exits_0(
         await worker.wait_log("worker stopped")
         assert (await get_task(inspect, queue, held)).state == task_pb2.TASK_STATE_COMPLETED
         assert (await get_task(inspect, queue, later)).state == task_pb2.TASK_STATE_PENDING
+
+
+async def test_an_idle_worker_stays_listed_past_the_ttl_without_a_new_registration(
+    spawn_worker: SpawnWorker, broker: Any, worker_ttl: float
+) -> None:
+    # No task at all: only its long polls (5 s waits, longer than the 3 s TTL here) and its
+    # empty heartbeats keep it seen.
+    _, worker_id = await _spawn(spawn_worker)
+    async with AsyncClient(broker.address) as client:
+        first = await eventually(lambda: _listed(client, worker_id), SETTLE, "worker listed")
+        assert first.first_seen_at is not None
+
+        async def seen_for_two_ttls() -> WorkerInfo | None:
+            info = await _listed(client, worker_id)
+            assert info is not None, "the idle worker was forgotten"
+            assert info.first_seen_at == first.first_seen_at, "its registration lapsed"
+            assert info.last_seen_at is not None
+            span = (info.last_seen_at - first.first_seen_at).total_seconds()
+            return info if span > 2 * worker_ttl else None
+
+        await eventually(seen_for_two_ttls, 2 * worker_ttl + 2 + MARGIN,
+                         "the idle worker was seen for two TTLs", interval=0.1)

@@ -16,8 +16,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from waiting import MARGIN, eventually, within
 
 from leasq.v1 import broker_service_pb2 as pb
+from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, task_pb2
 from leasq.v1 import inspect_service_pb2 as ipb
-from leasq.v1 import task_pb2
 
 
 def _worker_id() -> str:
@@ -234,3 +234,31 @@ async def test_unknown_workers_are_not_found_and_bad_ids_or_meta_are_invalid(
         await broker.Heartbeat(bad_beat)
     assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "worker.sdk" in (invalid.value.details() or "")
+
+
+async def test_a_command_given_through_one_replica_wakes_a_long_poll_on_another(
+    broker_factory: Any, worker_ttl: float, queue: str, redis_client: Any
+) -> None:
+    first, second = broker_factory(worker_ttl=worker_ttl), broker_factory(worker_ttl=worker_ttl)
+    worker = _worker_id()
+    async with grpc.aio.insecure_channel(first.address) as a, \
+            grpc.aio.insecure_channel(second.address) as b:
+        on_b = broker_service_pb2_grpc.BrokerServiceStub(b)
+        inspect_a = inspect_service_pb2_grpc.InspectServiceStub(a)
+        await on_b.Lease(_lease(worker, queue))  # registered through replica B
+        polling = asyncio.ensure_future(on_b.Lease(_lease(worker, queue, wait=30)))
+
+        async def waiting() -> bool:
+            return bool(await redis_client.exists(f"leasq:{{{queue}}}:waiting"))
+
+        await eventually(waiting, 5, "the long poll waits in replica B")
+        told = time.monotonic()
+        answer = await inspect_a.QuietWorker(ipb.QuietWorkerRequest(worker_id=worker))
+        assert answer.worker.command == pb.WORKER_COMMAND_QUIET
+        leased = await within(MARGIN, polling, "replica B's long poll did not answer")
+        assert time.monotonic() - told < MARGIN
+        assert (list(leased.tasks), leased.command) == ([], pb.WORKER_COMMAND_QUIET)
+        # And B's later answers carry it, with tasks waiting or not.
+        await _enqueue(on_b, queue)
+        again = await on_b.Lease(_lease(worker, queue))
+        assert (list(again.tasks), again.command) == ([], pb.WORKER_COMMAND_QUIET)
