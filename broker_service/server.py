@@ -238,7 +238,8 @@ def _http_server(
     """The /metrics and /healthz server of ``--http-listen``, not started; None when unset."""
     if config.http_listen is None:
         return None
-    disable_created_metrics()  # no *_created series: they double the output for nothing
+    # No *_created series: they would double the output for nothing.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     queues = QueueStats(redis, Keys(config.key_prefix), app.clock.now_ms)
     registry.ensure_registered(queues)
     return HttpServer(create_app(authorizer=authorizer, before_scrape=queues.refresh,
