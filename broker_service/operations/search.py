@@ -41,8 +41,8 @@ class Searcher:
             reply = await self._scripts.call("search", [index], [
                 index_kind(state), cursor.task_id, cursor.score,
                 min(SCRIPT_SLICE, self._budget - examined), page_size - len(found),
-                k.task_prefix(queue), criteria.id_prefix, criteria.type,
-                criteria.payload_contains, criteria.error_type, state,
+                k.task_prefix(queue), criteria.id_prefix, criteria.type, criteria.error_type,
+                criteria.payload_contains, state,
             ])
             done = bool(int(reply[0]))
             cursor = Cursor(_text(reply[1]), _text(reply[2]))

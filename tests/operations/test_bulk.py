@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from operations_testing import archived, enqueue, lease, nack
 from redis.asyncio import Redis
 from rpc_testing import refusal
@@ -45,7 +46,7 @@ async def test_run_all_wakes_a_waiting_lease(
     await archived(aclient, broker_stub, "wake", 1, "Boom")
     waiting = asyncio.ensure_future(broker_stub.Lease(pb.LeaseRequest(
         worker_id="w2", queues=[pb.QueueWeight(queue="wake")], max_tasks=1,
-        wait=task_pb2.google_dot_protobuf_dot_duration__pb2.Duration(seconds=20))))
+        wait=Duration(seconds=20))))
     await asyncio.sleep(0.5)  # not synchronisation: an earlier run_all would also pass
     assert await aclient.run_all("wake", "archived") == 1
     response = await asyncio.wait_for(waiting, 10)
@@ -161,7 +162,7 @@ async def test_bulk_run_while_a_worker_leases_loses_and_duplicates_nothing(
         while not stop.is_set() or len(seen) < len(ids):
             response = await broker_stub.Lease(pb.LeaseRequest(
                 worker_id="racer", queues=[pb.QueueWeight(queue="race")], max_tasks=50,
-                wait=task_pb2.google_dot_protobuf_dot_duration__pb2.Duration(seconds=1)))
+                wait=Duration(seconds=1)))
             seen.extend(t.id for t in response.tasks)
             if response.tasks:
                 await broker_stub.Ack(pb.AckRequest(worker_id="racer", items=[
