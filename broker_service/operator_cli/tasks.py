@@ -15,6 +15,7 @@ from leasq_broker.operator_cli.formatting import instant
 from leasq_broker.operator_cli.output import fields
 from leasq_broker.operator_cli.params import STATE, Header, Span, read_payload
 from leasq_broker.operator_cli.task_views import task_detail, task_table
+from leasq_sdk import TaskInfo
 
 
 @click.group("task", cls=OperatorGroup)
@@ -32,13 +33,17 @@ def task() -> None:
 @click.pass_obj
 def list_tasks(operator: Operator, queue: str, state: str, page_size: int, limit: int) -> None:
     """A queue's tasks in one state, oldest first."""
-    first = operator.client.list_tasks(queue, state, page_size=min(page_size, limit))
-    tasks = list(first.tasks[:limit])
-    if first.next_page_token and len(tasks) < limit:
-        rest = operator.client.iter_tasks(queue, state, page_size=page_size)
-        tasks = list(islice(rest, limit))
-    title = f"{state} tasks of {queue}: {len(tasks)} shown of {first.total_size}"
-    operator.out.show({"tasks": tasks, "total_size": first.total_size},
+    tasks: list[TaskInfo] = []
+    token, total = "", 0
+    while len(tasks) < limit:
+        page = operator.client.list_tasks(queue, state, page_size=min(page_size, limit),
+                                          page_token=token)
+        tasks += page.tasks[: limit - len(tasks)]
+        token, total = page.next_page_token, page.total_size
+        if not token:
+            break
+    title = f"{state} tasks of {queue}: {len(tasks)} shown of {total}"
+    operator.out.show({"tasks": tasks, "total_size": total},
                       task_table(tasks, title))
 
 
