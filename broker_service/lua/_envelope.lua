@@ -26,12 +26,14 @@ local function pb_timestamp_ms(s)
   return seconds * 1000 + math.floor(nanos / 1000000)
 end
 
--- The envelope's type (field 3), payload (field 4, only when `want_payload`) and enqueued_at
--- in ms (field 13, nil when absent). The last occurrence of a field wins, as in protobuf.
-local function envelope_fields(env, want_payload)
+-- The envelope's type (field 3), payload (field 4) and enqueued_at in ms (field 13, nil when
+-- absent), each read only when wanted; the walk stops once every wanted field was seen (each
+-- occurs once in an envelope).
+local function envelope_fields(env, want_type, want_payload, want_enqueued)
   local i, n = 1, #env
   local ttype, payload, enqueued = '', '', nil
-  while i <= n do
+  local left = (want_type and 1 or 0) + (want_payload and 1 or 0) + (want_enqueued and 1 or 0)
+  while i <= n and left > 0 do
     local tag, len
     tag, i = pb_varint(env, i)
     if not tag then break end
@@ -41,12 +43,15 @@ local function envelope_fields(env, want_payload)
     elseif wire == 2 then
       len, i = pb_varint(env, i)
       if not len then break end
-      if field == 3 then
+      if field == 3 and want_type then
         ttype = string.sub(env, i, i + len - 1)
+        left = left - 1
       elseif field == 4 and want_payload then
         payload = string.sub(env, i, i + len - 1)
-      elseif field == 13 then
+        left = left - 1
+      elseif field == 13 and want_enqueued then
         enqueued = pb_timestamp_ms(string.sub(env, i, i + len - 1))
+        left = left - 1
       end
       i = i + len
     elseif wire == 1 then
@@ -69,7 +74,7 @@ local function task_matches(id, tkey, et, c)
   if c.ttype ~= '' or c.before >= 0 or c.needle ~= '' then
     local env = redis.call('HGET', tkey, 'b')
     if not env then return false end
-    local t, p, enq = envelope_fields(env, c.needle ~= '')
+    local t, p, enq = envelope_fields(env, c.ttype ~= '', c.needle ~= '', c.before >= 0)
     if c.ttype ~= '' and t ~= c.ttype then return false end
     if c.before >= 0 and (not enq or enq > c.before) then return false end
     if c.needle ~= '' and not string.find(p, c.needle, 1, true) then return false end
