@@ -19,8 +19,9 @@ from leasq_broker.operator_cli.context import Operator
 from leasq_broker.operator_cli.output import table
 from leasq_broker.operator_cli.stats import Snapshot, server_lines, take_snapshot
 
-DASH_COLUMNS = ("queue", "state", "pending", "active", "scheduled", "retry", "archived",
-                "aggregating", "processed/s", "failed/s", "latency")
+#: Short headers: the dashboard should fit an 80-column terminal.
+DASH_COLUMNS = ("queue", "state", "pending", "active", "sched", "retry", "archived", "aggr",
+                "done/s", "fail/s", "latency")
 
 
 def rates(previous: Snapshot | None, current: Snapshot) -> dict[str, tuple[float, float]]:

@@ -69,14 +69,17 @@ class Output:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]],
-          *, right: Iterable[str] = ()) -> Table:
-    """A table with a header row; the columns named in ``right`` (counts) align right."""
-    aligned = set(right)
+          *, right: Iterable[str] = (), wrap: Iterable[str] = ()) -> Table:
+    """A table with a header row; the columns named in ``right`` (counts) align right. On a
+    narrow terminal only the columns named in ``wrap`` (free text) fold; the others are cut
+    with an ellipsis, so that a number or a state never breaks over two lines."""
+    aligned, folding = set(right), set(wrap)
     result = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
-                   box=None, header_style="bold")
+                   box=None, header_style="bold", collapse_padding=True)
     for name in columns:
         result.add_column(name, justify="right" if name in aligned else "left",
-                          overflow="fold")
+                          no_wrap=name not in folding,
+                          overflow="fold" if name in folding else "ellipsis")
     for row in rows:
         result.add_row(*(Text(str(cell)) for cell in row))
     return result

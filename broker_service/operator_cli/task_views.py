@@ -52,7 +52,7 @@ def task_table(tasks: Iterable[TaskInfo], title: str | None = None) -> Renderabl
     rows = [task_row(t, now) for t in tasks]
     if not rows:
         return Text("no tasks")
-    return table(title, LIST_COLUMNS, rows, right=("retried",))
+    return table(title, LIST_COLUMNS, rows, right=("retried",), wrap=("payload", "last error"))
 
 
 def task_detail(task: TaskInfo) -> RenderableType:

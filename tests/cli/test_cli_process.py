@@ -115,6 +115,6 @@ def test_dash_once_renders_one_frame_of_every_queue(leasq: Leasq, client: Client
     assert "leasq dash" in text
     row = next(line.split() for line in text.splitlines() if line.startswith("alpha"))
     assert row[:3] == ["alpha", "running", "2"]
-    assert "processed/s" in text
+    assert "done/s" in text
     data = leasq("dash", "--once", "--json").json()
     assert data["queues"][0]["pending"] == 2
