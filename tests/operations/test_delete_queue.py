@@ -16,6 +16,7 @@ from leasq_sdk import (
     Client,
     QueueNotEmpty,
     QueueNotFound,
+    Schedule,
     TaskRequest,
     WrongState,
 )
@@ -108,3 +109,14 @@ async def test_delete_queue_refuses_a_bad_name(inspect_stub: ipb_grpc.InspectSer
                                                ) -> None:
     denied = await refusal(inspect_stub.DeleteQueue(ipb.DeleteQueueRequest(queue="")))
     assert (denied.code, denied.field) == (grpc.StatusCode.INVALID_ARGUMENT, "queue")
+
+
+def test_schedules_that_target_a_deleted_queue_are_kept(client: Client) -> None:
+    client.upsert_schedule(Schedule("nightly", "0 3 * * *", "t:report", queue="reports"))
+    client.enqueue("t:x", b"", queue="reports")
+    before = client.get_schedule("nightly")
+
+    assert client.delete_queue("reports", force=True) == 1
+
+    after = client.get_schedule("nightly")
+    assert (after.schedule.queue, after.next_fire_at) == ("reports", before.next_fire_at)
