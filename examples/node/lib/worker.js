@@ -8,7 +8,13 @@
 //   5. Retry Ack/Nack on UNAVAILABLE until the lease expires.
 //   On stop (SIGTERM): lease nothing more, give running handlers `shutdownGraceMs`, then Nack
 //   REQUEUE whatever is still held, and resolve run().
-import { call, dateFromTimestamp, durationFromMs } from './proto.js';
+//   Every Lease and Heartbeat carries `worker` (WorkerMeta: host, pid, concurrency, started_at,
+//   sdk) for the operators' ListWorkers; a heartbeat goes out every interval even with nothing
+//   held. An answer's `command` is an operator's: WORKER_COMMAND_QUIET stops leasing (held
+//   tasks finish, heartbeats go on, the worker stays up); WORKER_COMMAND_STOP is handled as
+//   SIGTERM.
+import os from 'node:os';
+import { call, dateFromTimestamp, durationFromMs, timestampFromDate } from './proto.js';
 import { describeError, isLeaseLost, isRetryable } from './errors.js';
 import { encodeResult, nackForError } from './outcome.js';
 
@@ -43,6 +49,14 @@ export class Worker {
     this.stopping = false;
     this.wakeLoop = () => {};
     this.heartbeatInFlight = false;
+    this.quiet = false;
+    this.meta = {
+      host: os.hostname(),
+      pid: process.pid,
+      concurrency: this.concurrency,
+      started_at: timestampFromDate(new Date()),
+      sdk: `node/${process.versions.node}`,
+    };
   }
 
   /** Leases and runs tasks until stop() is called and every held task is settled. */
@@ -52,7 +66,7 @@ export class Worker {
     try {
       while (!this.stopping) {
         await this.waitForFreeSlot();
-        if (!this.stopping) await this.leaseOnce();
+        if (!this.stopping && !this.quiet) await this.leaseOnce();
       }
       await this.drain();
     } finally {
@@ -69,8 +83,20 @@ export class Worker {
     this.wakeLoop();
   }
 
+  /** An operator's command from a Lease or Heartbeat answer (each acted on once). */
+  applyCommand(command) {
+    if (command === 'WORKER_COMMAND_STOP' && !this.stopping) {
+      this.log('stop_requested', {});
+      this.stop();
+    } else if (command === 'WORKER_COMMAND_QUIET' && !this.quiet) {
+      this.quiet = true;
+      this.log('quiet', { held: this.held.size });
+    }
+  }
+
   waitForFreeSlot() {
-    if (this.held.size < this.concurrency || this.stopping) return Promise.resolve();
+    if (this.stopping) return Promise.resolve();
+    if (!this.quiet && this.held.size < this.concurrency) return Promise.resolve();
     return new Promise((resolve) => {
       this.wakeLoop = resolve;
     });
@@ -84,6 +110,7 @@ export class Worker {
       max_tasks: this.concurrency - this.held.size,
       lease_duration: durationFromMs(this.leaseDurationMs),
       wait: durationFromMs(this.pollWaitMs),
+      worker: this.meta,
     };
     let response;
     try {
@@ -94,6 +121,7 @@ export class Worker {
       await sleep(1_000); // back off, then lease again; a stop() in between ends the loop
       return;
     }
+    this.applyCommand(response.command);
     for (const task of response.tasks) this.start(task);
   }
 
@@ -220,16 +248,19 @@ export class Worker {
     }
   }
 
-  /** One Heartbeat for every held lease; acts on LOST and CANCEL_REQUESTED. */
+  /** One Heartbeat for every held lease (none held: it still tells the broker we are alive);
+   * acts on LOST, CANCEL_REQUESTED and an operator's command. */
   async heartbeat() {
-    if (this.heartbeatInFlight || this.held.size === 0) return;
+    if (this.heartbeatInFlight) return;
     this.heartbeatInFlight = true;
     const entries = [...this.held.values()];
     try {
       const response = await call(this.client, 'Heartbeat', {
         worker_id: this.workerId,
         leases: entries.map((e) => e.ref),
+        worker: this.meta,
       });
+      this.applyCommand(response.command);
       response.leases.forEach((state, i) => this.applyLeaseState(entries[i], state));
     } catch (err) {
       this.log('rpc_error', { rpc: 'Heartbeat', ...describeError(err) });
