@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from leasq.v1 import broker_service_pb2 as broker_pb
 from leasq.v1 import inspect_service_pb2 as pb
@@ -82,9 +83,9 @@ def worker_command(number: int) -> WorkerCommand:
     return _COMMANDS.get(number, WorkerCommand.NONE)
 
 
-def _instant(message: pb.WorkerInfo | pb.WorkerTask | broker_pb.WorkerMeta,
-             name: str) -> datetime | None:
-    return from_timestamp(getattr(message, name)) if message.HasField(name) else None  # type: ignore[arg-type]
+def _instant(message: Any, name: str) -> datetime | None:
+    """An optional Timestamp field as a datetime (None when unset)."""
+    return from_timestamp(getattr(message, name)) if message.HasField(name) else None
 
 
 def worker_task(message: pb.WorkerTask) -> WorkerTask:
