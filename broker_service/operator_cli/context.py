@@ -48,6 +48,7 @@ def confirm(question: str, *, assume_yes: bool) -> None:
     try:
         agreed = click.confirm(question, default=False, err=True)
     except click.Abort:
+        click.echo(err=True)  # end the question's line
         raise CommandError("not confirmed (no answer on standard input; pass --yes to go "
                            "ahead); nothing changed", ExitCode.FAILED) from None
     if not agreed:
