@@ -16,15 +16,14 @@ local op, state, kind = ARGV[1], ARGV[2], ARGV[3]
 local now, prefix = tonumber(ARGV[7]), ARGV[8]
 local crit = {id_prefix = '', ttype = ARGV[9], etype = ARGV[10], before = tonumber(ARGV[11]),
   needle = ''}
-local ids, aux, skip, done = index_window(kind, KEYS[1], ARGV[4], ARGV[5], tonumber(ARGV[6]))
+local ids, aux, skip, done, llen, cpos = index_window(kind, KEYS[1], ARGV[4], ARGV[5],
+  tonumber(ARGV[6]))
 local cid, cscore = ARGV[4], ARGV[5]
 local moved, tombs = 0, 0
 local TOMB = '\0bulk'
 -- Index writes are gathered and sent in multi-member commands at the end: per task only its
 -- hash is read and written (a chunk's time is mostly its calls into Redis).
 local gone, runs, archs = {}, {}, {}
-local llen = 0
-if kind == 'list' then llen = redis.call('LLEN', KEYS[1]) end
 local function flush(cmd, key, args)
   for i = 1, #args, 1000 do
     redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
@@ -59,12 +58,23 @@ for j, id in ipairs(ids) do
       moved = moved + 1
     else
       cid, cscore = id, aux[j]
+      -- (list) its position from the right once this window's tombstones, all to its
+      -- right so far (the walk goes right to left), are removed
+      if kind == 'list' then cpos = llen - aux[j] - tombs end
     end
   else
     cid, cscore = id, aux[j]
   end
 end
-if tombs > 0 then redis.call('LREM', KEYS[1], -tombs, TOMB) end
+if tombs > 0 then
+  -- LREM scans from one end until it removed them all: start from the window's nearer end
+  -- (a filtered walk leaves the tasks it keeps between the window and the right end).
+  if aux[#aux] < llen - 1 - aux[1] then
+    redis.call('LREM', KEYS[1], tombs, TOMB)
+  else
+    redis.call('LREM', KEYS[1], -tombs, TOMB)
+  end
+end
 flush('ZREM', KEYS[1], gone)
 -- Oldest first, so that the oldest is leased first (the list's right end is leased first).
 flush('LPUSH', KEYS[2], runs)
@@ -72,5 +82,5 @@ flush('ZADD', KEYS[3], archs)
 if op == 'run' and moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('PUBLISH', ARGV[12], ARGV[13])
 end
-if kind == 'list' then cscore = 0 end
+if kind == 'list' then cscore = cpos end
 return {moved, done and 1 or 0, cid, tostring(cscore)}

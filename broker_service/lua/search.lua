@@ -13,12 +13,14 @@ local kind, prefix = ARGV[1], ARGV[6]
 local crit = {id_prefix = ARGV[7], ttype = ARGV[8], etype = ARGV[9], before = -1,
   needle = ARGV[10]}
 local most = tonumber(ARGV[5])
-local ids, aux, skip, done = index_window(kind, KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+local ids, aux, skip, done, llen, cpos = index_window(kind, KEYS[1], ARGV[2], ARGV[3],
+  tonumber(ARGV[4]))
 local cid, cscore = ARGV[2], ARGV[3]
 local examined = 0
 local found = {}
 for j, id in ipairs(ids) do
   cid, cscore = id, aux[j]
+  if kind == 'list' then cpos = llen - aux[j] end
   if not skip[j] then
     examined = examined + 1
     local tkey = prefix .. id
@@ -32,7 +34,7 @@ for j, id in ipairs(ids) do
     end
   end
 end
-if kind == 'list' then cscore = 0 end
+if kind == 'list' then cscore = cpos end
 local out = {done and 1 or 0, cid, tostring(cscore), examined}
 for _, id in ipairs(found) do out[#out + 1] = id end
 return out
