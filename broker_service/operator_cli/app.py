@@ -111,8 +111,8 @@ def run(argv: list[str]) -> int:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
-    except click.Abort:
-        click.echo("error: aborted", err=True)
-        return int(ExitCode.FAILED)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("error: interrupted", err=True)
+        return 130  # the shell's code for SIGINT
     # click answers the exit code of --help and ctx.exit(); a command itself returns None.
     return result if isinstance(result, int) else int(ExitCode.OK)

@@ -15,6 +15,8 @@ Scripts branch on the code, so each kind of failure has its own:
 6  not allowed: missing or wrong token (UNAUTHENTICATED), or a role without the right
    (PERMISSION_DENIED)
 == =========================================================================================
+
+and 130 when interrupted (Ctrl-C), as shells report SIGINT.
 """
 
 from __future__ import annotations

@@ -118,3 +118,10 @@ def test_dash_once_renders_one_frame_of_every_queue(leasq: Leasq, client: Client
     assert "done/s" in text
     data = leasq("dash", "--once", "--json").json()
     assert data["queues"][0]["pending"] == 2
+
+
+def test_serve_and_token_keep_their_own_arguments_after_global_options(tmp_path: Path) -> None:
+    run = run_process(["--json", "token", "new"], home=tmp_path).ok()
+    assert "[[token]]" in run.stdout
+    run = run_process(["serve", "--help"], home=tmp_path).ok()
+    assert "--redis-url" in run.stdout
