@@ -34,7 +34,7 @@ def worker_row(worker: WorkerInfo, now: datetime) -> list[object]:
 
 def workers_view(workers: list[WorkerInfo]) -> RenderableType:
     if not workers:
-        return Text("no live workers (none called Lease or Heartbeat in the last 60s)")
+        return Text("no live workers (none called Lease or Heartbeat lately)")
     now = datetime.now(UTC)
     parts: list[RenderableType] = [table(None, WORKER_COLUMNS,
                                          (worker_row(w, now) for w in workers))]
@@ -58,7 +58,8 @@ def worker() -> None:
 @worker.command("ls")
 @click.pass_obj
 def list_workers(operator: Operator) -> None:
-    """Every worker seen in the last 60 s, with the tasks it holds."""
+    """Every worker that called Lease or Heartbeat lately (the broker's --worker-ttl), with
+    the tasks it holds."""
     workers = operator.client.list_workers()
     operator.out.show(workers, workers_view(workers))
 
