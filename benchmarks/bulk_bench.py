@@ -138,23 +138,30 @@ async def main(n: int) -> None:
                                                 filter=pb.TaskFilter(**filter_fields))
                 return int((await stub.RunAllTasks(request, timeout=3600)).affected)
 
-            async def archive() -> int:
-                request = pb.ArchiveAllTasksRequest(queue=QUEUE, state=pending)
+            async def archive(**filter_fields: Any) -> int:
+                request = pb.ArchiveAllTasksRequest(queue=QUEUE, state=pending,
+                                                    filter=pb.TaskFilter(**filter_fields))
                 return int((await stub.ArchiveAllTasks(request, timeout=3600)).affected)
 
-            async def delete() -> int:
-                request = pb.DeleteAllTasksRequest(queue=QUEUE, state=archived)
+            async def delete(state: task_pb2.TaskState.ValueType) -> int:
+                request = pb.DeleteAllTasksRequest(queue=QUEUE, state=state)
                 return int((await stub.DeleteAllTasks(request, timeout=3600)).affected)
 
-            rows.append(await phase(client, "RunAllTasks ARCHIVED (no filter)", run))
+            half = n // 2 + n % 2  # tasks with an even number
+            rows.append(await phase(client, "RunAllTasks ARCHIVED", run))
             assert await client.llen(keys.pending(QUEUE)) == n
-            rows.append(await phase(client, "ArchiveAllTasks PENDING (no filter)", archive))
+            rows.append(await phase(client, "ArchiveAllTasks PENDING error_type=Even (half)",
+                                    lambda: archive(error_type="Even")))
+            assert await client.zcard(keys.archived(QUEUE)) == half
+            rows.append(await phase(client, "ArchiveAllTasks PENDING", archive))
             assert await client.zcard(keys.archived(QUEUE)) == n
             rows.append(await phase(client, "RunAllTasks ARCHIVED error_type=Even (half)",
                                     lambda: run(error_type="Even")))
-            assert await client.llen(keys.pending(QUEUE)) == n // 2 + n % 2
-            rows.append(await phase(client, "ArchiveAllTasks PENDING", archive))
-            rows.append(await phase(client, "DeleteAllTasks ARCHIVED (no filter)", delete))
+            assert await client.llen(keys.pending(QUEUE)) == half
+            rows.append(await phase(client, "DeleteAllTasks PENDING",
+                                    lambda: delete(pending)))
+            rows.append(await phase(client, "DeleteAllTasks ARCHIVED",
+                                    lambda: delete(archived)))
             assert await client.dbsize() <= 10  # only the queue's fixed keys are left
         await client.aclose()
     print(f"load average before/after: {load_before} / {os.getloadavg()}")
