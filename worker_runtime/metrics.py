@@ -3,23 +3,16 @@
 Counters are updated by the attempt runner as attempts end (children per (type, outcome) are
 kept, so an update is one locked add); the busy-slot gauge is read from the worker only when
 Prometheus scrapes, through a callback. The broker's metrics are separate (its own port): a
-worker's describe what its handlers do, the broker's what the queues hold.
+worker's describe what its handlers do, the broker's what the queues hold. prometheus-client
+and aiohttp are imported at first use: process-pool children import this package too, and must
+start fast.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from typing import Any
 
 # Outcome labels of leasq_worker_tasks_total.
 SUCCEEDED = "succeeded"
@@ -31,46 +24,69 @@ LOST = "lost"  # the lease was lost (expired, or the task was taken away): nothi
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                     60.0, 300.0, 1800.0)  # fmt: skip
 
-TASKS = Counter("leasq_worker_tasks", "Attempts run by this worker, by task type and outcome",
-                ["type", "outcome"])
-HANDLER_DURATION = Histogram(
-    "leasq_worker_handler_duration_seconds", "Time the handler of an attempt ran, by task type",
-    ["type"], buckets=DURATION_BUCKETS,
-)  # fmt: skip
-LEASES_LOST = Counter(
-    "leasq_worker_leases_lost", "Attempts whose lease was lost before their outcome could be "
-    "reported (expired during a stall, or the task was taken away)",
-)  # fmt: skip
-SLOTS_BUSY = Gauge("leasq_worker_slots_busy", "Leases held now: running, or awaiting settlement")
-SLOTS = Gauge("leasq_worker_slots", "Tasks this worker runs at once (its concurrency)")
 
-_tasks = functools.cache(TASKS.labels)
-_durations = functools.cache(HANDLER_DURATION.labels)
+class WorkerMetrics:
+    """The worker's metrics, registered in prometheus-client's default registry."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        tasks = Counter("leasq_worker_tasks",
+                        "Attempts run by this worker, by task type and outcome",
+                        ["type", "outcome"])  # fmt: skip
+        durations = Histogram(
+            "leasq_worker_handler_duration_seconds",
+            "Time the handler of an attempt ran, by task type", ["type"],
+            buckets=DURATION_BUCKETS,
+        )  # fmt: skip
+        self.leases_lost = Counter(
+            "leasq_worker_leases_lost", "Attempts whose lease was lost before their outcome "
+            "could be reported (expired during a stall, or the task was taken away)",
+        )  # fmt: skip
+        self.slots_busy = Gauge("leasq_worker_slots_busy",
+                                "Leases held now: running, or awaiting settlement")
+        self.slots = Gauge("leasq_worker_slots",
+                           "Tasks this worker runs at once (its concurrency)")
+        self.tasks = functools.cache(tasks.labels)
+        self.durations = functools.cache(durations.labels)
+
+
+@functools.cache
+def registered() -> WorkerMetrics:
+    """The worker's metrics, made and registered at the first call."""
+    return WorkerMetrics()
 
 
 def attempt_ended(task_type: str, outcome: str, seconds: float | None) -> None:
     """Count one attempt; ``seconds`` is the handler's run time (None when none ran)."""
-    _tasks(task_type, outcome).inc()
+    metrics = registered()
+    metrics.tasks(task_type, outcome).inc()
     if seconds is not None:
-        _durations(task_type).observe(seconds)
+        metrics.durations(task_type).observe(seconds)
     if outcome == LOST:
-        LEASES_LOST.inc()
+        metrics.leases_lost.inc()
 
 
 def watch_slots(busy: Callable[[], int], slots: int) -> None:
     """Read the busy-slot gauge from ``busy()`` at each scrape."""
-    SLOTS_BUSY.set_function(lambda: float(busy()))
-    SLOTS.set(slots)
+    metrics = registered()
+    metrics.slots_busy.set_function(lambda: float(busy()))
+    metrics.slots.set(slots)
 
 
 class MetricsServer:
     """``/metrics`` (and ``/healthz``) of one worker process."""
 
     def __init__(self) -> None:
-        self._runner: web.AppRunner | None = None
+        self._runner: Any = None  # an aiohttp AppRunner once started
 
     async def start(self, listen: str) -> str:
         """Serve on ``host:port`` (port 0: a free one); the bound address. OSError when taken."""
+        from aiohttp import web  # only the process that serves pays for importing it
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        registered()
+
         host, sep, port = listen.rpartition(":")
         if not sep or not port.isdigit():
             raise ValueError(f"--metrics-listen: expected HOST:PORT, got {listen!r}")
