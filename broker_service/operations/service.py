@@ -1,5 +1,7 @@
 """The operations behind InspectService's bulk, history, search and queue calls: input rules
-here, the Redis work in the modules beside (history, bulk, search, deletion, server_info)."""
+here, the Redis work in the modules beside (history, bulk, search, deletion, server_info).
+``bulk_chunk`` and ``search_budget`` exist so that in-process tests can make chunk and page
+boundaries cheap to reach; the broker uses the defaults."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from leasq_broker import validation as v
 from leasq_broker.clock import Clock
 from leasq_broker.errors import InvalidField
 from leasq_broker.keys import Keys
-from leasq_broker.operations.bulk import ALLOWED_STATES, BulkMover, BulkOperation
+from leasq_broker.operations.bulk import ALLOWED_STATES, CHUNK, BulkMover, BulkOperation
 from leasq_broker.operations.cursor import Cursor
 from leasq_broker.operations.deletion import QueueDeleter
 from leasq_broker.operations.history import read_history
@@ -47,8 +49,7 @@ class Operations:
         self._store = store
         self._reader = reader
         self._clock = clock
-        self._bulk = (BulkMover(scripts, keys) if bulk_chunk is None
-                      else BulkMover(scripts, keys, bulk_chunk))
+        self._bulk = BulkMover(scripts, keys, bulk_chunk or CHUNK)
         self._searcher = Searcher(scripts, keys, reader, search_budget)
         self._deleter = QueueDeleter(redis, scripts, keys, reader)
 
