@@ -16,6 +16,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
@@ -38,8 +39,10 @@ from leasq_broker.edge.tls import add_port, certificate_files, transport_name
 from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from leasq_broker.keys import Keys
 from leasq_broker.observability import registry
-from leasq_broker.observability.http import HttpServer, create_app
 from leasq_broker.observability.queue_stats import QueueStats
+
+if TYPE_CHECKING:
+    from leasq_broker.observability.http import HttpServer
 
 log = structlog.get_logger(__name__)
 
@@ -235,9 +238,12 @@ def _build_server(
 def _http_server(
     config: BrokerConfig, app: BrokerApp, redis: Redis, authorizer: Authorizer | None
 ) -> HttpServer | None:
-    """The /metrics and /healthz server of ``--http-listen``, not started; None when unset."""
+    """The /metrics and /healthz server of ``--http-listen``, not started; None when unset
+    (aiohttp is then not even imported)."""
     if config.http_listen is None:
         return None
+    from leasq_broker.observability.http import HttpServer, create_app
+
     # No *_created series: they would double the output for nothing.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     queues = QueueStats(redis, Keys(config.key_prefix), app.clock.now_ms)
