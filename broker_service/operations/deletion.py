@@ -1,9 +1,10 @@
 """DeleteQueue: forget a queue and everything of it, in chunks.
 
 Order of work: refuse (unknown, not empty without force, ACTIVE tasks); pause the queue so
-that no lease starts while it is deleted; delete its tasks (state indexes, then its groups'
-members) with their unique locks and settled markers, at most CHUNK per queue_delete.lua call
-(each call refuses, changing nothing, if a task became ACTIVE before the pause took effect);
+that no lease starts while it is deleted; delete its tasks with their unique locks, at most
+CHUNK per queue_delete.lua call (each call refuses, changing nothing, if a task became ACTIVE
+before the pause took effect), then its groups and their members (group_delete.lua, as
+DeleteGroup does);
 then its remaining keys (counters, settings, paused flag, markers) and its entry in the known
 queues; finally a SCAN removes the settled markers of tasks acked before (they expire on their
 own within a lease length plus 30 s, and no index names them). The state of schedules that
@@ -27,12 +28,15 @@ from leasq_broker.keys import Keys
 from leasq_broker.models import QueueCounts
 from leasq_broker.operations.history import utc_days
 from leasq_broker.reader import TaskReader
-from leasq_broker.scripts import Scripts
+from leasq_broker.scripts import ScriptCall, Scripts
+from leasq_broker.store import as_text as text
 
 log = structlog.get_logger(__name__)
 
 #: Most tasks one queue_delete.lua call deletes.
 CHUNK = 1000
+#: Groups deleted per round trip (one group_delete.lua call each, pipelined).
+GROUPS_PER_ROUND = 100
 #: Day counters live 90 days; one more for a day that began while the clock was read.
 COUNTER_DAYS = 91
 _SCAN_COUNT = 1000
@@ -78,10 +82,8 @@ class QueueDeleter:
             while True:
                 reply = await self._scripts.call("queue_delete", [
                     k.pending(queue), k.scheduled(queue), k.retry(queue), k.archived(queue),
-                    k.completed(queue), k.active(queue), k.groups(queue), k.group_due(queue),
-                    k.aggregating(queue),
-                ], [k.task_prefix(queue), k.settled(queue, ""), k.group_members(queue, ""),
-                    self._chunk, k.group_info(queue, "")])
+                    k.completed(queue), k.active(queue),
+                ], [k.task_prefix(queue), self._chunk])
                 if int(reply[0]) < 0:
                     active = int(await self._redis.zcard(k.active(queue)))
                     raise self._active(queue, active)
@@ -92,9 +94,30 @@ class QueueDeleter:
             if not was_paused and not deleted:
                 await self._redis.delete(k.paused(queue))
             raise
+        deleted += await self._delete_groups(queue)
         await self._forget(queue, now_ms)
         log.info("queue deleted", queue=queue, deleted_tasks=deleted, forced=force)
         return deleted
+
+    async def _delete_groups(self, queue: str) -> int:
+        """Delete every group of the queue with its members (group_delete.lua, as DeleteGroup
+        does), GROUPS_PER_ROUND groups per round trip; how many members went."""
+        k = self._keys
+        deleted = 0
+        while True:
+            raw: list[bytes] = await self._redis.zrange(  # type: ignore[assignment]
+                k.groups(queue), 0, GROUPS_PER_ROUND - 1)
+            ids = [text(g) for g in raw]
+            if not ids:
+                return deleted
+            replies = await self._scripts.call_many([
+                ScriptCall("group_delete", [k.groups(queue), k.group_due(queue),
+                                            k.aggregating(queue), k.group_members(queue, gid),
+                                            k.group_info(queue, gid)],
+                           [k.task_prefix(queue), gid])
+                for gid in ids
+            ])
+            deleted += sum(int(reply) for reply in replies)
 
     @staticmethod
     def _active(queue: str, active: int) -> WrongState:
