@@ -40,6 +40,7 @@ from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from leasq_broker.keys import Keys
 from leasq_broker.observability import registry
 from leasq_broker.observability.queue_stats import QueueStats
+from leasq_broker.reader import TaskReader
 
 if TYPE_CHECKING:
     from leasq_broker.observability.http import HttpServer
@@ -246,7 +247,7 @@ def _http_server(
 
     # No *_created series: they would double the output for nothing.
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    queues = QueueStats(redis, Keys(config.key_prefix), app.clock.now_ms)
+    queues = QueueStats(TaskReader(redis, Keys(config.key_prefix), app.scripts), app.clock.now_ms)
     registry.ensure_registered(queues)
     return HttpServer(create_app(authorizer=authorizer, before_scrape=queues.refresh,
                                  healthy=lambda: not app.shutdown_gate.closed))

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 import leasq_broker.observability.metrics  # noqa: F401  (registers the broker's metrics)
 from leasq_broker.keys import Keys
 from leasq_broker.observability.queue_stats import QueueStats
+from leasq_broker.reader import TaskReader
 from leasq_worker.metrics import registered as worker_metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -38,7 +39,7 @@ def load_alerts() -> Any:
 def exported_names() -> set[str]:
     """Every sample name the broker and the worker can expose."""
     worker_metrics()
-    families = [*REGISTRY.collect(), *QueueStats(Redis(), Keys(), lambda: 0).collect()]
+    families = [*REGISTRY.collect(), *QueueStats(TaskReader(Redis(), Keys()), lambda: 0).collect()]
     return {family.name + suffix for family in families if family.name.startswith("leasq_")
             for suffix in SUFFIXES.get(family.type, ("",))}  # fmt: skip
 
