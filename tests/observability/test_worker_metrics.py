@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import socket
 import uuid
 
 import grpc.aio
 import redis.asyncio
 from broker_process import BrokerHandle
+from cli_worker import CliWorker
 from observability.scraping import Scrape, scrape
 from rpc_testing import spec
 from waiting import eventually
@@ -62,3 +64,29 @@ async def test_worker_metrics_count_attempts_and_read_busy_slots(
     assert count(busy, "wait:sync", "succeeded") is None
     assert idle_again.value("leasq_worker_handler_duration_seconds_count", type="wait:sync") == 1
     assert idle_again.value("leasq_worker_leases_lost_total") == 0
+
+
+async def test_a_taken_metrics_address_stops_the_worker_with_exit_code_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = await CliWorker.start("worker_apps.events:registry", [
+            "--broker", "127.0.0.1:1", "--metrics-listen", f"127.0.0.1:{port}"])  # fmt: skip
+        try:
+            assert await worker.exit_code(within=30) == 1
+        finally:
+            await worker.kill()
+    (record,) = [r for r in worker.logs if r.get("event") == "cannot serve metrics"]
+    assert record["level"] == "error" and str(port) in record["error"]
+    assert not any(r.get("event") == "worker started" for r in worker.logs)
+
+
+async def test_a_malformed_metrics_address_is_a_usage_error() -> None:
+    worker = await CliWorker.start("worker_apps.events:registry", [
+        "--broker", "127.0.0.1:1", "--metrics-listen", "no-port"])  # fmt: skip
+    try:
+        assert await worker.exit_code(within=30) == 2
+    finally:
+        await worker.kill()
+    assert any("expected HOST:PORT" in r.get("line", "") for r in worker.logs)
