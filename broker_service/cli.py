@@ -19,14 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-from redis.exceptions import RedisError
-
 from leasq_broker.config import BrokerConfig
-from leasq_broker.edge.tokens import TokenFileError
-from leasq_broker.embedded_redis import EmbeddedRedisError
 from leasq_broker.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
-from leasq_broker.schedules.file import ScheduleFileError
 
 ENV_PREFIX = "LEASQ_"
 
@@ -212,7 +206,15 @@ def _ready_writer(path: Path | None) -> Callable[[str], None] | None:
 
 def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
     """Run the broker in this process until it is told to stop; the process exit code."""
-    from leasq_broker.server import serve  # grpc loads only for the command that needs it
+    # Imported here, not at the top: every `leasq` command imports this module, and the
+    # operator commands should not pay for Redis, grpc servers and the schedule parser.
+    import structlog
+    from redis.exceptions import RedisError
+
+    from leasq_broker.edge.tokens import TokenFileError
+    from leasq_broker.embedded_redis import EmbeddedRedisError
+    from leasq_broker.schedules.file import ScheduleFileError
+    from leasq_broker.server import serve
 
     configure_logging(config.log_level, config.log_format)
     log = structlog.get_logger("leasq_broker.cli")
