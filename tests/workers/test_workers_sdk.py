@@ -23,6 +23,8 @@ from leasq_sdk import (
     WorkerNotFound,
     WorkerTask,
 )
+from leasq_sdk.channel import IDEMPOTENT_METHODS
+from leasq_sdk.workers import worker_command
 
 STARTED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -107,3 +109,12 @@ async def test_sync_client_lists_quiets_and_stops_workers(
     _check(info, worker_id, queue, task_id)
     assert (quiet.command, stopped.command) == (WorkerCommand.QUIET, WorkerCommand.STOP)
     _check(stopped, worker_id, queue, task_id)
+
+
+def test_worker_calls_are_retried_as_idempotent_and_commands_map_from_the_contract() -> None:
+    for name in ("ListWorkers", "QuietWorker", "StopWorker"):
+        assert f"leasq.v1.InspectService/{name}" in IDEMPOTENT_METHODS
+    assert [worker_command(n) for n in (pb.WORKER_COMMAND_UNSPECIFIED, pb.WORKER_COMMAND_QUIET,
+                                        pb.WORKER_COMMAND_STOP, 99)] == [
+        WorkerCommand.NONE, WorkerCommand.QUIET, WorkerCommand.STOP, WorkerCommand.NONE]
+    assert [str(c) for c in WorkerCommand] == ["none", "quiet", "stop"]
