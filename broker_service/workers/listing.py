@@ -15,6 +15,8 @@ from leasq_broker.workers.keys import WorkerKeys
 from leasq_broker.workers.models import Command, HeldTask, WorkerMeta, WorkerRecord
 
 _COMMANDS = {command.value: command for command in Command}
+# Index entries this much older than the TTL are still checked against their registration.
+CLOCK_SLACK_MS = 2000
 
 
 class WorkerListing:
@@ -26,9 +28,13 @@ class WorkerListing:
         self._worker_keys = worker_keys
 
     async def live(self, now_ms: int, ttl_ms: int) -> list[WorkerRecord]:
-        """Every worker recorded within ``ttl_ms``, sorted by id, with its tasks."""
+        """Every worker whose registration has not expired, sorted by id, with its tasks. The
+        index narrows the ids to those recorded within ``ttl_ms`` (plus a slack for the clocks
+        of broker and Redis); the registration hash decides, so that a worker listed is one
+        whose command is still in force."""
+        since = now_ms - ttl_ms - CLOCK_SLACK_MS
         raw_ids: list[Any] = await self._redis.zrange(
-            self._worker_keys.index(), f"({now_ms - ttl_ms}", "+inf", byscore=True)
+            self._worker_keys.index(), f"({since}", "+inf", byscore=True)
         return await self.some(sorted(as_text(i) for i in raw_ids))
 
     async def some(self, worker_ids: Sequence[str]) -> list[WorkerRecord]:

@@ -120,12 +120,14 @@ class WorkerRegistry:
             local = self._adopt(sighting, now)
             await self._touch(local)
             return local.command
-        restarted = _restarted(local.sighting, sighting)
+        # A new process under the same id, or a worker not written for a TTL (its registration,
+        # and any command, may have lapsed): written before this call is answered, so that the
+        # command it gets is the one of its registration as it is now.
+        fresh = (_restarted(local.sighting, sighting)
+                 or now - local.written_at >= self.ttl_ms / 1000)
         local.sighting = _merged(local.sighting, sighting)
         local.called_at = now
-        if restarted:
-            # A new process under the same id: its registration starts afresh, without the
-            # old one's command, before this call is answered.
+        if fresh:
             local.written_at = now
             local.version += 1
             await self._touch(local)

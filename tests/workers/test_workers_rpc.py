@@ -262,3 +262,22 @@ async def test_a_command_given_through_one_replica_wakes_a_long_poll_on_another(
         await _enqueue(on_b, queue)
         again = await on_b.Lease(_lease(worker, queue))
         assert (list(again.tasks), again.command) == ([], pb.WORKER_COMMAND_QUIET)
+
+
+async def test_a_command_lapses_with_the_registration_of_a_worker_silent_for_a_ttl(
+    stubs: tuple[Any, Any], queue: str, worker_ttl: float
+) -> None:
+    broker, inspect = stubs
+    worker = _worker_id()  # sends no meta: only the lapse can clear its command
+    await broker.Lease(_lease(worker, queue))
+    await inspect.StopWorker(ipb.StopWorkerRequest(worker_id=worker))
+    assert (await broker.Lease(_lease(worker, queue))).command == pb.WORKER_COMMAND_STOP
+
+    async def gone() -> bool:
+        return worker not in await _workers(inspect)
+
+    await eventually(gone, worker_ttl + 1 + MARGIN, "the silent worker left ListWorkers")
+    task_id = await _enqueue(broker, queue)
+    back = await broker.Lease(_lease(worker, queue))
+    assert (back.command, [t.id for t in back.tasks]) == (pb.WORKER_COMMAND_UNSPECIFIED, [task_id])
+    assert (await _workers(inspect))[worker].command == pb.WORKER_COMMAND_UNSPECIFIED
