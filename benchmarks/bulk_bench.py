@@ -114,12 +114,14 @@ Row = tuple[str, int, float, float, int, str, list[int]]
 async def phase(client: redis.asyncio.Redis, what: str,
                 call: Callable[[], Awaitable[int]]) -> Row:
     await client.execute_command("SLOWLOG", "RESET")
+    await client.config_set("slowlog-log-slower-than", SLOW_US)
     pid = int((await client.info("server"))["process_id"])
     cpu = cpu_seconds(pid)
     started = time.perf_counter()
     moved = await call()
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(pid) - cpu
+    await client.config_set("slowlog-log-slower-than", -1)  # -1: log nothing
     longest, name, chunks = await longest_command(client)
     return what, moved, elapsed, cpu, longest, name, chunks
 
@@ -129,9 +131,8 @@ async def main(n: int, only_run: bool) -> None:
     load_before = os.getloadavg()
     with running_stack("--archive-max-size", str(10 * n)) as stack:
         client = redis.asyncio.Redis.from_url(stack.redis_url)
-        await client.config_set("slowlog-log-slower-than", SLOW_US)
-        await client.config_set("slowlog-max-len", 1_000_000)
         built = await build(client, keys, n)
+        await client.config_set("slowlog-max-len", 1_000_000)
         print(f"built {n:,} archived tasks in {built:.1f} s; "
               f"used_memory {(await client.info('memory'))['used_memory_human']}")
         archived, pending = task_pb2.TASK_STATE_ARCHIVED, task_pb2.TASK_STATE_PENDING
