@@ -109,8 +109,14 @@ class Keys:
         return f"{self.prefix}:{{{queue}}}:gm:{group_id}"
 
     def group_info(self, queue: str, group_id: str) -> str:
-        """Hash: one group's first/last join times and the flushed task's base envelope."""
+        """Hash: one group's flushed task's base envelope and options."""
         return f"{self.prefix}:{{{queue}}}:gi:{group_id}"
+
+    def group_times(self, queue: str) -> str:
+        """Hash: every group's first and last join instants (ms), fields ``f:<group id>`` and
+        ``l:<group id>``: one hash per queue, so that a batch reads and writes the times of
+        all its groups in one command each."""
+        return f"{self.prefix}:{{{queue}}}:gtimes"
 
     def aggregating(self, queue: str) -> str:
         """Counter: tasks waiting in the queue's groups."""

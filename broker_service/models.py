@@ -37,6 +37,7 @@ class TaskRecord:
     """A validated task ready for the store."""
 
     id: str
+    # Empty for a grouped task: it waits as its GroupMember (``member``).
     envelope: bytes
     process_at_ms: int
     max_retry: int
@@ -47,7 +48,8 @@ class TaskRecord:
     # Absolute deadline (ms); 0 = none. Past it the task is archived instead of leased.
     deadline_ms: int = 0
     # A grouped task (``group`` set): its group's id within the queue, the task as a
-    # GroupMember, and the envelope of the task its group flushes into (without id, payload).
+    # GroupMember, and the envelope of the task its group flushes into (without group, id,
+    # enqueued_at and members).
     group_id: str = ""
     member: bytes = b""
     base: bytes = b""

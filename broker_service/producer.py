@@ -141,7 +141,7 @@ class Producer:
             member, base = self._encode_group(task, task_id, now)
         return TaskRecord(
             id=task_id,
-            envelope=self._encode(task, task_id, now),
+            envelope=b"" if task.group else self._encode(task, task_id, now),
             process_at_ms=process_at,
             max_retry=task.max_retry,
             unique_lock=unique_lock,

@@ -20,6 +20,7 @@ from leasq.v1 import task_pb2
 from leasq_broker import validation as v
 from leasq_broker.edge.status import item_error
 from leasq_broker.errors import InvalidField, LeasqError
+from leasq_broker.groups.models import parse_group_id
 from leasq_broker.models import (
     Enqueued,
     LeaseAsk,
@@ -129,26 +130,38 @@ def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
 
 def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tuple[bytes, bytes]:
     """A grouped task as a GroupMember, and the envelope its group's flushed task starts from
-    (the flush appends id, enqueued_at and the members)."""
+    (the flush appends group, id, enqueued_at and the members). A waiting member is stored as
+    its GroupMember only: it has no envelope of its own."""
     member = task_pb2.GroupMember(id=task_id, payload=task.payload, headers=task.headers,
                                   enqueued_at=_ms_fields(enqueued_at_ms))
-    base = _flush_base(task.queue, task.type, task.max_retry or 0, task.group, task.deadline_ms,
+    base = _flush_base(task.queue, task.type, task.max_retry or 0, task.deadline_ms,
                        task.timeout_ms)
     return member.SerializeToString(), base
 
 
 @functools.lru_cache(maxsize=4096)
-def _flush_base(queue: str, task_type: str, max_retry: int, group: str, deadline_ms: int | None,
+def _flush_base(queue: str, task_type: str, max_retry: int, deadline_ms: int | None,
                 timeout_ms: int | None) -> bytes:
-    """The flushed task's envelope before id, enqueued_at and members: the same for every
-    join of a group with the same options, so it is built once per group, not per task."""
-    fields: dict[str, Any] = {"queue": queue, "type": task_type, "max_retry": max_retry,
-                              "group": group}
+    """The flushed task's envelope before group, id, enqueued_at and members: the same for
+    every group of a type with the same options, so a batch sends it once, not per task."""
+    fields: dict[str, Any] = {"queue": queue, "type": task_type, "max_retry": max_retry}
     if deadline_ms is not None:
         fields["deadline"] = _ms_fields(deadline_ms)
     if timeout_ms is not None:
         fields["timeout"] = _ms_fields(timeout_ms)
     return task_pb2.LeasedTask(**fields).SerializeToString()
+
+
+def member_envelope(queue: str, group_id: str, member: bytes) -> bytes:
+    """The envelope a waiting member would have, built from its GroupMember and group id, so
+    that the Inspect calls show members like any task (a member keeps no envelope: its
+    group's flush builds the task that runs)."""
+    task_type, group = parse_group_id(group_id)
+    gm = task_pb2.GroupMember.FromString(member)
+    env = task_pb2.LeasedTask(id=gm.id, queue=queue, type=task_type, payload=gm.payload,
+                              headers=gm.headers, group=group)
+    env.enqueued_at.CopyFrom(gm.enqueued_at)
+    return env.SerializeToString()
 
 
 def enqueued(result: Enqueued) -> task_pb2.EnqueuedTask:
@@ -296,14 +309,17 @@ def lease_next(request: broker_pb.AckRequest | broker_pb.NackRequest) -> LeaseAs
 
 def task_info(task: StoredTask) -> task_pb2.TaskInfo:
     """Everything recorded about a task, from its envelope and its hash fields."""
-    env = task_pb2.LeasedTask.FromString(task.envelope)
     f = task.fields
+    envelope = task.envelope
+    if task.state == "aggregating":  # a waiting member's record holds its GroupMember
+        envelope = member_envelope(task.queue, f.get("gi", ""), envelope)
+    env = task_pb2.LeasedTask.FromString(envelope)
     info = task_pb2.TaskInfo(
         id=task.id, queue=task.queue, type=env.type, payload=env.payload, headers=env.headers,
         state=STATE_VALUES.get(task.state, task_pb2.TASK_STATE_UNSPECIFIED),
         max_retry=int(f.get("mr", env.max_retry)), retried=int(f.get("r", 0)),
         lease_lost_count=int(f.get("ll", 0)), last_error=f.get("e", ""),
-        last_error_type=f.get("et", ""), result=task.result, group=f.get("g", ""),
+        last_error_type=f.get("et", ""), result=task.result, group=f.get("g") or env.group,
         worker_id=f.get("w", ""), cancel_requested=f.get("cx") == "1",
         released_count=int(f.get("rc", 0)),
     )

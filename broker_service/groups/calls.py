@@ -17,17 +17,21 @@ FLUSH_DUE, FLUSH_NOW = "due", "now"
 
 
 def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
-    """``group_join.lua`` for grouped records of one queue."""
+    """``group_join.lua`` for grouped records of one queue: one argument per task (its meta
+    and GroupMember bytes), the flushed tasks' bases once per distinct base."""
     k = keys
     script_keys = [*_flush_keys(keys, queue), k.queue_settings(queue)]
-    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
-                             len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
-                             DEFAULT_MAX_SIZE]
+    bases: dict[bytes, int] = {}
+    tasks: list[ScriptArg] = []
     for r in records:
         script_keys += [k.task(queue, r.id), k.group_members(queue, r.group_id),
                         k.group_info(queue, r.group_id)]
-        args += [f"{r.id}\t{r.group_id}\t{r.group}\t{r.max_retry}\t{r.retention_ms}"
-                 f"\t{r.deadline_ms}", r.envelope, r.member, r.base]
+        base = bases.setdefault(r.base, len(bases) + 1)
+        tasks.append(f"{r.id}\t{r.group_id}\t{r.group}\t{r.max_retry}\t{r.retention_ms}"
+                     f"\t{r.deadline_ms}\t{base}\t".encode() + r.member)
+    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
+                             len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
+                             DEFAULT_MAX_SIZE, len(bases), *bases, *tasks]
     return ScriptCall("group_join", script_keys, args)
 
 
@@ -44,14 +48,15 @@ def flush_call(keys: Keys, queue: str, group_ids: Sequence[str], now_ms: int,
 
 
 def _flush_keys(keys: Keys, queue: str) -> list[str]:
-    """KEYS[1..5] of both scripts, as ``_group_flush.lua`` expects them."""
+    """KEYS[1..6] of both scripts, as ``_group_flush.lua`` expects them."""
     return [keys.groups(queue), keys.group_due(queue), keys.aggregating(queue),
-            keys.pending(queue), keys.waiting(queue)]
+            keys.pending(queue), keys.waiting(queue), keys.group_times(queue)]
 
 
 def delete_call(keys: Keys, queue: str, group_id: str) -> ScriptCall:
     k = keys
     return ScriptCall("group_delete",
                       [k.groups(queue), k.group_due(queue), k.aggregating(queue),
-                       k.group_members(queue, group_id), k.group_info(queue, group_id)],
+                       k.group_members(queue, group_id), k.group_info(queue, group_id),
+                       k.group_times(queue)],
                       [k.task_prefix(queue), group_id])

@@ -1,10 +1,11 @@
 """The Redis side of groups: settings, reads for Inspect, and the flush/delete transitions.
 
 A queue's groups live in its slot: per group a member list and an info hash, per queue a size
-index, a due index (flush instants) and an aggregating counter. The aggregator's index of which
-queues may hold groups is one set in a slot of its own; an enqueue adds to it after its script
-ran, and the aggregator removes a queue only after seeing its due index empty, checking again
-after the removal (so a group created meanwhile is never left out of the index).
+index, a due index (flush instants), the groups' join times and an aggregating counter. The
+aggregator's index of which queues may hold groups is one set in a slot of its own; an enqueue
+adds to it after its script ran, and the aggregator removes a queue only after seeing its due
+index empty, checking again after the removal (so a group created meanwhile is never left out
+of the index).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class GroupStore:
         pipe = self._redis.pipeline(transaction=False)
         gids = [as_text(raw) for raw, _ in entries]
         for gid in gids:
-            pipe.hmget(k.group_info(queue, gid), ["f", "l"])
+            pipe.hmget(k.group_times(queue), [f"f:{gid}", f"l:{gid}"])
             pipe.zscore(k.group_due(queue), gid)
         replies = await pipe.execute()
         views = []

@@ -1,6 +1,6 @@
 -- Shared by group_join.lua and group_flush.lua (included where they say "-- include:").
 -- Expects locals `now` (ms) and `prefix` (task key prefix), and KEYS[1] groups zset,
--- KEYS[2] due zset, KEYS[3] aggregating counter, KEYS[4] pending list.
+-- KEYS[2] due zset, KEYS[3] aggregating counter, KEYS[4] pending list, KEYS[6] group times.
 local function varint(n)
   local out = ''
   while n >= 128 do
@@ -18,13 +18,15 @@ end
 local function flush(mkey, ikey, gid)
   local ids = redis.call('LRANGE', mkey, 0, -1)
   local info = redis.call('HMGET', ikey, 'gb', 'f', 'mr', 'rt', 'dl', 'g')
+  info[2] = redis.call('HGET', KEYS[6], 'f:' .. gid)
+  redis.call('HDEL', KEYS[6], 'f:' .. gid, 'l:' .. gid)
   redis.call('DEL', mkey, ikey)
   redis.call('ZREM', KEYS[1], gid)
   redis.call('ZREM', KEYS[2], gid)
   if #ids > 0 then redis.call('DECRBY', KEYS[3], #ids) end
   local parts, gone = {}, {}
   for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', prefix .. id, 's', 'gm')
+    local f = redis.call('HMGET', prefix .. id, 's', 'b')
     if f[1] == 'aggregating' and f[2] then
       parts[#parts + 1] = len_field('\130\1', f[2])
       gone[#gone + 1] = prefix .. id

@@ -4,7 +4,8 @@
 -- the due index says it is due, so a second replica's attempt at the same flush is a no-op.
 -- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
 -- KEYS[3] aggregating counter   KEYS[4] pending list   KEYS[5] waiting marker
--- then per group i (i = 1..n): KEYS[4+2i] member list, KEYS[5+2i] info hash
+-- KEYS[6] group times hash
+-- then per group i (i = 1..n): KEYS[5+2i] member list, KEYS[6+2i] info hash
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
 -- ARGV[5] mode: 'due' (flush groups that are due) or 'now' (flush groups that hold members)
 -- then ARGV[5+i] group id i
@@ -20,7 +21,7 @@ local out = {}
 local flushed = 0
 for i = 1, #ARGV - 5 do
   local gid = ARGV[5 + i]
-  local mkey, ikey = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local mkey, ikey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
   local go
   if ARGV[5] == 'due' then
     local score = redis.call('ZSCORE', KEYS[2], gid)

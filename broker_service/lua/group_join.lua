@@ -2,15 +2,19 @@
 -- max size is flushed at once, in this script, into one PENDING task (see group_flush.lua).
 -- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
 -- KEYS[3] aggregating counter   KEYS[4] pending list   KEYS[5] waiting marker
--- KEYS[6] queue settings hash
--- then per task i (i = 1..n): KEYS[4+3i] task hash, KEYS[5+3i] group's member list,
---   KEYS[6+3i] group's info hash
+-- KEYS[6] group times hash   KEYS[7] queue settings hash
+-- then per task i (i = 1..n): KEYS[5+3i] task hash, KEYS[6+3i] group's member list,
+--   KEYS[7+3i] group's info hash
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
 -- ARGV[5] n   ARGV[6] default grace (ms)   ARGV[7] default max delay (ms)
--- ARGV[8] default max size
--- then per task i: ARGV[5+4i] meta "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>
---   retention ms<TAB>deadline ms (0 = none)", ARGV[6+4i] envelope (LeasedTask bytes),
---   ARGV[7+4i] member (GroupMember bytes), ARGV[8+4i] base envelope of a flushed task
+-- ARGV[8] default max size   ARGV[9] m, the number of distinct bases
+-- ARGV[9+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
+--   and members (shared by every group of a type with the same options: sent once)
+-- then per task i: ARGV[9+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
+--   <TAB>deadline ms (0 = none)<TAB>base index j<TAB>" followed by the member's GroupMember
+--   bytes (one argument per task: argument encoding dominates big batches)
+-- A waiting member's hash keeps its GroupMember in 'b' (it has no envelope of its own) and
+-- its group id in 'gi'.
 -- The flushed task's id is 'g-' .. sha1(group id, first member id, first join time): the
 -- same flush always makes the same id.
 -- Returns: {statuses (0 joined, 1 task id conflict), earliest flush instant of a group created
@@ -20,41 +24,58 @@ local prefix = ARGV[4]
 
 -- include: _group_flush
 
-local s = redis.call('HMGET', KEYS[6], 'gp', 'md', 'ms')
+local s = redis.call('HMGET', KEYS[7], 'gp', 'md', 'ms')
 local grace = tonumber(s[1] or ARGV[6])
 local max_delay = tonumber(s[2] or ARGV[7])
 local max_size = tonumber(s[3] or ARGV[8])
 local n = tonumber(ARGV[5])
+local m = tonumber(ARGV[9])
 local statuses = {}
 local earliest = -1
 local flushed = 0
 local joined = 0
--- The indexes' new scores, written once per group at the end in a few multi-member ZADDs
--- (a ZADD per join was a third of the script's time).
+local metas, fields, seen = {}, {}, {}
+for i = 1, n do
+  local meta = {string.match(ARGV[9 + m + i],
+    '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')}
+  metas[i] = meta
+  if not seen[meta[2]] then
+    seen[meta[2]] = true
+    fields[#fields + 1] = 'f:' .. meta[2]
+  end
+end
+-- The groups' first-join instants, read once; the indexes' new scores and the groups' times
+-- written once at the end (a command per join was most of the script's time).
+local firsts = {}
+for i = 1, #fields, 1000 do
+  local values = redis.call('HMGET', KEYS[6], unpack(fields, i, math.min(i + 999, #fields)))
+  for j = 1, #values do
+    if values[j] then firsts[string.sub(fields[i + j - 1], 3)] = tonumber(values[j]) end
+  end
+end
 local dues, sizes = {}, {}
 for i = 1, n do
-  local tkey, mkey, ikey = KEYS[4 + 3 * i], KEYS[5 + 3 * i], KEYS[6 + 3 * i]
-  local id, gid, group, mr, rt, dl = string.match(ARGV[5 + 4 * i],
-    '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)$')
+  local tkey, mkey, ikey = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
+  local id, gid, group, mr, rt, dl, bi, member = unpack(metas[i])
   if redis.call('EXISTS', tkey) == 1 then
     statuses[i] = 1
   else
     statuses[i] = 0
     joined = joined + 1
-    redis.call('HSET', tkey, 'b', ARGV[6 + 4 * i], 'gm', ARGV[7 + 4 * i], 's', 'aggregating',
-      'g', group)
+    redis.call('HSET', tkey, 'b', member, 's', 'aggregating', 'gi', gid)
     local size = redis.call('RPUSH', mkey, id)
-    local first = now
+    local first = firsts[gid]
     if size == 1 then
-      redis.call('HSET', ikey, 'f', now, 'l', now, 'gb', ARGV[8 + 4 * i], 'mr', mr, 'rt', rt,
-        'dl', dl, 'g', group)
-    else
-      redis.call('HSET', ikey, 'l', now)
-      first = tonumber(redis.call('HGET', ikey, 'f') or now)
+      first = now
+      redis.call('HSET', ikey, 'gb', ARGV[9 + tonumber(bi)] .. len_field('\122', group),
+        'mr', mr, 'rt', rt, 'dl', dl, 'g', group)
+      -- a group made here is flushed with the right first instant even before the end
+      redis.call('HSET', KEYS[6], 'f:' .. gid, now)
     end
+    firsts[gid] = first
     if size >= max_size then
       flush(mkey, ikey, gid)
-      dues[gid], sizes[gid] = nil, nil
+      dues[gid], sizes[gid], firsts[gid] = nil, nil, nil
       flushed = flushed + 1
     else
       local due = math.min(now + grace, first + max_delay)
@@ -63,6 +84,16 @@ for i = 1, n do
     end
   end
 end
+local times = {}
+for gid, _ in pairs(dues) do
+  times[#times + 1] = 'l:' .. gid
+  times[#times + 1] = now
+  if #times >= 1000 then
+    redis.call('HSET', KEYS[6], unpack(times))
+    times = {}
+  end
+end
+if #times > 0 then redis.call('HSET', KEYS[6], unpack(times)) end
 local function zadd_all(key, scores)
   local args = {}
   for gid, score in pairs(scores) do

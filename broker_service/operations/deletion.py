@@ -24,11 +24,12 @@ import structlog
 from redis.asyncio import Redis
 
 from leasq_broker.errors import QueueNotEmpty, QueueNotFound, WrongState
+from leasq_broker.groups.calls import delete_call
 from leasq_broker.keys import Keys
 from leasq_broker.models import QueueCounts
 from leasq_broker.operations.history import utc_days
 from leasq_broker.reader import TaskReader
-from leasq_broker.scripts import ScriptCall, Scripts
+from leasq_broker.scripts import Scripts
 from leasq_broker.store import as_text as text
 
 log = structlog.get_logger(__name__)
@@ -110,13 +111,7 @@ class QueueDeleter:
             ids = [text(g) for g in raw]
             if not ids:
                 return deleted
-            replies = await self._scripts.call_many([
-                ScriptCall("group_delete", [k.groups(queue), k.group_due(queue),
-                                            k.aggregating(queue), k.group_members(queue, gid),
-                                            k.group_info(queue, gid)],
-                           [k.task_prefix(queue), gid])
-                for gid in ids
-            ])
+            replies = await self._scripts.call_many([delete_call(k, queue, gid) for gid in ids])
             deleted += sum(int(reply) for reply in replies)
 
     @staticmethod
@@ -129,7 +124,7 @@ class QueueDeleter:
         k = self._keys
         names = [k.paused(queue), k.queue_settings(queue), k.aggregating(queue),
                  k.waiting(queue), k.processed(queue), k.failed(queue), k.groups(queue),
-                 k.group_due(queue)]
+                 k.group_due(queue), k.group_times(queue)]
         for day in utc_days(now_ms, COUNTER_DAYS):
             names += [k.processed(queue, day), k.failed(queue, day)]
         pipe = self._redis.pipeline(transaction=False)
