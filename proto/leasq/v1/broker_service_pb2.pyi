@@ -270,22 +270,31 @@ class QueueWeight(_message.Message):
 
     QUEUE_FIELD_NUMBER: _builtins.int
     WEIGHT_FIELD_NUMBER: _builtins.int
+    PATTERN_FIELD_NUMBER: _builtins.int
     queue: _builtins.str
-    """Queue name (same pattern as TaskSpec.queue)."""
+    """Queue name (same pattern as TaskSpec.queue). Set queue or pattern, not both."""
     weight: _builtins.int
     """Relative share of leases when all listed queues have ready tasks. 1-1,000; 0 means 1.
     Ignored in strict mode. A queue of weight 1 is never starved: each leased slot picks a queue
     at random in proportion to the weights.
+    """
+    pattern: _builtins.str
+    """Instead of one queue: every known queue whose name matches, now and as queues appear,
+    e.g. "tenant.*". `*` stands for any characters (possibly none), `?` for one; otherwise the
+    characters of a queue name; 1-128 characters. The weight belongs to the pattern as a whole
+    (in strict mode, its position): the pattern's share of leases is spread over its queues
+    that have ready tasks. A queue also listed by name is served under its own entry.
     """
     def __init__(
         self,
         *,
         queue: _builtins.str = ...,
         weight: _builtins.int = ...,
+        pattern: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pattern", b"pattern", "queue", b"queue", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -635,22 +635,95 @@ class QueueSettings(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     GROUPS_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    MAX_ACTIVE_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEYS_FIELD_NUMBER: _builtins.int
+    max_active: _builtins.int
+    """At most this many tasks of the queue ACTIVE at once, across every worker and broker; a task
+    becomes leasable the moment a slot frees (Ack, Nack, lease expiry). 0: no limit (default);
+    1-1,000,000.
+    """
     @_builtins.property
     def groups(self) -> Global___GroupSettings:
         """How grouped tasks (TaskSpec.group) of the queue are aggregated."""
+
+    @_builtins.property
+    def rate_limit(self) -> Global___RateLimit:
+        """At most this many leases per second from the queue, across every worker and broker.
+        Unset: no limit.
+        """
+
+    @_builtins.property
+    def concurrency_keys(self) -> Global___ConcurrencyKeySettings:
+        """How tasks with a concurrency_key are served."""
 
     def __init__(
         self,
         *,
         groups: Global___GroupSettings | None = ...,
+        rate_limit: Global___RateLimit | None = ...,
+        max_active: _builtins.int = ...,
+        concurrency_keys: Global___ConcurrencyKeySettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["concurrency_keys", b"concurrency_keys", "groups", b"groups", "rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["concurrency_keys", b"concurrency_keys", "groups", b"groups", "max_active", b"max_active", "rate_limit", b"rate_limit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueueSettings: _TypeAlias = QueueSettings  # noqa: Y015
+
+@_typing.final
+class RateLimit(_message.Message):
+    """A token bucket kept in Redis and refilled from the Redis clock."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PER_SECOND_FIELD_NUMBER: _builtins.int
+    BURST_FIELD_NUMBER: _builtins.int
+    per_second: _builtins.float
+    """Tokens added per second: 0.001-1,000,000. 0 with the field set is INVALID_ARGUMENT; to
+    remove the limit, name "rate_limit" in the update mask and leave it unset.
+    """
+    burst: _builtins.int
+    """Bucket size: the most leases at once after a quiet spell. 0 means max(1, per_second
+    rounded up); 1-1,000,000.
+    """
+    def __init__(
+        self,
+        *,
+        per_second: _builtins.float = ...,
+        burst: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["burst", b"burst", "per_second", b"per_second"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RateLimit: _TypeAlias = RateLimit  # noqa: Y015
+
+@_typing.final
+class ConcurrencyKeySettings(_message.Message):
+    """Per-key concurrency (TaskSpec.concurrency_key)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PER_KEY_LIMIT_FIELD_NUMBER: _builtins.int
+    per_key_limit: _builtins.int
+    """At most this many tasks of one key ACTIVE at once: 1-10,000; 0 means the default, 1."""
+    def __init__(
+        self,
+        *,
+        per_key_limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["per_key_limit", b"per_key_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConcurrencyKeySettings: _TypeAlias = ConcurrencyKeySettings  # noqa: Y015
 
 @_typing.final
 class GroupSettings(_message.Message):

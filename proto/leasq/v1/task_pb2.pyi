@@ -87,6 +87,62 @@ TASK_STATE_AGGREGATING: TaskState.ValueType  # 7
 """Held in a group (TaskSpec.group) until the group is flushed into one task."""
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
 
+class _BlockReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BlockReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BlockReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BLOCK_REASON_UNSPECIFIED: _BlockReason.ValueType  # 0
+    """Not used."""
+    BLOCK_REASON_READY: _BlockReason.ValueType  # 1
+    """PENDING and nothing holds it back: it goes to the next worker that leases from its queue."""
+    BLOCK_REASON_QUEUE_PAUSED: _BlockReason.ValueType  # 2
+    """Its queue is paused."""
+    BLOCK_REASON_RATE_LIMITED: _BlockReason.ValueType  # 3
+    """Its queue's rate limit is used up; `until` is when the next lease is allowed."""
+    BLOCK_REASON_MAX_ACTIVE: _BlockReason.ValueType  # 4
+    """Its queue has max_active tasks ACTIVE (`active` of `limit`)."""
+    BLOCK_REASON_KEY_LIMIT: _BlockReason.ValueType  # 5
+    """Its concurrency key has per_key_limit tasks ACTIVE (`active` of `limit`)."""
+    BLOCK_REASON_SCHEDULED: _BlockReason.ValueType  # 6
+    """SCHEDULED: it becomes PENDING at `until`."""
+    BLOCK_REASON_RETRY_WAIT: _BlockReason.ValueType  # 7
+    """RETRY: waiting for its next attempt at `until`."""
+    BLOCK_REASON_AGGREGATING: _BlockReason.ValueType  # 8
+    """AGGREGATING: waiting in its group, flushed at `until` at the latest."""
+    BLOCK_REASON_NO_WORKER: _BlockReason.ValueType  # 9
+    """PENDING, but no worker leased from its queue in the last 60 s (`last_lease_at`, unset if
+    never).
+    """
+
+class BlockReason(_BlockReason, metaclass=_BlockReasonEnumTypeWrapper):
+    """What keeps a task from running, as far as the broker can tell."""
+
+BLOCK_REASON_UNSPECIFIED: BlockReason.ValueType  # 0
+"""Not used."""
+BLOCK_REASON_READY: BlockReason.ValueType  # 1
+"""PENDING and nothing holds it back: it goes to the next worker that leases from its queue."""
+BLOCK_REASON_QUEUE_PAUSED: BlockReason.ValueType  # 2
+"""Its queue is paused."""
+BLOCK_REASON_RATE_LIMITED: BlockReason.ValueType  # 3
+"""Its queue's rate limit is used up; `until` is when the next lease is allowed."""
+BLOCK_REASON_MAX_ACTIVE: BlockReason.ValueType  # 4
+"""Its queue has max_active tasks ACTIVE (`active` of `limit`)."""
+BLOCK_REASON_KEY_LIMIT: BlockReason.ValueType  # 5
+"""Its concurrency key has per_key_limit tasks ACTIVE (`active` of `limit`)."""
+BLOCK_REASON_SCHEDULED: BlockReason.ValueType  # 6
+"""SCHEDULED: it becomes PENDING at `until`."""
+BLOCK_REASON_RETRY_WAIT: BlockReason.ValueType  # 7
+"""RETRY: waiting for its next attempt at `until`."""
+BLOCK_REASON_AGGREGATING: BlockReason.ValueType  # 8
+"""AGGREGATING: waiting in its group, flushed at `until` at the latest."""
+BLOCK_REASON_NO_WORKER: BlockReason.ValueType  # 9
+"""PENDING, but no worker leased from its queue in the last 60 s (`last_lease_at`, unset if
+never).
+"""
+Global___BlockReason: _TypeAlias = BlockReason  # noqa: Y015
+
 class _ErrorReason:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -231,6 +287,7 @@ class TaskSpec(_message.Message):
     UNIQUE_KEY_FIELD_NUMBER: _builtins.int
     RETENTION_FIELD_NUMBER: _builtins.int
     GROUP_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Handler name, e.g. "email:welcome". Required: 1-256 printable ASCII characters."""
     payload: _builtins.bytes
@@ -264,6 +321,13 @@ class TaskSpec(_message.Message):
     1-256 characters of [A-Za-z0-9_.:@/+=-]. A grouped task cannot also have process_at,
     process_in or unique_ttl (INVALID_ARGUMENT). The flushed task takes max_retry, timeout,
     deadline and retention from the group's first member.
+    """
+    concurrency_key: _builtins.str
+    """Fairness within the queue, e.g. a customer id: at most the queue's per-key limit
+    (QueueSettings.concurrency_keys.per_key_limit, default 1) of the tasks with this key are
+    ACTIVE at once, keys with ready tasks are served round-robin (one key with 100,000 tasks
+    does not starve a key with one), and with a limit of 1 the tasks of a key run in enqueue
+    order. 1-256 printable ASCII characters; empty: no key. A grouped task cannot have one.
     """
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -327,10 +391,11 @@ class TaskSpec(_message.Message):
         unique_key: _builtins.str = ...,
         retention: _duration_pb2.Duration | None = ...,
         group: _builtins.str = ...,
+        concurrency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retry", b"_max_retry", "deadline", b"deadline", "max_retry", b"max_retry", "process_at", b"process_at", "process_in", b"process_in", "retention", b"retention", "timeout", b"timeout", "unique_ttl", b"unique_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retry", b"_max_retry", "deadline", b"deadline", "group", b"group", "headers", b"headers", "max_retry", b"max_retry", "payload", b"payload", "process_at", b"process_at", "process_in", b"process_in", "queue", b"queue", "retention", b"retention", "task_id", b"task_id", "timeout", b"timeout", "type", b"type", "unique_key", b"unique_key", "unique_ttl", b"unique_ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retry", b"_max_retry", "concurrency_key", b"concurrency_key", "deadline", b"deadline", "group", b"group", "headers", b"headers", "max_retry", b"max_retry", "payload", b"payload", "process_at", b"process_at", "process_in", b"process_in", "queue", b"queue", "retention", b"retention", "task_id", b"task_id", "timeout", b"timeout", "type", b"type", "unique_key", b"unique_key", "unique_ttl", b"unique_ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_retry: _TypeAlias = _typing.Literal["max_retry"]  # noqa: Y015
     _WhichOneofArgType__max_retry: _TypeAlias = _typing.Literal["_max_retry", b"_max_retry"]  # noqa: Y015
@@ -420,6 +485,7 @@ class LeasedTask(_message.Message):
     LEASE_LOST_COUNT_FIELD_NUMBER: _builtins.int
     GROUP_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Task id, unique within the queue."""
     queue: _builtins.str
@@ -441,6 +507,8 @@ class LeasedTask(_message.Message):
     """How many earlier leases of this task expired without Ack or Nack (a crashed worker)."""
     group: _builtins.str
     """For a task made by aggregation: the group key its members shared. Empty otherwise."""
+    concurrency_key: _builtins.str
+    """TaskSpec.concurrency_key."""
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Headers as the producer gave them."""
@@ -496,10 +564,11 @@ class LeasedTask(_message.Message):
         lease_lost_count: _builtins.int = ...,
         group: _builtins.str = ...,
         members: _abc.Iterable[Global___GroupMember] | None = ...,
+        concurrency_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "lease_expires_at", b"lease_expires_at", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "group", b"group", "headers", b"headers", "id", b"id", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "lease_token", b"lease_token", "max_retry", b"max_retry", "members", b"members", "payload", b"payload", "queue", b"queue", "retried", b"retried", "timeout", b"timeout", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt_deadline", b"attempt_deadline", "concurrency_key", b"concurrency_key", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "group", b"group", "headers", b"headers", "id", b"id", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "lease_token", b"lease_token", "max_retry", b"max_retry", "members", b"members", "payload", b"payload", "queue", b"queue", "retried", b"retried", "timeout", b"timeout", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -617,6 +686,8 @@ class TaskInfo(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     RELEASED_COUNT_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
+    CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
+    BLOCKED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Task id, unique within the queue."""
     queue: _builtins.str
@@ -653,6 +724,8 @@ class TaskInfo(_message.Message):
     """Times workers gave the task back with NACK_ACTION_RELEASE (no handler for its type). Not
     counted as retries; at the broker's release cap the task is archived.
     """
+    concurrency_key: _builtins.str
+    """TaskSpec.concurrency_key."""
     @_builtins.property
     def headers(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Headers."""
@@ -705,6 +778,12 @@ class TaskInfo(_message.Message):
     def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___GroupMember]:
         """For a task made by aggregation: its members in the order they joined (see LeasedTask)."""
 
+    @_builtins.property
+    def blocked(self) -> Global___TaskBlock:
+        """Why the task is not running now. Filled by GetTask for a PENDING, SCHEDULED, RETRY or
+        AGGREGATING task; unset in other states and in lists.
+        """
+
     def __init__(
         self,
         *,
@@ -736,14 +815,62 @@ class TaskInfo(_message.Message):
         cancel_requested: _builtins.bool = ...,
         released_count: _builtins.int = ...,
         members: _abc.Iterable[Global___GroupMember] | None = ...,
+        concurrency_key: _builtins.str = ...,
+        blocked: Global___TaskBlock | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "next_process_at", b"next_process_at", "retention", b"retention", "timeout", b"timeout", "unique_ttl", b"unique_ttl"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "blocked", b"blocked", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "next_process_at", b"next_process_at", "retention", b"retention", "timeout", b"timeout", "unique_ttl", b"unique_ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "members", b"members", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "released_count", b"released_count", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived_at", b"archived_at", "blocked", b"blocked", "cancel_requested", b"cancel_requested", "completed_at", b"completed_at", "concurrency_key", b"concurrency_key", "deadline", b"deadline", "enqueued_at", b"enqueued_at", "expires_at", b"expires_at", "group", b"group", "headers", b"headers", "id", b"id", "last_error", b"last_error", "last_error_type", b"last_error_type", "last_failed_at", b"last_failed_at", "lease_expires_at", b"lease_expires_at", "lease_lost_count", b"lease_lost_count", "max_retry", b"max_retry", "members", b"members", "next_process_at", b"next_process_at", "payload", b"payload", "queue", b"queue", "released_count", b"released_count", "result", b"result", "retention", b"retention", "retried", b"retried", "state", b"state", "timeout", b"timeout", "type", b"type", "unique_ttl", b"unique_ttl", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskInfo: _TypeAlias = TaskInfo  # noqa: Y015
+
+@_typing.final
+class TaskBlock(_message.Message):
+    """Why a task is not running (TaskInfo.blocked)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    LAST_LEASE_AT_FIELD_NUMBER: _builtins.int
+    reason: Global___BlockReason.ValueType
+    """The first obstacle found, in the order the enum lists them."""
+    message: _builtins.str
+    """The same in words, for people (e.g. "queue 'email' is at max active: 5 of 5 running")."""
+    active: _builtins.int
+    """MAX_ACTIVE and KEY_LIMIT: tasks ACTIVE now."""
+    limit: _builtins.int
+    """MAX_ACTIVE and KEY_LIMIT: the limit."""
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """When the obstacle ends, when known (next token, process_at, retry time, group flush)."""
+
+    @_builtins.property
+    def last_lease_at(self) -> _timestamp_pb2.Timestamp:
+        """The latest Lease that served the task's queue (unset: none known)."""
+
+    def __init__(
+        self,
+        *,
+        reason: Global___BlockReason.ValueType = ...,
+        message: _builtins.str = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        active: _builtins.int = ...,
+        limit: _builtins.int = ...,
+        last_lease_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_lease_at", b"last_lease_at", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "last_lease_at", b"last_lease_at", "limit", b"limit", "message", b"message", "reason", b"reason", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskBlock: _TypeAlias = TaskBlock  # noqa: Y015
 
 @_typing.final
 class ItemError(_message.Message):
