@@ -488,11 +488,12 @@ class HeartbeatRequest(_message.Message):
     def lease_duration(self) -> _duration_pb2.Duration:
         """New lease length, counted from now. Default: the lease_duration of the Lease call that
         granted each lease. 1 s - 12 h.
-        What the worker tells operators about itself, as in LeaseRequest.worker. Optional.
         """
 
     @_builtins.property
-    def worker(self) -> Global___WorkerMeta: ...
+    def worker(self) -> Global___WorkerMeta:
+        """What the worker tells operators about itself, as in LeaseRequest.worker. Optional."""
+
     def __init__(
         self,
         *,
