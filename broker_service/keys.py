@@ -113,9 +113,9 @@ class Keys:
         return f"{self.prefix}:{{{queue}}}:gi:{group_id}"
 
     def group_times(self, queue: str) -> str:
-        """Hash: every group's first and last join instants (ms), fields ``f:<group id>`` and
-        ``l:<group id>``: one hash per queue, so that a batch reads and writes the times of
-        all its groups in one command each."""
+        """Hash: every group's first and last join instants (ms) and its members' bytes,
+        fields ``f:<group id>``, ``l:<group id>`` and ``b:<group id>``: one hash per queue, so
+        that a batch reads and writes them for all its groups in one command each."""
         return f"{self.prefix}:{{{queue}}}:gtimes"
 
     def aggregating(self, queue: str) -> str:

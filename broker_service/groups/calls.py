@@ -8,6 +8,7 @@ from leasq_broker.groups.models import (
     DEFAULT_GRACE_MS,
     DEFAULT_MAX_DELAY_MS,
     DEFAULT_MAX_SIZE,
+    MAX_FLUSH_BYTES,
 )
 from leasq_broker.keys import Keys
 from leasq_broker.models import TaskRecord
@@ -31,7 +32,7 @@ def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int
                      f"\t{r.deadline_ms}\t{base}\t".encode() + r.member)
     args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
                              len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
-                             DEFAULT_MAX_SIZE, len(bases), *bases, *tasks]
+                             DEFAULT_MAX_SIZE, len(bases), MAX_FLUSH_BYTES, *bases, *tasks]
     return ScriptCall("group_join", script_keys, args)
 
 

@@ -11,6 +11,11 @@ SECOND_MS = 1000
 DEFAULT_GRACE_MS = 5 * SECOND_MS
 DEFAULT_MAX_DELAY_MS = 60 * SECOND_MS
 DEFAULT_MAX_SIZE = 100
+# Most bytes of members one flushed task carries: below the Lease answer's budget
+# (leasing.LEASE_BYTE_BUDGET, 3 MiB) with room for the task's other fields, so that every
+# flushed task can be leased under gRPC's default 4 MiB message limit. A member that would
+# take its group past it flushes the group first.
+MAX_FLUSH_BYTES = 3 * 1024 * 1024 - 64 * 1024
 MIN_GRACE_MS = 10
 MAX_GRACE_MS = 24 * 3600 * SECOND_MS
 MIN_MAX_DELAY_MS = 10

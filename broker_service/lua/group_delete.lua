@@ -7,7 +7,7 @@ local ids = redis.call('LRANGE', KEYS[4], 0, -1)
 redis.call('DEL', KEYS[4], KEYS[5])
 redis.call('ZREM', KEYS[1], ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('HDEL', KEYS[6], 'f:' .. ARGV[2], 'l:' .. ARGV[2])
+redis.call('HDEL', KEYS[6], 'f:' .. ARGV[2], 'l:' .. ARGV[2], 'b:' .. ARGV[2])
 if #ids == 0 then return 0 end
 redis.call('DECRBY', KEYS[3], #ids)
 local deleted = 0

@@ -8,9 +8,11 @@
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
 -- ARGV[5] n   ARGV[6] default grace (ms)   ARGV[7] default max delay (ms)
 -- ARGV[8] default max size   ARGV[9] m, the number of distinct bases
--- ARGV[9+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
+-- ARGV[10] most bytes of members in one flushed task: a member that would take its group past
+--   it flushes the group first and starts the next one (a flushed task must fit a Lease answer)
+-- ARGV[10+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
 --   and members (shared by every group of a type with the same options: sent once)
--- then per task i: ARGV[9+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
+-- then per task i: ARGV[10+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
 --   <TAB>deadline ms (0 = none)<TAB>base index j<TAB>" followed by the member's GroupMember
 --   bytes (one argument per task: argument encoding dominates big batches)
 -- A waiting member's hash keeps its GroupMember in 'b' (it has no envelope of its own) and
@@ -30,27 +32,32 @@ local max_delay = tonumber(s[2] or ARGV[7])
 local max_size = tonumber(s[3] or ARGV[8])
 local n = tonumber(ARGV[5])
 local m = tonumber(ARGV[9])
+local max_bytes = tonumber(ARGV[10])
 local statuses = {}
 local earliest = -1
 local flushed = 0
 local joined = 0
 local metas, fields, seen = {}, {}, {}
 for i = 1, n do
-  local meta = {string.match(ARGV[9 + m + i],
+  local meta = {string.match(ARGV[10 + m + i],
     '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')}
   metas[i] = meta
   if not seen[meta[2]] then
     seen[meta[2]] = true
     fields[#fields + 1] = 'f:' .. meta[2]
+    fields[#fields + 1] = 'b:' .. meta[2]
   end
 end
--- The groups' first-join instants, read once; the indexes' new scores and the groups' times
--- written once at the end (a command per join was most of the script's time).
-local firsts = {}
+-- The groups' first-join instants and member bytes, read once; the indexes' new scores and
+-- the groups' times and bytes written once at the end (a command per join was most of the
+-- script's time).
+local firsts, bytes = {}, {}
 for i = 1, #fields, 1000 do
   local values = redis.call('HMGET', KEYS[6], unpack(fields, i, math.min(i + 999, #fields)))
-  for j = 1, #values do
-    if values[j] then firsts[string.sub(fields[i + j - 1], 3)] = tonumber(values[j]) end
+  for j = 1, #values, 2 do
+    local gid = string.sub(fields[i + j - 1], 3)
+    if values[j] then firsts[gid] = tonumber(values[j]) end
+    bytes[gid] = tonumber(values[j + 1] or 0)
   end
 end
 local dues, sizes = {}, {}
@@ -62,12 +69,19 @@ for i = 1, n do
   else
     statuses[i] = 0
     joined = joined + 1
+    local weight = #member + 4  -- the member's share of the flushed envelope
+    if bytes[gid] > 0 and bytes[gid] + weight > max_bytes then
+      flush(mkey, ikey, gid)
+      dues[gid], sizes[gid], firsts[gid], bytes[gid] = nil, nil, nil, 0
+      flushed = flushed + 1
+    end
+    bytes[gid] = bytes[gid] + weight
     redis.call('HSET', tkey, 'b', member, 's', 'aggregating', 'gi', gid)
     local size = redis.call('RPUSH', mkey, id)
     local first = firsts[gid]
     if size == 1 then
       first = now
-      redis.call('HSET', ikey, 'gb', ARGV[9 + tonumber(bi)] .. len_field('\122', group),
+      redis.call('HSET', ikey, 'gb', ARGV[10 + tonumber(bi)] .. len_field('\122', group),
         'mr', mr, 'rt', rt, 'dl', dl, 'g', group)
       -- a group made here is flushed with the right first instant even before the end
       redis.call('HSET', KEYS[6], 'f:' .. gid, now)
@@ -75,7 +89,7 @@ for i = 1, n do
     firsts[gid] = first
     if size >= max_size then
       flush(mkey, ikey, gid)
-      dues[gid], sizes[gid], firsts[gid] = nil, nil, nil
+      dues[gid], sizes[gid], firsts[gid], bytes[gid] = nil, nil, nil, 0
       flushed = flushed + 1
     else
       local due = math.min(now + grace, first + max_delay)
@@ -88,6 +102,8 @@ local times = {}
 for gid, _ in pairs(dues) do
   times[#times + 1] = 'l:' .. gid
   times[#times + 1] = now
+  times[#times + 1] = 'b:' .. gid
+  times[#times + 1] = bytes[gid]
   if #times >= 1000 then
     redis.call('HSET', KEYS[6], unpack(times))
     times = {}

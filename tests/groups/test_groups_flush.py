@@ -10,7 +10,7 @@ from store_testing import T0
 
 from leasq.v1 import task_pb2
 from leasq_broker.clock import ManualClock
-from leasq_broker.groups.models import SettingsUpdate
+from leasq_broker.groups.models import MAX_FLUSH_BYTES, SettingsUpdate
 from leasq_broker.models import NewTask, StoredTask
 
 QUEUE = "digests"
@@ -72,6 +72,25 @@ async def test_a_group_reaching_max_size_is_flushed_by_the_enqueue_itself(
     assert sorted(members(t) for t in flushed) == [["m0", "m1", "m2"], ["m3", "m4", "m5"]]
     views, _, total = await replica.groups.page(QUEUE, 0, "")
     assert total == 1 and views[0].size == 1
+
+
+async def test_a_member_that_would_take_its_group_past_the_byte_cap_flushes_the_group_first(
+    replica: Replica,
+) -> None:
+    big = 900 * 1024  # four of these are more than a flushed task may carry (3 MiB - 64 KiB)
+
+    def heavy(n: int) -> NewTask:
+        return NewTask(type="email:digest", payload=bytes([n]) * big, headers={}, queue=QUEUE,
+                       task_id=f"m{n}", group="user:1")
+
+    await replica.producer.enqueue(heavy(0))
+    results = await replica.producer.enqueue_many([heavy(n) for n in range(1, 7)])
+    assert all(not isinstance(r, Exception) and r.aggregating for r in results)
+    flushed = await pending(replica)
+    assert sorted(members(t) for t in flushed) == [["m0", "m1", "m2"], ["m3", "m4", "m5"]]
+    assert all(len(t.envelope) < MAX_FLUSH_BYTES + 1024 for t in flushed)
+    views, _, total = await replica.groups.page(QUEUE, 0, "")
+    assert total == 1 and views[0].size == 1  # m6 waits in the next group
 
 
 async def test_the_flushed_task_carries_members_group_and_the_first_members_options(

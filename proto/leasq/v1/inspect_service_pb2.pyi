@@ -727,7 +727,10 @@ Global___ConcurrencyKeySettings: _TypeAlias = ConcurrencyKeySettings  # noqa: Y0
 
 @_typing.final
 class GroupSettings(_message.Message):
-    """When a group of AGGREGATING tasks is flushed into one task: at the first of the three."""
+    """When a group of AGGREGATING tasks is flushed into one task: at the first of the three. A
+    group is also flushed before a joining member would take its members past 3 MiB - 64 KiB of
+    GroupMember bytes (so that a flushed task fits a Lease answer); that member starts the next.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
