@@ -126,6 +126,36 @@ class Keys:
         """Hash: the queue's stored settings (absent fields take their defaults)."""
         return f"{self.prefix}:{{{queue}}}:settings"
 
+    def flow(self, queue: str) -> str:
+        """Hash: the queue's flow-control state kept by the scripts: the latest Lease's instant
+        (``ll``, ms), the rate limit's token bucket (``tk`` tokens at ``tt``, Redis ``TIME``
+        ms) and the number of PENDING tasks waiting in concurrency-key lists (``kn``)."""
+        return f"{self.prefix}:{{{queue}}}:flow"
+
+    def held(self, queue: str) -> str:
+        """Set while some broker holds a Lease back for a limit of this queue; its TTL is the
+        latest such poll's deadline. Ack, Nack and reclaim publish a wake-up while it exists."""
+        return f"{self.prefix}:{{{queue}}}:held"
+
+    def key_ring(self, queue: str) -> str:
+        """List: the concurrency keys with PENDING tasks and a free slot, served round-robin
+        (LPOP the next, RPUSH to the back)."""
+        return f"{self.prefix}:{{{queue}}}:kring"
+
+    def key_active(self, queue: str) -> str:
+        """Hash: concurrency key -> tasks of that key ACTIVE now."""
+        return f"{self.prefix}:{{{queue}}}:kact"
+
+    def key_pending_prefix(self, queue: str) -> str:
+        """Prefix to which a concurrency key is appended to name its PENDING list (LPUSH to
+        enqueue, RPOP to lease, like the queue's pending list). Scripts reach these lists
+        through the prefix, as they reach task hashes: which keys a Lease serves is only
+        known inside the script."""
+        return f"{self.prefix}:{{{queue}}}:kp:"
+
+    def key_pending(self, queue: str, key: str) -> str:
+        return f"{self.key_pending_prefix(queue)}{key}"
+
     def grouped_queues(self) -> str:
         """Set: queues that may hold groups (an index for the aggregator; ``~`` keeps its hash
         tag apart from every queue's)."""

@@ -103,6 +103,7 @@ class Leasing:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + ask.wait_ms / 1000
         queues = [name for name, _ in ask.queues]
+        held_marked = False
         with self._notifier.listen(queues) as woken:
             # Registered locally and marked in Redis before the re-check below, so no enqueue
             # can fall between the check and the wait unnoticed.
@@ -115,7 +116,14 @@ class Leasing:
                 remaining = give_up - loop.time()
                 if grants or remaining <= 0:
                     return grants
-                await self._sleep_until_woken(woken, queues, remaining)
+                holds = [self._store.holds.get(queue, 0) for queue in queues]
+                if not held_marked and any(holds):
+                    # Held back by a limit: Ack, Nack and reclaim publish a wake-up from now
+                    # on; re-check once so that a slot freed before the mark is not missed.
+                    await self._store.mark_held(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
+                    held_marked = True
+                    continue
+                await self._sleep_until_woken(woken, queues, remaining, holds)
 
     async def _lease_unless_abandoned(self, ask: LeaseAsk) -> list[LeaseGrant]:
         """Lease now; if the caller gives up meanwhile (a worker cancelling its long poll at
@@ -139,9 +147,14 @@ class Leasing:
         log.info("long poll abandoned; leased tasks given back", count=len(items))
 
     async def _sleep_until_woken(
-        self, woken: asyncio.Event, queues: Sequence[str], remaining: float
+        self, woken: asyncio.Event, queues: Sequence[str], remaining: float,
+        holds: Sequence[int] = (),
     ) -> None:
         timeout = min(remaining, MAX_IDLE_CHECK_S)
+        # A rate-limited queue wakes its waiters at its next token (a timer, not a spin).
+        tokens = [hold for hold in holds if hold > 0]
+        if tokens:
+            timeout = min(timeout, max(0.0, (min(tokens) - self._clock.now_ms()) / 1000))
         due = await self._store.earliest_due_ms(queues)
         if due is not None:
             timeout = min(timeout, max(0.0, (due - self._clock.now_ms()) / 1000))

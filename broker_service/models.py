@@ -30,6 +30,7 @@ class NewTask:
     unique_key: str = ""
     retention_ms: int | None = None
     group: str = ""
+    concurrency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +54,14 @@ class TaskRecord:
     group_id: str = ""
     member: bytes = b""
     base: bytes = b""
+    # Fairness within the queue (TaskSpec.concurrency_key); empty: none.
+    concurrency_key: str = ""
 
     def meta(self, lock_index: int) -> str:
         """The per-task argument of ``enqueue.lua`` and ``schedule_fire.lua``."""
-        return (f"{self.id}\t{self.process_at_ms}\t{self.max_retry}\t{self.unique_ttl_ms}"
+        meta = (f"{self.id}\t{self.process_at_ms}\t{self.max_retry}\t{self.unique_ttl_ms}"
                 f"\t{self.retention_ms}\t{lock_index}\t{self.deadline_ms}\t{self.group}")
+        return f"{meta}\t{self.concurrency_key}" if self.concurrency_key else meta
 
 
 class EnqueueStatus(IntEnum):

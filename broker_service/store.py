@@ -87,6 +87,10 @@ class TaskStore:
         self._backoff = backoff or BackoffPolicy()
         # Told the flush instant of every group an enqueue created (the aggregator's wake-up).
         self.on_group_due: Callable[[int], None] | None = None
+        # Per queue, what its latest lease script said about its limits: 0 none held the call
+        # back, -1 a slot must free (max active, key limits), else the Redis-clock instant (ms)
+        # of the next rate-limit token.
+        self.holds: dict[str, int] = {}
 
     async def enqueue_groups(
         self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int, *,
@@ -153,7 +157,8 @@ class TaskStore:
         prefix = k.task_prefix(queue)
         keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue)]
         keys += [prefix + record.id for record in records]
-        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records)]
+        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records), 0,
+                                 k.key_pending_prefix(queue)]
         for record in records:
             lock_index = 0
             if record.unique_lock:
@@ -161,7 +166,15 @@ class TaskStore:
                 lock_index = len(keys)
             args.append(record.meta(lock_index))
             args.append(record.envelope)
+        if any(record.concurrency_key for record in records):
+            args[4] = len(keys) + 1
+            keys += self._flow_keys(queue)
         return ScriptCall("enqueue", keys, args)
+
+    def _flow_keys(self, queue: str) -> list[str]:
+        """The keys of ``_flow.lua``, in its order: settings, flow, key ring, key active."""
+        k = self._keys
+        return [k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue)]
 
     async def remember_queue(self, queue: str) -> None:
         """Add a queue to the index of known queues (background loops serve those)."""
@@ -176,7 +189,10 @@ class TaskStore:
         worker_id: str,
         byte_budget: int,
     ) -> list[LeaseGrant]:
-        """Lease up to ``count`` tasks from each ``(queue, count)``, in one round trip."""
+        """Lease up to ``count`` tasks from each ``(queue, count)``, in one round trip.
+
+        Each queue's answer on its limits is kept in :attr:`holds`: the long poll reads it to
+        know whether to wait for a slot or a token rather than for a new task."""
         calls = []
         prefixes = []
         for queue, count in asks:
@@ -188,7 +204,8 @@ class TaskStore:
         expires = now_ms + lease_ms
         grants: list[LeaseGrant] = []
         for (queue, _), prefix, flat in zip(asks, prefixes, replies, strict=True):
-            for n, i in enumerate(range(0, len(flat), 4), start=1):
+            self.holds[queue] = int(flat[0])
+            for n, i in enumerate(range(1, len(flat), 4), start=1):
                 grants.append(
                     LeaseGrant(queue, flat[i].decode(), flat[i + 1], int(flat[i + 2]),
                                int(flat[i + 3]), f"{prefix}.{n}", now_ms, expires)
@@ -203,10 +220,11 @@ class TaskStore:
         day = utc_day(now_ms)
         keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
                 k.paused(queue), k.archived(queue), k.processed(queue, day), k.processed(queue),
-                k.failed(queue, day), k.failed(queue)]
+                k.failed(queue, day), k.failed(queue), *self._flow_keys(queue)]
         args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix,
                                  k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE,
-                                 DEADLINE_ARCHIVES_PER_LEASE, DAY_COUNTER_TTL_S]
+                                 DEADLINE_ARCHIVES_PER_LEASE, DAY_COUNTER_TTL_S,
+                                 k.key_pending_prefix(queue)]
         return ScriptCall("lease", keys, args)
 
     async def heartbeat(
@@ -256,8 +274,9 @@ class TaskStore:
     def _ack_call(self, queue: str, items: Sequence[Settlement], now_ms: int) -> ScriptCall:
         k = self._keys
         keys = [k.active(queue), k.completed(queue), k.processed(queue, utc_day(now_ms)),
-                k.processed(queue)]
-        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, SETTLED_MARKER_MS]
+                k.processed(queue), *self._flow_keys(queue), k.held(queue)]
+        args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, SETTLED_MARKER_MS,
+                                         k.key_pending_prefix(queue), k.notify_channel(), queue]
         for item in items:
             keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
             args += [item.lease.task_id, item.lease.token, item.result]
@@ -268,11 +287,12 @@ class TaskStore:
         day = utc_day(now_ms)
         keys = [k.active(queue), k.pending(queue), k.retry(queue), k.archived(queue),
                 k.processed(queue, day), k.processed(queue), k.failed(queue, day),
-                k.failed(queue), k.waiting(queue)]
+                k.failed(queue), k.waiting(queue), *self._flow_keys(queue), k.held(queue)]
         policy = self._backoff
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
                                          policy.exponent, k.notify_channel(), queue,
-                                         self._release_cap, SETTLED_MARKER_MS]
+                                         self._release_cap, SETTLED_MARKER_MS,
+                                         k.key_pending_prefix(queue)]
         for item in items:
             keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
             delay = item.retry_after_ms
@@ -290,9 +310,10 @@ class TaskStore:
             ScriptCall(
                 "reclaim",
                 [k.active(q), k.pending(q), k.archived(q), k.waiting(q), k.processed(q, day),
-                 k.processed(q), k.failed(q, day), k.failed(q)],
+                 k.processed(q), k.failed(q, day), k.failed(q), *self._flow_keys(q),
+                 k.held(q)],
                 [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q,
-                 DAY_COUNTER_TTL_S],
+                 DAY_COUNTER_TTL_S, k.key_pending_prefix(q)],
             )
             for q in queues
         ]
@@ -304,8 +325,9 @@ class TaskStore:
         calls = [
             ScriptCall(
                 "forward",
-                [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q)],
-                [now_ms, limit, k.task_prefix(q), k.notify_channel(), q],
+                [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q), *self._flow_keys(q)],
+                [now_ms, limit, k.task_prefix(q), k.notify_channel(), q,
+                 k.key_pending_prefix(q)],
             )
             for q in queues
         ]
@@ -357,6 +379,13 @@ class TaskStore:
         """Ask enqueuers of these queues to publish wake-ups for the next ``ttl_ms``."""
         await self._scripts.call_many(
             [ScriptCall("mark_waiting", [self._keys.waiting(q)], [ttl_ms]) for q in queues]
+        )
+
+    async def mark_held(self, queues: Sequence[str], ttl_ms: int) -> None:
+        """Ask Ack, Nack and reclaim of these queues to publish a wake-up when they free a
+        slot, for the next ``ttl_ms`` (a Lease waits for one of the queues' limits)."""
+        await self._scripts.call_many(
+            [ScriptCall("mark_waiting", [self._keys.held(q)], [ttl_ms]) for q in queues]
         )
 
     async def earliest_due_ms(self, queues: Sequence[str]) -> int | None:

@@ -11,17 +11,24 @@
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] retry   KEYS[4] archived
 -- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today   KEYS[8] failed total
 -- KEYS[9] waiting marker (a requeue wakes long-polling brokers)
--- then per item i: KEYS[8+2i] the task hash, KEYS[9+2i] the task's settled marker
+-- KEYS[10] settings hash   KEYS[11] flow hash   KEYS[12] key ring   KEYS[13] key active hash
+-- KEYS[14] held marker (a settled task frees a slot: wake Leases held back by a limit)
+-- then per item i: KEYS[13+2i] the task hash, KEYS[14+2i] the task's settled marker
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)
 -- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] notify channel
 -- ARGV[6] queue name   ARGV[7] release cap   ARGV[8] settled-marker slack after the lease expiry (ms)
--- then per item i, 7 values from ARGV[9+7(i-1)]:
+-- ARGV[9] key-list prefix
+-- then per item i, 7 values from ARGV[10+7(i-1)]:
 --   task id, lease token, action, error text, error type,
 --   delay ms (RETRY: -1 = default backoff: retried^exp + base + jitter*(retried+1) seconds,
 --   capped at 10 years; RELEASE: always given), jitter (a whole number drawn in [0, span))
 -- Returns: per item, the next process time (ms) for RETRY/RELEASE/REQUEUE, 0 archived,
 --   -1 lease lost, -2 task not found, -3 already settled by this token.
+-- include: _flow
 local now = tonumber(ARGV[1])
+local fk = {settings = KEYS[10], flow = KEYS[11], ring = KEYS[12], kact = KEYS[13],
+  kprefix = ARGV[9]}
+local settled = 0
 local base, exp = tonumber(ARGV[3]), tonumber(ARGV[4])
 local release_cap = tonumber(ARGV[7])
 local out = {}
@@ -51,20 +58,22 @@ local function retry_at(tkey, id, f, at, why)
   return at
 end
 
-for i = 1, (#KEYS - 9) / 2 do
-  local tkey, skey = KEYS[8 + 2 * i], KEYS[9 + 2 * i]
-  local a = 9 + 7 * (i - 1)
+for i = 1, (#KEYS - 14) / 2 do
+  local tkey, skey = KEYS[13 + 2 * i], KEYS[14 + 2 * i]
+  local a = 10 + 7 * (i - 1)
   local id, token, action = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local err, etype, delay = ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
-  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk', 'dl', 'rc', 'lx')
+  local f = redis.call('HMGET', tkey, 's', 'tk', 'r', 'mr', 'uk', 'dl', 'rc', 'lx', 'ck')
   if f[1] == 'active' and f[2] == token then
     redis.call('ZREM', KEYS[1], id)
+    settled = settled + 1
+    if f[9] then key_release(fk, f[9]) end
     redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
     local left = math.max(tonumber(f[8] or now) - now, 0)
     redis.call('SET', skey, token, 'PX', left + tonumber(ARGV[8]))
     if action == 3 then
       redis.call('HSET', tkey, 's', 'pending', 'na', now)
-      redis.call('RPUSH', KEYS[2], id)
+      if f[9] then key_push(fk, f[9], id, true) else redis.call('RPUSH', KEYS[2], id) end
       requeued = requeued + 1
       out[i] = now
     elseif action == 4 then
@@ -104,7 +113,8 @@ for i = 1, (#KEYS - 9) / 2 do
     out[i] = -1
   end
 end
-if requeued > 0 and redis.call('EXISTS', KEYS[9]) == 1 then
+if (requeued > 0 and redis.call('EXISTS', KEYS[9]) == 1)
+    or (settled > 0 and redis.call('EXISTS', KEYS[14]) == 1) then
   redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
 if processed > 0 then

@@ -3,12 +3,17 @@
 -- whose deadline has passed is archived as DeadlineExceeded (counted as processed and failed).
 -- KEYS[1] active zset   KEYS[2] pending list   KEYS[3] archived zset   KEYS[4] waiting marker
 -- KEYS[5] processed today   KEYS[6] processed total   KEYS[7] failed today
--- KEYS[8] failed total
+-- KEYS[8] failed total   KEYS[9] settings hash   KEYS[10] flow hash   KEYS[11] key ring
+-- KEYS[12] key active hash   KEYS[13] held marker (freed slots wake Leases held by a limit)
 -- ARGV[1] now (ms)   ARGV[2] max tasks to reclaim   ARGV[3] lease-lost cap
 -- ARGV[4] task key prefix   ARGV[5] notify channel   ARGV[6] queue name
--- ARGV[7] TTL of daily counters (s)
+-- ARGV[7] TTL of daily counters (s)   ARGV[8] key-list prefix
+-- A task of a concurrency key frees its key's slot and returns to the front of its key's list.
 -- Returns: {tasks returned to pending, tasks archived, next lease expiry ms or -1}
+-- include: _flow
 local now = tonumber(ARGV[1])
+local fk = {settings = KEYS[9], flow = KEYS[10], ring = KEYS[11], kact = KEYS[12],
+  kprefix = ARGV[8]}
 local cap = tonumber(ARGV[3])
 local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]),
   'WITHSCORES')
@@ -19,6 +24,8 @@ for e = 1, #expired, 2 do
   redis.call('ZREM', KEYS[1], id)
   if redis.call('EXISTS', tkey) == 1 then
     local lost = redis.call('HINCRBY', tkey, 'll', 1)
+    local ck = redis.call('HGET', tkey, 'ck')
+    if ck then key_release(fk, ck) end
     redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
     local dl = redis.call('HGET', tkey, 'dl')
     if dl and tonumber(dl) <= now then
@@ -39,7 +46,7 @@ for e = 1, #expired, 2 do
     else
       -- Pending since the lease expired (not since this call noticed): the queue's latency.
       redis.call('HSET', tkey, 's', 'pending', 'na', lost_at)
-      redis.call('RPUSH', KEYS[2], id)
+      if ck then key_push(fk, ck, id, true) else redis.call('RPUSH', KEYS[2], id) end
       returned = returned + 1
     end
   end
@@ -52,7 +59,8 @@ if late > 0 then
   redis.call('INCRBY', KEYS[6], late)
   redis.call('INCRBY', KEYS[8], late)
 end
-if returned > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
+if (returned > 0 and redis.call('EXISTS', KEYS[4]) == 1)
+    or (#expired > 0 and redis.call('EXISTS', KEYS[13]) == 1) then
   redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
