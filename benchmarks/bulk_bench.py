@@ -7,8 +7,10 @@ The N tasks are written straight into a private Redis as the archive transition 
 10,000 at a time, which takes seconds instead of the minutes N enqueues plus an archive would.
 Redis logs every command (``slowlog-log-slower-than 0``; the commands a script runs are not
 logged, only the script's call); ``SLOWLOG GET -1`` after each phase gives the longest command
-and the median and 99th percentile of the bulk chunks (EVALSHA). Wall-clock durations stretch
-when other processes take the cores, so the Redis process's CPU time is shown too.
+and the median and 99th percentile of the script calls (EVALSHA: the bulk chunks, and a few
+calls of the broker's loops); INFO commandstats gives their count and mean. Wall-clock
+durations stretch when other processes take the cores, so the Redis process's CPU time is
+shown too.
 
     .venv/bin/python benchmarks/bulk_bench.py               # 1,000,000 tasks
     .venv/bin/python benchmarks/bulk_bench.py --tasks 200000
@@ -101,6 +103,13 @@ async def longest_command(client: redis.asyncio.Redis) -> tuple[int, str, list[i
     return longest, name, sorted(scripts)
 
 
+async def script_stats(client: redis.asyncio.Redis) -> tuple[int, int]:
+    """(calls, total us) of EVALSHA since Redis started (INFO commandstats): every script call,
+    the bulk chunks and the broker loops' scripts alike."""
+    stats = (await client.info("commandstats")).get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0)), int(stats.get("usec", 0))
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a local process: what Redis spent, whatever else runs on
     the machine (wall-clock durations stretch when other processes take the cores)."""
@@ -108,7 +117,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-Row = tuple[str, int, float, float, int, str, list[int]]
+Row = tuple[str, int, float, float, int, float, int, str, list[int]]
 
 
 async def phase(client: redis.asyncio.Redis, what: str,
@@ -116,14 +125,17 @@ async def phase(client: redis.asyncio.Redis, what: str,
     await client.execute_command("SLOWLOG", "RESET")
     await client.config_set("slowlog-log-slower-than", SLOW_US)
     pid = int((await client.info("server"))["process_id"])
+    calls, usec = await script_stats(client)
     cpu = cpu_seconds(pid)
     started = time.perf_counter()
     moved = await call()
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds(pid) - cpu
     await client.config_set("slowlog-log-slower-than", -1)  # -1: log nothing
+    calls_after, usec_after = await script_stats(client)
     longest, name, chunks = await longest_command(client)
-    return what, moved, elapsed, cpu, longest, name, chunks
+    mean = (usec_after - usec) / max(1, calls_after - calls)
+    return what, moved, elapsed, cpu, calls_after - calls, mean, longest, name, chunks
 
 
 async def main(n: int, only_run: bool) -> None:
@@ -173,13 +185,13 @@ async def main(n: int, only_run: bool) -> None:
                 assert await client.dbsize() <= 10  # only the queue's fixed keys are left
         await client.aclose()
     print(f"load average before/after: {load_before} / {os.getloadavg()}")
-    print("| operation | tasks moved | seconds | tasks/s | Redis CPU s | chunks | chunk median / "
-          "p99 | longest Redis command |\n|---|---|---|---|---|---|---|---|")
-    for what, moved, elapsed, cpu, longest, name, chunks in rows:
+    print("| operation | tasks moved | seconds | tasks/s | Redis CPU s | script calls | mean / "
+          "median / p99 call | longest Redis command |\n|---|---|---|---|---|---|---|---|")
+    for what, moved, elapsed, cpu, calls, mean, longest, name, chunks in rows:
         median = chunks[len(chunks) // 2] if chunks else 0
         p99 = chunks[int(len(chunks) * 0.99)] if chunks else 0
         print(f"| {what} | {moved:,} | {elapsed:.1f} | {moved / elapsed:,.0f} | {cpu:.1f} | "
-              f"{len(chunks):,} | {median / 1000:.1f} / {p99 / 1000:.1f} ms | "
+              f"{calls:,} | {mean / 1000:.1f} / {median / 1000:.1f} / {p99 / 1000:.1f} ms | "
               f"{longest / 1000:.1f} ms ({name}) |")
 
 if __name__ == "__main__":
