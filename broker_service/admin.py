@@ -10,6 +10,8 @@ from leasq_broker.clock import Clock
 from leasq_broker.errors import InvalidField, QueueNotFound, TaskNotFound, WrongState
 from leasq_broker.models import QueueCounts, StoredTask
 from leasq_broker.reader import TaskReader
+from leasq_broker.settings.blocked import Block, explain
+from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.store import TaskStore
 
 _ALLOWED = {
@@ -20,15 +22,19 @@ _ALLOWED = {
 }
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# States GetTask explains (TaskInfo.blocked).
+_BLOCKABLE = ("pending", "scheduled", "retry", "aggregating")
 
 
 class Admin:
     """Inspect and operate queues."""
 
-    def __init__(self, store: TaskStore, reader: TaskReader, clock: Clock) -> None:
+    def __init__(self, store: TaskStore, reader: TaskReader, clock: Clock,
+                 queue_settings: QueueSettingsStore | None = None) -> None:
         self._store = store
         self._reader = reader
         self._clock = clock
+        self._queue_settings = queue_settings
 
     async def get_task(self, queue: str, task_id: str) -> StoredTask:
         v.queue_name("queue", queue)
@@ -37,6 +43,12 @@ class Admin:
         if task is None:
             raise TaskNotFound(f"no task {task_id!r} in queue {queue!r}")
         return task
+
+    async def blocked(self, task: StoredTask) -> Block | None:
+        """Why ``task`` is not running (GetTask's ``blocked``); None when not asked."""
+        if self._queue_settings is None or task.state not in _BLOCKABLE:
+            return None
+        return explain(task, await self._queue_settings.snapshot(task))
 
     async def list_queues(self) -> list[tuple[str, bool]]:
         return await self._reader.list_queues()

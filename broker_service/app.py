@@ -27,6 +27,8 @@ from leasq_broker.reader import TaskReader
 from leasq_broker.schedules.file_sync import ScheduleFileSync
 from leasq_broker.schedules.loop import Scheduler
 from leasq_broker.schedules.service import Schedules
+from leasq_broker.settings.service import QueueSettingsService
+from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.schedules.store import ScheduleStore
 from leasq_broker.scripts import Scripts
 from leasq_broker.store import TaskStore
@@ -67,7 +69,8 @@ class BrokerApp:
                                          max_waiting=config.max_waiting_leases)
         self.shutdown_gate = ShutdownGate()
         reader = TaskReader(redis, keys, self.scripts)
-        admin = Admin(self.store, reader, self.clock)
+        queue_settings = QueueSettingsStore(redis, keys)
+        admin = Admin(self.store, reader, self.clock, queue_settings)
         self.groups = Groups(GroupStore(redis, self.scripts, keys), reader, self.clock,
                              on_flushed=self.notifier.wake)
         self.aggregator = Aggregator(self.groups, self.clock)
@@ -84,7 +87,8 @@ class BrokerApp:
         self.broker_servicer = BrokerServicer(producer, leasing, config.max_payload_bytes,
                                               self.workers)
         self.inspect_servicer = InspectServicer(admin, self.groups, self.operations,
-                                                self.workers)
+                                                self.workers,
+                                                QueueSettingsService(queue_settings))
         self.schedule_servicer = ScheduleServicer(self.schedules)
         self.schedule_file = (None if config.schedules_file is None
                               else ScheduleFileSync(config.schedules_file, self.schedules))

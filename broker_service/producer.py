@@ -152,6 +152,7 @@ class Producer:
             group_id=group_id(task.type, task.group) if task.group else "",
             member=member,
             base=base,
+            concurrency_key=task.concurrency_key,
         )
 
 
@@ -186,6 +187,11 @@ def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> No
             raise InvalidField(f"{field}.unique_key", "needs unique_ttl to take effect")
     if task.retention_ms is not None:
         v.duration_ms(f"{field}.retention", task.retention_ms, 0, v.MAX_RETENTION_MS)
+    if task.concurrency_key:
+        v.concurrency_key(f"{field}.concurrency_key", task.concurrency_key)
+        if task.group:
+            raise InvalidField(f"{field}.concurrency_key", "a grouped task cannot have one: "
+                               "its group's flushed task is what runs")
     if task.group:
         check_group_key(f"{field}.group", task.group)
         for name, value in (("process_at", task.process_at_ms),

@@ -54,6 +54,15 @@ def queue_name(field: str, value: str) -> str:
     return value
 
 
+def concurrency_key(field: str, value: str) -> str:
+    """A concurrency key: 1-256 printable ASCII characters (it names a Redis list)."""
+    if len(value) > MAX_SHORT_TEXT or not PRINTABLE_RE.fullmatch(value):
+        raise InvalidField(field, f"invalid concurrency key {value[:140]!r} ({len(value):,} "
+                                  f"characters): use 1-{MAX_SHORT_TEXT} printable ASCII "
+                                  "characters")
+    return value
+
+
 def task_id(field: str, value: str) -> str:
     if not TASK_ID_RE.fullmatch(value):
         raise InvalidField(

@@ -33,6 +33,7 @@ from leasq_broker.models import (
     StoredTask,
 )
 from leasq_broker.observability import trace_context
+from leasq_broker.settings.blocked import Block
 
 STATE_NAMES: dict[int, str] = {
     task_pb2.TASK_STATE_PENDING: "pending",
@@ -94,6 +95,7 @@ def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
                       else None),
         group=spec.group,
     )
+        concurrency_key=spec.concurrency_key,
 
 
 def new_tasks(specs: Sequence[task_pb2.TaskSpec]) -> list[NewTask | LeasqError]:
@@ -126,6 +128,8 @@ def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
     if task.timeout_ms is not None:
         fields["timeout"] = _ms_fields(task.timeout_ms)
     return task_pb2.LeasedTask(**fields).SerializeToString()
+    if task.concurrency_key:
+        fields["concurrency_key"] = task.concurrency_key
 
 
 def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tuple[bytes, bytes]:
@@ -304,7 +308,19 @@ def lease_next(request: broker_pb.AckRequest | broker_pb.NackRequest) -> LeaseAs
     if not nxt.worker_id:
         nxt.worker_id = request.worker_id
     ask = lease_ask(nxt, "lease_next.")
-    return LeaseAsk(ask.worker_id, ask.queues, ask.strict, ask.max_tasks, ask.lease_ms, 0)
+    return LeaseAsk(ask.worker_id, ask.queues, ask.strict, ask.max_tasks, ask.lease_ms, 0,
+                    ask.patterns)
+
+
+def task_block(block: Block) -> task_pb2.TaskBlock:
+    """TaskInfo.blocked from the broker's diagnosis."""
+    message = task_pb2.TaskBlock(reason=int(block.reason), message=block.message,
+                                 active=block.active, limit=block.limit)
+    if block.until_ms is not None:
+        set_ms(message.until, block.until_ms)
+    if block.last_lease_ms is not None:
+        set_ms(message.last_lease_at, block.last_lease_ms)
+    return message
 
 
 def task_info(task: StoredTask) -> task_pb2.TaskInfo:
@@ -321,7 +337,7 @@ def task_info(task: StoredTask) -> task_pb2.TaskInfo:
         lease_lost_count=int(f.get("ll", 0)), last_error=f.get("e", ""),
         last_error_type=f.get("et", ""), result=task.result, group=f.get("g") or env.group,
         worker_id=f.get("w", ""), cancel_requested=f.get("cx") == "1",
-        released_count=int(f.get("rc", 0)),
+        released_count=int(f.get("rc", 0)), concurrency_key=env.concurrency_key,
     )
     info.enqueued_at.CopyFrom(env.enqueued_at)
     if env.members:

@@ -11,6 +11,7 @@ from leasq_broker.edge import converters as conv
 from leasq_broker.edge import group_converters as gconv
 from leasq_broker.edge.status import grpc_edge
 from leasq_broker.groups.service import Groups
+from leasq_broker.settings.service import QueueSettingsService
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -20,18 +21,19 @@ class GroupInspectMethods:
     DeleteGroup."""
 
     _groups: Groups
+    _queue_settings: QueueSettingsService
 
     @grpc_edge
     async def GetQueueSettings(self, request: pb.GetQueueSettingsRequest, context: Context
                                ) -> pb.GetQueueSettingsResponse:
-        settings = await self._groups.settings(request.queue)
+        settings = await self._queue_settings.get(request.queue)
         return pb.GetQueueSettingsResponse(settings=gconv.settings_message(settings))
 
     @grpc_edge
     async def UpdateQueueSettings(self, request: pb.UpdateQueueSettingsRequest,
                                   context: Context) -> pb.UpdateQueueSettingsResponse:
-        settings = await self._groups.update_settings(request.queue,
-                                                      gconv.settings_update(request))
+        settings = await self._queue_settings.update(request.queue,
+                                                     gconv.settings_update(request))
         return pb.UpdateQueueSettingsResponse(settings=gconv.settings_message(settings))
 
     @grpc_edge

@@ -32,6 +32,7 @@ from leasq_broker.models import (
 )
 from leasq_broker.operations.service import Operations
 from leasq_broker.producer import Producer
+from leasq_broker.settings.service import QueueSettingsService
 from leasq_broker.workers.models import Command
 from leasq_broker.workers.registry import WorkerRegistry
 
@@ -162,9 +163,10 @@ class InspectServicer(GroupInspectMethods, OperationsMethods, WorkerInspectMetho
     WorkerInspectMethods)."""
 
     def __init__(self, admin: Admin, groups: Groups, operations: Operations,
-                 workers: WorkerRegistry) -> None:
+                 workers: WorkerRegistry, queue_settings: QueueSettingsService) -> None:
         self._admin = admin
         self._groups = groups
+        self._queue_settings = queue_settings
         self._operations = operations
         self._workers = workers
 
@@ -172,7 +174,11 @@ class InspectServicer(GroupInspectMethods, OperationsMethods, WorkerInspectMetho
     async def GetTask(self, request: inspect_pb.GetTaskRequest, context: Context
                       ) -> inspect_pb.GetTaskResponse:
         task = await self._admin.get_task(request.queue, request.task_id)
-        return inspect_pb.GetTaskResponse(task=conv.task_info(task))
+        info = conv.task_info(task)
+        block = await self._admin.blocked(task)
+        if block is not None:
+            info.blocked.CopyFrom(conv.task_block(block))
+        return inspect_pb.GetTaskResponse(task=info)
 
     @grpc_edge
     async def ListQueues(self, request: inspect_pb.ListQueuesRequest, context: Context
