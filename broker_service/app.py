@@ -22,6 +22,9 @@ from leasq_broker.loops.janitor import Janitor
 from leasq_broker.loops.reclaimer import Reclaimer
 from leasq_broker.notifier import Notifier
 from leasq_broker.operations.service import Operations
+from leasq_broker.patterns.index import PatternIndex
+from leasq_broker.patterns.refresher import PatternRefresher
+from leasq_broker.patterns.store import PatternStore
 from leasq_broker.producer import Producer, ProducerLimits
 from leasq_broker.reader import TaskReader
 from leasq_broker.schedules.file_sync import ScheduleFileSync
@@ -52,6 +55,9 @@ class BrokerApp:
         self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap,
                                release_cap=config.release_cap)
         self.notifier = Notifier(redis, keys.notify_channel())
+        self.patterns = PatternIndex(PatternStore(redis, keys))
+        self.notifier.on_wake = self.patterns.hint
+        self.pattern_refresher = PatternRefresher(self.patterns)
         self.reclaimer = Reclaimer(self.store, self.clock)
         self.forwarder = Forwarder(self.store, self.clock)
         self.janitor = Janitor(
@@ -65,6 +71,7 @@ class BrokerApp:
             encode_group=converters.encode_group_parts,
         )
         self.leasing = leasing = Leasing(self.store, self.clock, self.notifier,
+                                         patterns=self.patterns,
                                          on_leased=self.reclaimer.note_lease,
                                          max_waiting=config.max_waiting_leases)
         self.shutdown_gate = ShutdownGate()
@@ -122,4 +129,5 @@ class BrokerApp:
         await self.notifier.stop()
 
     def _loops(self) -> tuple[BackgroundLoop, ...]:
-        return (self.reclaimer, self.forwarder, self.janitor, self.scheduler, self.aggregator)
+        return (self.reclaimer, self.forwarder, self.janitor, self.scheduler, self.aggregator,
+                self.pattern_refresher)

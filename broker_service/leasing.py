@@ -33,6 +33,8 @@ from leasq_broker.models import (
 )
 from leasq_broker.notifier import Notifier
 from leasq_broker.observability import metrics
+from leasq_broker.patterns import lease as pattern_lease
+from leasq_broker.patterns.index import PatternIndex
 from leasq_broker.store import TaskStore
 from leasq_broker.weighting import plan_lease
 
@@ -55,6 +57,7 @@ class Leasing:
         clock: Clock,
         notifier: Notifier,
         *,
+        patterns: PatternIndex,
         on_leased: Callable[[int], None],
         rng: random.Random | None = None,
         max_waiting: int = 10_000,
@@ -62,6 +65,7 @@ class Leasing:
         self._store = store
         self._clock = clock
         self._notifier = notifier
+        self._patterns = patterns
         self._on_leased = on_leased
         self._rng = rng or random.Random()
         self._background: set[asyncio.Future[Any]] = set()
@@ -104,10 +108,13 @@ class Leasing:
         give_up = loop.time() + ask.wait_ms / 1000
         queues = [name for name, _ in ask.queues]
         held_marked = False
-        with self._notifier.listen(queues) as woken:
+        patterns = [pattern for _, pattern, _ in ask.patterns]
+        with self._notifier.listen(queues) as woken, self._patterns.listen(patterns, woken):
             # Registered locally and marked in Redis before the re-check below, so no enqueue
-            # can fall between the check and the wait unnoticed.
-            await self._store.mark_waiting(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
+            # can fall between the check and the wait unnoticed. Patterns mark every queue they
+            # match; a queue that appears later wakes the poll through the pattern index.
+            watched = await pattern_lease.watched(ask, self._patterns) if patterns else queues
+            await self._store.mark_waiting(watched, ask.wait_ms + WAIT_MARK_SLACK_MS)
             while True:
                 if self._shutting_down:
                     return []
@@ -167,8 +174,12 @@ class Leasing:
         Nothing for a worker that was told to go quiet or stop."""
         if self.holds_back(ask.worker_id):
             return []
+        seq = self._patterns.seq
+        queues, from_patterns = await pattern_lease.resolve(ask, self._patterns, self._rng)
+        if not queues:  # only patterns, and none of their queues may have a task
+            return []
         now = self._clock.now_ms()
-        first, fallback = plan_lease(ask.queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
+        first, fallback = plan_lease(queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
         started = time.perf_counter()
         grants = await self._store.lease(
             [(share.queue, share.count) for share in first],
@@ -188,6 +199,10 @@ class Leasing:
                 worker_id=ask.worker_id, byte_budget=LEASE_BYTE_BUDGET,
             )
             grants += more
+            if len(more) < missing:
+                short.add(queue)
+        for queue in short & from_patterns:
+            self._patterns.came_back_short(queue, seq)
         if grants:
             self._on_leased(now + ask.lease_ms)
             metrics.leases_granted(grants)

@@ -109,6 +109,9 @@ class LeaseAsk:
     max_tasks: int
     lease_ms: int
     wait_ms: int
+    # Queue patterns: (position in the request's list, pattern, weight); ``queues`` holds the
+    # named queues, in order, at the other positions.
+    patterns: tuple[tuple[int, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import structlog
 from redis.asyncio import Redis
@@ -31,6 +31,9 @@ class Notifier:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Told of every queue woken (local enqueue or published), waiters or not: the pattern
+        # index uses it to learn which queues may hold ready tasks.
+        self.on_wake: Callable[[str], None] = lambda queue: None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="leasq-notifier")
@@ -44,6 +47,7 @@ class Notifier:
 
     def wake(self, queue: str) -> None:
         """Wake every local waiter of ``queue``."""
+        self.on_wake(queue)
         for event in self._waiters.get(queue, ()):
             event.set()
 

@@ -22,9 +22,10 @@ class QueueShare:
 
 
 def plan_lease(
-    queues: Sequence[tuple[str, int]], slots: int, *, strict: bool, rng: random.Random
+    queues: Sequence[tuple[str, float]], slots: int, *, strict: bool, rng: random.Random
 ) -> tuple[list[QueueShare], list[str]]:
-    """Split ``slots`` over weighted queues.
+    """Split ``slots`` over weighted queues (a weight of 0 counts as 1; fractions are allowed:
+    a pattern's weight is split over the queues it asks in one call).
 
     Returns the first-round asks (queues with a count > 0) and the order in which queues are
     asked for leftover slots when some queue had fewer ready tasks than its ask.
@@ -32,7 +33,7 @@ def plan_lease(
     names = [name for name, _ in queues]
     if strict:
         return [QueueShare(names[0], slots)], names[1:]
-    weights = [max(1, weight) for _, weight in queues]
+    weights = [weight if weight > 0 else 1.0 for _, weight in queues]
     if len(names) == 1:
         return [QueueShare(names[0], slots)], []
     drawn = rng.choices(range(len(names)), weights=weights, k=slots)
@@ -43,7 +44,9 @@ def plan_lease(
     return first, weighted_order(names, weights, rng)
 
 
-def weighted_order(names: Sequence[str], weights: Sequence[int], rng: random.Random) -> list[str]:
+def weighted_order(
+    names: Sequence[str], weights: Sequence[float], rng: random.Random
+) -> list[str]:
     """A random permutation where heavier queues tend to come first (weighted sampling)."""
     pairs = zip(names, weights, strict=True)
     keyed = [(rng.random() ** (1.0 / weight), name) for name, weight in pairs]

@@ -65,7 +65,9 @@ def load_registry(target: str) -> Registry:
 # the broker. Environment defaults are read when the parser is built, not at import.
 _FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--queue", "-q"), {"action": "append", "type": parse_queue, "dest": "queues",
-        "metavar": "NAME[=WEIGHT]", "help": "queue to serve, repeatable (default: default)"}),
+        "metavar": "NAME[=WEIGHT]",
+        "help": "queue to serve, repeatable (default: default); a pattern such as 'tenant.*' "
+                "serves every matching queue, also queues created later, with one weight"}),
     (("--strict",), {"action": "store_true", "help": "serve queues in order, not by weight"}),
     (("--concurrency", "-c"), {"type": int, "default": 10, "help": "tasks run at once"}),
     (("--processes",), {"type": int, "help": "process-pool size (default: CPU count)"}),

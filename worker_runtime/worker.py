@@ -40,6 +40,7 @@ from leasq_worker.heartbeat import Heartbeater
 from leasq_worker.leaser import Leaser
 from leasq_worker.leases import SHUTDOWN, TIMEOUT, HeldLease, LeaseBook, Slots
 from leasq_worker.outcome import REQUEUED
+from leasq_worker.queue_weights import queue_weight
 from leasq_worker.registry import Handler, Registry
 from leasq_worker.rpc import broker_stub, duration
 from leasq_worker.settler import Settler
@@ -268,7 +269,7 @@ class Worker:
     def _lease_request(self, wait: float) -> pb.LeaseRequest:
         return pb.LeaseRequest(
             worker_id=self.id,
-            queues=[pb.QueueWeight(queue=name, weight=weight) for name, weight in self.queues],
+            queues=[queue_weight(name, weight) for name, weight in self.queues],
             strict=self.strict,
             lease_duration=duration(self.lease_duration),
             wait=duration(wait),

@@ -33,6 +33,7 @@ from leasq_broker.models import (
     StoredTask,
 )
 from leasq_broker.observability import trace_context
+from leasq_broker.patterns.matching import validate_pattern
 from leasq_broker.settings.blocked import Block
 
 STATE_NAMES: dict[int, str] = {
@@ -228,12 +229,17 @@ def lease_ask(request: broker_pb.LeaseRequest, field: str = "") -> LeaseAsk:
     if len(request.queues) > v.MAX_LEASE_QUEUES:
         raise InvalidField(f"{field}queues", f"at most {v.MAX_LEASE_QUEUES} queues per call")
     queues: list[tuple[str, int]] = []
+    patterns: list[tuple[int, str, int]] = []
     for i, entry in enumerate(request.queues):
-        name = v.queue_name(f"{field}queues[{i}].queue", entry.queue)
         weight = v.in_range(f"{field}queues[{i}].weight", entry.weight, 0, v.MAX_WEIGHT)
-        queues.append((name, weight))
+        if entry.pattern or not entry.queue:
+            patterns.append((i, _pattern(entry, f"{field}queues[{i}]"), weight))
+        else:
+            queues.append((v.queue_name(f"{field}queues[{i}].queue", entry.queue), weight))
     if len({name for name, _ in queues}) != len(queues):
         raise InvalidField(f"{field}queues", "each queue may be listed once")
+    if len({pattern for _, pattern, _ in patterns}) != len(patterns):
+        raise InvalidField(f"{field}queues", "each pattern may be listed once")
     max_tasks = v.in_range(f"{field}max_tasks", request.max_tasks or 1, 1, v.MAX_BATCH)
     lease_ms = v.DEFAULT_LEASE_MS
     if request.HasField("lease_duration"):
@@ -241,7 +247,17 @@ def lease_ask(request: broker_pb.LeaseRequest, field: str = "") -> LeaseAsk:
         v.duration_ms(f"{field}lease_duration", lease_ms, v.MIN_LEASE_MS, v.MAX_LEASE_MS)
     wait_ms = duration_ms(request.wait, f"{field}wait") if request.HasField("wait") else 0
     v.duration_ms(f"{field}wait", wait_ms, 0, v.MAX_WAIT_MS)
-    return LeaseAsk(worker, queues, request.strict, max_tasks, lease_ms, wait_ms)
+    return LeaseAsk(worker, queues, request.strict, max_tasks, lease_ms, wait_ms,
+                    tuple(patterns))
+
+
+def _pattern(entry: broker_pb.QueueWeight, field: str) -> str:
+    """The pattern of an entry that names no queue; both or neither is a mistake."""
+    if entry.queue and entry.pattern:
+        raise InvalidField(f"{field}.pattern", "set queue or pattern, not both")
+    if not entry.pattern:
+        raise InvalidField(f"{field}.pattern", "set queue (a name) or pattern (e.g. 'tenant.*')")
+    return validate_pattern(f"{field}.pattern", entry.pattern)
 
 
 def leased_task(grant: LeaseGrant) -> task_pb2.LeasedTask:

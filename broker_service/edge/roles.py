@@ -8,9 +8,11 @@ naming the gRPC method whose data a route shows (the dashboard's queue list is
 
 Roles: ``producer`` enqueues, ``worker`` leases, heartbeats and settles, ``reader`` reads queues,
 tasks and schedules, ``admin`` may do everything. A token limited to queue patterns may only
-name queues that match one of them; calls that name no queue (ListQueues, schedule reads) need
-only the role, and schedule writes by name (which reach a queue the request does not name) need
-a token for every queue. A method missing from :data:`METHOD_RULES` needs ``admin``.
+name queues that match one of them, and lease with a queue pattern only when one of its
+patterns surely covers it (``tenant.*`` covers ``tenant.a*``, not ``*``); calls that name no
+queue (ListQueues, schedule reads) need only the role, and schedule writes by name (which reach
+a queue the request does not name) need a token for every queue. A method missing from
+:data:`METHOD_RULES` needs ``admin``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from leasq.v1 import broker_service_pb2 as broker_pb
 from leasq_broker.config import BrokerConfig
 from leasq_broker.edge.tokens import Principal, Role, TokenStore
+from leasq_broker.patterns.matching import covers, is_pattern
 
 DEFAULT_QUEUE = "default"
 QueuesOf = Callable[[Any], Iterable[str]]
@@ -52,7 +55,8 @@ def _spec_queue(queue: str) -> str:
 
 
 def _lease_queues(request: broker_pb.LeaseRequest) -> Iterable[str]:
-    return [weight.queue for weight in request.queues]
+    """Named queues and patterns (a pattern holds ``*`` or ``?``, which no name does)."""
+    return [weight.pattern or weight.queue for weight in request.queues]
 
 
 def _settle_queues(request: broker_pb.AckRequest | broker_pb.NackRequest) -> Iterable[str]:
@@ -142,6 +146,10 @@ class Decision:
 
 @functools.lru_cache(maxsize=4096)
 def _queue_allowed(patterns: tuple[str, ...], queue: str) -> bool:
+    """A queue name matching a token pattern, or a Lease pattern one of them surely covers
+    (see :func:`~leasq_broker.patterns.matching.covers`: conservative)."""
+    if is_pattern(queue):
+        return any(covers(pattern, queue) for pattern in patterns)
     return any(fnmatchcase(queue, pattern) for pattern in patterns)
 
 
@@ -195,10 +203,12 @@ class Authorizer:
                             f"needs role {rule.role} on every queue", principal)  # fmt: skip
         for queue in dict.fromkeys(queues):  # each once, in request order
             if not _queue_allowed(patterns, queue):
+                what = ("queue pattern", "every queue it may match") if is_pattern(queue) else (
+                    "queue", f"queue {queue!r}")
                 return Decision(Verdict.PERMISSION_DENIED,
                                 f"token {principal.describe()} may not call {_short(method)} "
-                                f"on queue {queue!r}: needs role {rule.role} on queue "
-                                f"{queue!r}", principal)  # fmt: skip
+                                f"on {what[0]} {queue!r}: needs role {rule.role} on "
+                                f"{what[1]}", principal)  # fmt: skip
         return Decision(Verdict.ALLOW, principal=principal)
 
     def check(self, token: str | None, method: str, queues: Iterable[str] = ()) -> Decision:

@@ -1,0 +1,33 @@
+"""The two Redis reads behind patterns: the known queues, and which queues hold pending tasks.
+
+Neither is a transition (nothing is written), so no script: one SMEMBERS, and one pipeline of
+LLEN over the asked queues (grouped per slot by the client under Redis Cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from leasq_broker.keys import Keys
+
+
+class PatternStore:
+    """Reads for :class:`~leasq_broker.patterns.index.PatternIndex`."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def known_queues(self) -> set[str]:
+        members = await self._redis.smembers(self._keys.queues())
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    async def pending_counts(self, queues: Sequence[str]) -> list[int]:
+        if not queues:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(self._keys.pending(queue))
+        return [int(count) for count in await pipe.execute()]
