@@ -136,6 +136,7 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
         group: str | None = None,
         headers: Mapping[str, str] | None = None,
         rpc_timeout: float | None = None,
+        concurrency_key: str | None = None,
     ) -> EnqueuedTask:
         """Add one task; arguments and errors as :meth:`leasq_sdk.Client.enqueue`."""
         spec = build_spec(
@@ -153,6 +154,7 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
             retention=retention,
             group=group,
             headers=headers,
+            concurrency_key=concurrency_key,
         )
         connection = self._open()
         stub = connection.broker if task_id else connection.broker_once

@@ -109,6 +109,7 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
         group: str | None = None,
         headers: Mapping[str, str] | None = None,
         rpc_timeout: float | None = None,
+        concurrency_key: str | None = None,
     ) -> EnqueuedTask:
         """Add one task and return its id, queue, state and due time.
 
@@ -133,6 +134,10 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
                 process_at, process_in or unique (:class:`InvalidTask`).
             headers: string metadata carried with the task.
             rpc_timeout: deadline of this call in seconds (default: the client's ``timeout``).
+            concurrency_key: fairness within the queue, e.g. a customer id: at most the
+                queue's ``per_key_limit`` (default 1) tasks of one key run at once, keys are
+                served round-robin, and with a limit of 1 a key's tasks run in enqueue order
+                (1-256 printable ASCII characters; not with ``group``).
         """
         spec = build_spec(
             type,
@@ -149,6 +154,7 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
             retention=retention,
             group=group,
             headers=headers,
+            concurrency_key=concurrency_key,
         )
         stub = self._broker if task_id else self._broker_once
         request = broker_service_pb2.EnqueueRequest(task=spec)

@@ -21,6 +21,7 @@ from leasq_sdk.models import (
     GroupMember,
     QueueInfo,
     QueueStats,
+    TaskBlock,
     TaskInfo,
     TaskPage,
     TaskState,
@@ -128,6 +129,18 @@ def task_info(message: task_pb2.TaskInfo) -> TaskInfo:
         expires_at=instant("expires_at"),
         cancel_requested=message.cancel_requested,
         members=tuple(group_member(m) for m in message.members),
+        concurrency_key=message.concurrency_key,
+        blocked=task_block(message.blocked) if message.HasField("blocked") else None,
+    )
+
+
+def task_block(message: task_pb2.TaskBlock) -> TaskBlock:
+    """Why a task is not running."""
+    name = task_pb2.BlockReason.Name(message.reason).removeprefix("BLOCK_REASON_").lower()
+    return TaskBlock(
+        reason=name, message=message.message, until=_optional(message, "until", from_timestamp),
+        active=message.active, limit=message.limit,
+        last_lease_at=_optional(message, "last_lease_at", from_timestamp),
     )
 
 

@@ -19,6 +19,7 @@ from leasq_sdk.groups import (
     GroupInfo,
     GroupPage,
     QueueSettings,
+    RateSetting,
     Setting,
     SizeSetting,
     flushed,
@@ -52,6 +53,9 @@ class GroupMethods:
         group_grace: Setting | None = None,
         group_max_delay: Setting | None = None,
         group_max_size: SizeSetting | None = None,
+        rate_limit: RateSetting | None = None,
+        max_active: SizeSetting | None = None,
+        per_key_limit: SizeSetting | None = None,
         rpc_timeout: float | None = None,
     ) -> QueueSettings:
         """Change the given settings only (seconds or timedelta; :data:`DEFAULT` resets one)
@@ -60,11 +64,17 @@ class GroupMethods:
         ``group_grace``: flush a group quiet this long (10 ms - 24 h, default 5 s);
         ``group_max_delay``: flush a group whose first member waited this long (10 ms - 7 days,
         default 60 s); ``group_max_size``: flush a group of this many members (1-10,000,
-        default 100). Out of range: :class:`InvalidArgument` naming the field, e.g.
+        default 100). Flow control: ``rate_limit`` at most ``per_second`` leases per second
+        (0.001-1,000,000), as ``per_second`` or ``(per_second, burst)``; ``max_active`` at
+        most this many tasks ACTIVE at once (1-1,000,000); ``per_key_limit`` at most this many
+        tasks of one concurrency key ACTIVE at once (1-10,000, default 1); all cluster-wide.
+        Out of range: :class:`InvalidArgument` naming the field, e.g.
         ``settings.groups.grace_period``. At least one setting must be given (``TypeError``).
         """
         request = settings_update(queue, group_grace=group_grace,
-                                  group_max_delay=group_max_delay, group_max_size=group_max_size)
+                                  group_max_delay=group_max_delay, group_max_size=group_max_size,
+                                  rate_limit=rate_limit, max_active=max_active,
+                                  per_key_limit=per_key_limit)
         response = self._invoke(self._inspect_stub().UpdateQueueSettings, request, rpc_timeout)
         return queue_settings(queue, response.settings)
 
@@ -147,11 +157,16 @@ class AsyncGroupMethods:
         group_grace: Setting | None = None,
         group_max_delay: Setting | None = None,
         group_max_size: SizeSetting | None = None,
+        rate_limit: RateSetting | None = None,
+        max_active: SizeSetting | None = None,
+        per_key_limit: SizeSetting | None = None,
         rpc_timeout: float | None = None,
     ) -> QueueSettings:
         """See :meth:`Client.update_queue_settings`."""
         request = settings_update(queue, group_grace=group_grace,
-                                  group_max_delay=group_max_delay, group_max_size=group_max_size)
+                                  group_max_delay=group_max_delay, group_max_size=group_max_size,
+                                  rate_limit=rate_limit, max_active=max_active,
+                                  per_key_limit=per_key_limit)
         response = await self._invoke(self._inspect_stub().UpdateQueueSettings, request,
                                       rpc_timeout)
         return queue_settings(queue, response.settings)

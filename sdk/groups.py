@@ -65,11 +65,26 @@ class GroupSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``per_second`` leases per second from the queue, across every worker and broker,
+    and at most ``burst`` at once after a quiet spell."""
+
+    per_second: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueSettings:
     """A queue's settings as the broker applies them."""
 
     queue: str
     groups: GroupSettings
+    #: None: no rate limit (the default).
+    rate_limit: RateLimit | None = None
+    #: At most this many tasks of the queue ACTIVE at once; 0: no limit (the default).
+    max_active: int = 0
+    #: At most this many tasks of one concurrency key ACTIVE at once (default 1).
+    per_key_limit: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,18 +129,28 @@ _GROUP_FIELDS = (
 )
 
 
+#: A rate limit's new value: (per_second, burst) (burst 0: the default), per_second alone, or
+#: :data:`DEFAULT` (no limit).
+RateSetting: TypeAlias = tuple[float, int] | float | Literal[_Default.DEFAULT]
+
+
 def settings_update(
     queue: str,
     *,
     group_grace: Setting | None,
     group_max_delay: Setting | None,
     group_max_size: SizeSetting | None,
+    rate_limit: RateSetting | None = None,
+    max_active: SizeSetting | None = None,
+    per_key_limit: SizeSetting | None = None,
 ) -> pb.UpdateQueueSettingsRequest:
     """The UpdateQueueSettings request: only the given settings are named in the mask; a
     setting given as :data:`DEFAULT` is named but left unset, which resets it."""
     given = {"group_grace": group_grace, "group_max_delay": group_max_delay,
              "group_max_size": group_max_size}
-    groups = pb.GroupSettings()
+    settings = pb.QueueSettings()
+    flow_paths = _flow_update(settings, rate_limit, max_active, per_key_limit)
+    groups = settings.groups
     paths: list[str] = []
     for keyword, path, name in _GROUP_FIELDS:
         value = given[keyword]
@@ -138,18 +163,48 @@ def settings_update(
             groups.max_size = _size(value)
         else:
             getattr(groups, name).CopyFrom(to_duration(_span(keyword, value)))
+    paths += flow_paths
     if not paths:
         raise TypeError("update_queue_settings needs at least one setting to change")
     return pb.UpdateQueueSettingsRequest(
-        queue=queue, settings=pb.QueueSettings(groups=groups), update_mask=FieldMask(paths=paths)
+        queue=queue, settings=settings, update_mask=FieldMask(paths=paths)
     )
 
 
-def _size(value: object) -> int:
+def _flow_update(settings: pb.QueueSettings, rate_limit: RateSetting | None,
+                 max_active: SizeSetting | None, per_key_limit: SizeSetting | None
+                 ) -> list[str]:
+    """Fill the flow-control fields given; their mask paths."""
+    paths = []
+    if rate_limit is not None:
+        paths.append("rate_limit")
+        if rate_limit is not DEFAULT:
+            per_second, burst = rate_limit if isinstance(rate_limit, tuple) else (rate_limit, 0)
+            if isinstance(per_second, bool) or not isinstance(per_second, int | float):
+                raise TypeError(f"rate_limit must be per_second, (per_second, burst) or "
+                                f"DEFAULT, not {rate_limit!r}")
+            settings.rate_limit.per_second = float(per_second)
+            settings.rate_limit.burst = _size(burst, "rate_limit burst")
+    for keyword, value, path in (("max_active", max_active, "max_active"),
+                                 ("per_key_limit", per_key_limit,
+                                  "concurrency_keys.per_key_limit")):
+        if value is None:
+            continue
+        paths.append(path)
+        if value is not DEFAULT:
+            number = _size(value, keyword)
+            if keyword == "max_active":
+                settings.max_active = number
+            else:
+                settings.concurrency_keys.per_key_limit = number
+    return paths
+
+
+def _size(value: object, keyword: str = "group_max_size") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"group_max_size must be an int or DEFAULT, not {value!r}")
+        raise TypeError(f"{keyword} must be an int or DEFAULT, not {value!r}")
     if value < 0:
-        raise ValueError(f"group_max_size must not be negative, got {value}")
+        raise ValueError(f"{keyword} must not be negative, got {value}")
     return value
 
 
@@ -169,6 +224,10 @@ def queue_settings(queue: str, message: pb.QueueSettings) -> QueueSettings:
             max_delay=from_duration(g.max_delay),
             max_size=g.max_size,
         ),
+        rate_limit=(RateLimit(message.rate_limit.per_second, message.rate_limit.burst)
+                    if message.HasField("rate_limit") else None),
+        max_active=message.max_active,
+        per_key_limit=message.concurrency_keys.per_key_limit or 1,
     )
 
 

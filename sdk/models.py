@@ -92,6 +92,30 @@ class TaskInfo:
     cancel_requested: bool
     #: For a task made by aggregation: its members in the order they joined; else empty.
     members: tuple[GroupMember, ...] = ()
+    #: TaskSpec.concurrency_key ("" none).
+    concurrency_key: str = ""
+    #: Why the task is not running (get_task of a PENDING, SCHEDULED, RETRY or AGGREGATING
+    #: task); None otherwise.
+    blocked: TaskBlock | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskBlock:
+    """What keeps a task from running (see ``leasq.v1.TaskBlock``)."""
+
+    #: The BlockReason without its prefix, lower case: "ready", "queue_paused",
+    #: "rate_limited", "max_active", "key_limit", "scheduled", "retry_wait", "aggregating",
+    #: "no_worker".
+    reason: str
+    #: The same in words.
+    message: str
+    #: When the obstacle ends, when known.
+    until: datetime | None = None
+    #: max_active and key_limit: tasks ACTIVE now, and the limit.
+    active: int = 0
+    limit: int = 0
+    #: The latest Lease that served the task's queue (None: none known).
+    last_lease_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ class TaskOptions(TypedDict, total=False):
     task_id: str
     retention: Seconds
     group: str
+    concurrency_key: str
     headers: Mapping[str, str]
 
 
@@ -68,6 +69,7 @@ class TaskRequest:
     task_id: str | None = None
     retention: Seconds | None = None
     group: str | None = None
+    concurrency_key: str | None = None
     headers: Mapping[str, str] | None = None
 
     def to_spec(self) -> task_pb2.TaskSpec:
@@ -86,6 +88,7 @@ class TaskRequest:
             task_id=self.task_id,
             retention=self.retention,
             group=self.group,
+            concurrency_key=self.concurrency_key,
             headers=self.headers,
         )
 
@@ -106,6 +109,7 @@ def build_spec(
     retention: Seconds | None = None,
     group: str | None = None,
     headers: Mapping[str, str] | None = None,
+    concurrency_key: str | None = None,
 ) -> task_pb2.TaskSpec:
     """A TaskSpec holding exactly the options that were given.
 
@@ -131,6 +135,8 @@ def build_spec(
         spec.unique_key = unique_key
     if group is not None:
         spec.group = group
+    if concurrency_key is not None:
+        spec.concurrency_key = concurrency_key
     if timeout is not None or deadline is not None or process_at is not None:
         _set_instants(spec, timeout, deadline, process_at)
     if process_in is not None:

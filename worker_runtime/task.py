@@ -54,6 +54,11 @@ class Task(PayloadView):
         return self._pb.group
 
     @property
+    def concurrency_key(self) -> str:
+        """The task's concurrency key (e.g. a customer id); empty when it has none."""
+        return self._pb.concurrency_key
+
+    @property
     def members(self) -> tuple[Member, ...]:
         """For a task made by aggregation: its members (``id``, ``payload``, ``headers``,
         ``enqueued_at``, ``json()``, ``decode()``) in the order they joined the group; empty

@@ -95,8 +95,8 @@ def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
         retention_ms=(duration_ms(spec.retention, f"{field}.retention") if has("retention")
                       else None),
         group=spec.group,
-    )
         concurrency_key=spec.concurrency_key,
+    )
 
 
 def new_tasks(specs: Sequence[task_pb2.TaskSpec]) -> list[NewTask | LeasqError]:
@@ -128,9 +128,9 @@ def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
         fields["deadline"] = _ms_fields(task.deadline_ms)
     if task.timeout_ms is not None:
         fields["timeout"] = _ms_fields(task.timeout_ms)
-    return task_pb2.LeasedTask(**fields).SerializeToString()
     if task.concurrency_key:
         fields["concurrency_key"] = task.concurrency_key
+    return task_pb2.LeasedTask(**fields).SerializeToString()
 
 
 def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tuple[bytes, bytes]:
@@ -330,7 +330,8 @@ def lease_next(request: broker_pb.AckRequest | broker_pb.NackRequest) -> LeaseAs
 
 def task_block(block: Block) -> task_pb2.TaskBlock:
     """TaskInfo.blocked from the broker's diagnosis."""
-    message = task_pb2.TaskBlock(reason=int(block.reason), message=block.message,
+    message = task_pb2.TaskBlock(reason=task_pb2.BlockReason.ValueType(block.reason),
+                                 message=block.message,
                                  active=block.active, limit=block.limit)
     if block.until_ms is not None:
         set_ms(message.until, block.until_ms)

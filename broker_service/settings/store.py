@@ -66,8 +66,8 @@ class QueueSettingsStore:
             elif value == 0 or name in flow.reset:
                 reset.append(field)
         pipe = self._redis.pipeline(transaction=True)
-        if values:
-            pipe.hset(key, mapping=values)
+        for field, value in values.items():
+            pipe.hset(key, field, value)
         if reset:
             pipe.hdel(key, *reset)
         pipe.hmget(key, _ALL)

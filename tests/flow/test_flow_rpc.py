@@ -107,7 +107,7 @@ async def test_concurrency_key_limit_one_runs_a_key_in_enqueue_order_and_serves_
     order = []
     held = {t.concurrency_key: t for t in got}
     while held:
-        key, task = held.popitem()
+        _, task = held.popitem()
         order.append(task.id)
         await ack(broker_stub, task)
         for t in await lease(broker_stub, Q, 10):
