@@ -30,10 +30,10 @@ from leasq_broker.reader import TaskReader
 from leasq_broker.schedules.file_sync import ScheduleFileSync
 from leasq_broker.schedules.loop import Scheduler
 from leasq_broker.schedules.service import Schedules
-from leasq_broker.settings.service import QueueSettingsService
-from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.schedules.store import ScheduleStore
 from leasq_broker.scripts import Scripts
+from leasq_broker.settings.service import QueueSettingsService
+from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.store import TaskStore
 from leasq_broker.workers.registry import WorkerRegistry
 
