@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from leasq_broker.admin import Admin
 from leasq_broker.clock import Clock, RedisClock
 from leasq_broker.config import BrokerConfig
-from leasq_broker.edge import converters
+from leasq_broker.edge import converters, group_converters
 from leasq_broker.edge.schedule_servicer import ScheduleServicer
 from leasq_broker.edge.servicers import BrokerServicer, InspectServicer
 from leasq_broker.edge.shutdown import ShutdownGate
@@ -32,6 +32,7 @@ from leasq_broker.schedules.loop import Scheduler
 from leasq_broker.schedules.service import Schedules
 from leasq_broker.schedules.store import ScheduleStore
 from leasq_broker.scripts import Scripts
+from leasq_broker.settings.file_sync import QueueSettingsFileSync
 from leasq_broker.settings.service import QueueSettingsService
 from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.store import TaskStore
@@ -99,6 +100,11 @@ class BrokerApp:
         self.schedule_servicer = ScheduleServicer(self.schedules)
         self.schedule_file = (None if config.schedules_file is None
                               else ScheduleFileSync(config.schedules_file, self.schedules))
+        self.queue_settings_file = (
+            None if config.queue_settings_file is None
+            else QueueSettingsFileSync(config.queue_settings_file,
+                                       QueueSettingsService(queue_settings),
+                                       group_converters.settings_update))
 
     async def start(self) -> None:
         """Load scripts, sync the clock with Redis, apply the schedules file, start the notifier
@@ -106,6 +112,9 @@ class BrokerApp:
         await self.scripts.load()
         if self._redis_clock is not None:
             await self._redis_clock.sync(self._redis)
+        if self.queue_settings_file is not None:
+            await self.queue_settings_file.apply()  # a bad file stops the start here
+            self.queue_settings_file.start()
         if self.schedule_file is not None:
             await self.schedule_file.apply()  # a bad file stops the start here
             self.schedule_file.start()
@@ -123,6 +132,8 @@ class BrokerApp:
         """Stop background loops and the notifier; the caller closes Redis."""
         if self.schedule_file is not None:
             await self.schedule_file.stop()
+        if self.queue_settings_file is not None:
+            await self.queue_settings_file.stop()
         for loop in self._loops():
             await loop.stop()
         await self.workers.stop()

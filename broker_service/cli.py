@@ -123,9 +123,14 @@ SERVE_FLAGS = (
          "TOML file of periodic schedules; the stored schedules are made equal to it at start "
          "and whenever it changes (a bad file is refused at start, and ignored with an error "
          "logged later)"),
+    Flag("queue-settings-file", "queue_settings_file", _optional_path,
+         "TOML file of per-queue settings (rate limit, max active, groups, ...); applied at "
+         "start and whenever it changes, settings it does not name left as they are (see "
+         "docs/queue-settings-file.md)"),
 )  # fmt: skip
 METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
             "http-listen": "HOST:PORT", "schedules": "PATH", "auth-tokens-file": "PATH",
+            "queue-settings-file": "PATH",
             "tls-cert": "PATH", "tls-key": "PATH", "tls-client-ca": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
@@ -215,12 +220,14 @@ def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
     from leasq_broker.embedded_redis import EmbeddedRedisError
     from leasq_broker.schedules.file import ScheduleFileError
     from leasq_broker.server import serve
+    from leasq_broker.settings.file import QueueSettingsFileError
 
     configure_logging(config.log_level, config.log_format)
     log = structlog.get_logger("leasq_broker.cli")
     try:
         asyncio.run(serve(config, ready=_ready_writer(ready_file)))
-    except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError, TokenFileError) as exc:
+    except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError, TokenFileError,
+            QueueSettingsFileError) as exc:
         log.error("broker failed", error=str(exc), error_type=type(exc).__name__)
         return 1
     finally:

@@ -43,6 +43,9 @@ class BrokerConfig:
     key_prefix: str = "leasq"
     # A TOML file of schedules: the stored schedules are made equal to it at start and on change.
     schedules_file: Path | None = None
+    # A TOML file of per-queue settings, applied at start and on change (fields it does not
+    # name are left as they are).
+    queue_settings_file: Path | None = None
     # TLS: server certificate chain and key (PEM), both or neither; with client_ca, clients must
     # present a certificate signed by it (mutual TLS). Re-read on SIGHUP and when they change.
     tls_cert: Path | None = None
