@@ -21,11 +21,12 @@ def lease_of(*entries: str | pb.QueueWeight, **fields: Any) -> pb.LeaseRequest:
     return pb.LeaseRequest(queues=items, **fields)
 
 
-async def fill(stub: Any, counts: dict[str, int]) -> None:
-    """Enqueue ``counts[queue]`` no-op tasks into each queue, in batches."""
+async def fill(stub: Any, counts: dict[str, int], **call: Any) -> None:
+    """Enqueue ``counts[queue]`` no-op tasks into each queue, in batches (``call``: options of
+    the gRPC call, e.g. metadata)."""
     specs = [task_pb2.TaskSpec(type="noop", queue=q) for q, n in counts.items() for _ in range(n)]
     for start in range(0, len(specs), 1000):
-        await stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=specs[start : start + 1000]))
+        await stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=specs[start : start + 1000]), **call)
 
 
 async def leased_queues(stub: Any, request: pb.LeaseRequest) -> list[str]:
