@@ -1,7 +1,8 @@
 """The two Redis reads behind patterns: the known queues, and which queues hold pending tasks.
 
 Neither is a transition (nothing is written), so no script: one SMEMBERS, and one pipeline of
-LLEN over the asked queues (grouped per slot by the client under Redis Cluster).
+LLEN over the asked queues' pending list and concurrency-key ring (grouped per slot by the
+client under Redis Cluster).
 """
 
 from __future__ import annotations
@@ -30,4 +31,6 @@ class PatternStore:
         pipe = self._redis.pipeline(transaction=False)
         for queue in queues:
             pipe.llen(self._keys.pending(queue))
-        return [int(count) for count in await pipe.execute()]
+            pipe.llen(self._keys.key_ring(queue))  # concurrency keys with tasks and a free slot
+        counts = [int(count) for count in await pipe.execute()]
+        return [counts[i] + counts[i + 1] for i in range(0, len(counts), 2)]

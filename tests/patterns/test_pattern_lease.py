@@ -18,13 +18,15 @@ from rpc_testing import ref, refusal
 from waiting import MARGIN, eventually, within
 
 from leasq.v1 import broker_service_pb2 as pb
-from leasq.v1 import broker_service_pb2_grpc
+from leasq.v1 import broker_service_pb2_grpc, task_pb2
 from leasq_broker.config import BrokerConfig
 from leasq_broker.keys import Keys
 
 KEYS = Keys(BrokerConfig().key_prefix)
 # The pattern index re-reads the known queues every 0.5 s: "within about a second".
 NEW_QUEUE_S = 1.0
+# ... and probes its patterns' queues for pending tasks every second.
+SWEEP_S = 1.0
 
 
 async def test_a_pattern_leases_from_its_matching_queues_only(broker_stub: Any) -> None:
@@ -165,3 +167,27 @@ async def test_ack_with_lease_next_keeps_the_patterns(broker_stub: Any) -> None:
                         items=[pb.AckItem(lease=ref(first))])
     response = await broker_stub.Ack(ack)
     assert [task.queue for task in response.next_tasks] == ["tenant.b"]
+
+
+@pytest.mark.parametrize("key", ["", "customer-1"])
+async def test_a_known_queue_emptied_then_refilled_through_another_replica_is_served_again(
+    broker_factory: BrokerFactory, key: str
+) -> None:
+    """No Lease waits, so no wake-up is published: the broker's once-a-second sweep of its
+    patterns' queues finds the task (in the pending list, or a concurrency key's list)."""
+    leasing, enqueuing = broker_factory(), broker_factory()
+    async with grpc.aio.insecure_channel(leasing.address) as a, \
+            grpc.aio.insecure_channel(enqueuing.address) as b:
+        stub_a = broker_service_pb2_grpc.BrokerServiceStub(a)
+        stub_b = broker_service_pb2_grpc.BrokerServiceStub(b)
+        await fill(stub_a, {"tenant.k": 1})
+        assert await leased_queues(stub_a, lease_of("tenant.*")) == ["tenant.k"]
+        assert await leased_queues(stub_a, lease_of("tenant.*")) == []  # known to be empty
+        await stub_b.Enqueue(pb.EnqueueRequest(task=task_pb2.TaskSpec(
+            type="noop", queue="tenant.k", concurrency_key=key)))
+
+        async def served() -> list[str]:
+            return await leased_queues(stub_a, lease_of("tenant.*"))
+
+        assert await eventually(served, SWEEP_S + MARGIN, "tenant.k served again") == [
+            "tenant.k"]
