@@ -116,7 +116,7 @@ class TaskReader:
             ScriptCall("queue_stats", [
                 k.paused(q), k.pending(q), k.scheduled(q), k.retry(q), k.active(q),
                 k.archived(q), k.completed(q), k.processed(q, day), k.failed(q, day),
-                k.processed(q), k.failed(q), k.aggregating(q),
+                k.processed(q), k.failed(q), k.aggregating(q), k.flow(q),
             ], [k.task_prefix(q)])
             for q in queues
         ]

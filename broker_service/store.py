@@ -357,12 +357,14 @@ class TaskStore:
                 k.archived(queue)]
         args: list[ScriptArg] = [task_id]
         if action == "run":
-            keys.append(k.waiting(queue))
-            args += [now_ms, k.notify_channel(), queue]
+            keys += [k.waiting(queue), *self._flow_keys(queue)]
+            args += [now_ms, k.notify_channel(), queue, k.key_pending_prefix(queue)]
         elif action == "archive":
-            args.append(now_ms)
+            keys.append(k.flow(queue))
+            args += [now_ms, k.key_pending_prefix(queue)]
         else:
-            keys.append(k.completed(queue))
+            keys += [k.completed(queue), k.flow(queue)]
+            args.append(k.key_pending_prefix(queue))
         return int(await self._scripts.call(f"{action}_task", keys, args))
 
     async def set_paused(self, queue: str, paused: bool) -> bool:

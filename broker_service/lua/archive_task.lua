@@ -2,11 +2,15 @@
 -- its unique lock.
 -- KEYS[1] task hash   KEYS[2] pending list   KEYS[3] scheduled zset   KEYS[4] retry zset
 -- KEYS[5] archived zset
--- ARGV[1] task id   ARGV[2] now (ms)
+-- KEYS[6] flow hash (a PENDING task with a concurrency key leaves its key's list)
+-- ARGV[1] task id   ARGV[2] now (ms)   ARGV[3] key-list prefix
+-- include: _flow
 -- Returns: 0 archived, 1 wrong state, 2 not found.
-local f = redis.call('HMGET', KEYS[1], 's', 'uk')
+local f = redis.call('HMGET', KEYS[1], 's', 'uk', 'ck')
 if not f[1] then return 2 end
-if f[1] == 'pending' then
+if f[1] == 'pending' and f[3] then
+  key_unlist({flow = KEYS[6], kprefix = ARGV[3]}, f[3], ARGV[1])
+elseif f[1] == 'pending' then
   redis.call('LREM', KEYS[2], 1, ARGV[1])
 elseif f[1] == 'scheduled' then
   redis.call('ZREM', KEYS[3], ARGV[1])

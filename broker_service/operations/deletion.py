@@ -83,8 +83,8 @@ class QueueDeleter:
             while True:
                 reply = await self._scripts.call("queue_delete", [
                     k.pending(queue), k.scheduled(queue), k.retry(queue), k.archived(queue),
-                    k.completed(queue), k.active(queue),
-                ], [k.task_prefix(queue), self._chunk])
+                    k.completed(queue), k.active(queue), k.key_ring(queue), k.flow(queue),
+                ], [k.task_prefix(queue), self._chunk, k.key_pending_prefix(queue)])
                 if int(reply[0]) < 0:
                     active = int(await self._redis.zcard(k.active(queue)))
                     raise self._active(queue, active)
@@ -124,7 +124,8 @@ class QueueDeleter:
         k = self._keys
         names = [k.paused(queue), k.queue_settings(queue), k.aggregating(queue),
                  k.waiting(queue), k.processed(queue), k.failed(queue), k.groups(queue),
-                 k.group_due(queue), k.group_times(queue)]
+                 k.group_due(queue), k.group_times(queue), k.flow(queue), k.held(queue),
+                 k.key_ring(queue), k.key_active(queue)]
         for day in utc_days(now_ms, COUNTER_DAYS):
             names += [k.processed(queue, day), k.failed(queue, day)]
         pipe = self._redis.pipeline(transaction=False)

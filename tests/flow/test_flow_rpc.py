@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 from flow_testing import ack, configure, enqueue, lease
@@ -164,3 +165,30 @@ async def test_get_task_explains_why_a_task_is_not_running(
     assert (await block("slow0")).reason == task_pb2.BLOCK_REASON_QUEUE_PAUSED
     active = await inspect_stub.GetTask(ipb.GetTaskRequest(queue=Q, task_id="k0"))
     assert not active.task.HasField("blocked")
+
+
+async def test_operators_archive_run_and_delete_a_pending_task_with_a_key(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub,
+) -> None:
+    await enqueue(broker_stub, Q, 3, key="Z", prefix="z")
+    stats = await inspect_stub.GetQueueStats(ipb.GetQueueStatsRequest(queue=Q))
+    assert stats.stats.pending == 3  # tasks in key lists count as pending
+    await inspect_stub.ArchiveTask(ipb.ArchiveTaskRequest(queue=Q, task_id="z0"))
+    await inspect_stub.DeleteTask(ipb.DeleteTaskRequest(queue=Q, task_id="z1"))
+    [only] = await lease(broker_stub, Q, 5)
+    assert only.id == "z2"  # neither the archived nor the deleted task is leased
+    await inspect_stub.RunTask(ipb.RunTaskRequest(queue=Q, task_id="z0"))
+    assert await lease(broker_stub, Q, 5) == []  # back in its key's list: the key is at 1
+    await ack(broker_stub, only)
+    assert [t.id for t in await lease(broker_stub, Q, 5)] == ["z0"]
+
+
+async def test_delete_queue_deletes_the_tasks_waiting_in_key_lists(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub, redis_client: Any,
+) -> None:
+    await enqueue(broker_stub, Q, 1500, key="big", prefix="b")
+    await enqueue(broker_stub, Q, 2, key="small", prefix="s")
+    await configure(inspect_stub, Q, max_active=3)
+    reply = await inspect_stub.DeleteQueue(ipb.DeleteQueueRequest(queue=Q, force=True))
+    assert reply.deleted_tasks == 1502
+    assert [key async for key in redis_client.scan_iter(match=f"leasq:{{{Q}}}:*")] == []
