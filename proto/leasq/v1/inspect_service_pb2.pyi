@@ -1475,7 +1475,9 @@ class SearchTasksRequest(_message.Message):
     queue: _builtins.str
     """Queue name. Required."""
     state: _task_pb2.TaskState.ValueType
-    """State to search. Required (not UNSPECIFIED)."""
+    """State to search. Required (not UNSPECIFIED). AGGREGATING is refused (INVALID_ARGUMENT):
+    list a group's members with ListGroupMembers.
+    """
     id_prefix: _builtins.str
     """Tasks whose id starts with this."""
     type: _builtins.str
