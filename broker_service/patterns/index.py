@@ -85,6 +85,10 @@ class PatternIndex:
             await self.probe(found)
         return found
 
+    def matched_now(self, pattern: str) -> Sequence[str]:
+        """The queues ``pattern`` matched when last resolved (empty if never)."""
+        return self._matches.get(pattern, ())
+
     def ready_among(self, queues: Sequence[str]) -> list[str]:
         """Those of ``queues`` that may hold ready tasks, in their order."""
         ready = self._ready

@@ -40,3 +40,11 @@ async def watched(ask: LeaseAsk, index: PatternIndex) -> list[str]:
     for _, pattern, _ in ask.patterns:
         queues.update(dict.fromkeys(await index.matched(pattern)))
     return list(queues)
+
+
+def may_have_tasks(ask: LeaseAsk, index: PatternIndex) -> bool:
+    """Whether a queue of the ask's patterns (not listed by name) is still "maybe ready"."""
+    named = {name for name, _ in ask.queues}
+    return any(queue not in named
+               for _, pattern, _ in ask.patterns
+               for queue in index.ready_among(index.matched_now(pattern)))

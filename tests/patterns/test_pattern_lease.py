@@ -191,3 +191,25 @@ async def test_a_known_queue_emptied_then_refilled_through_another_replica_is_se
 
         assert await eventually(served, SWEEP_S + MARGIN, "tenant.k served again") == [
             "tenant.k"]
+
+
+async def test_a_long_poll_asks_past_stale_maybe_ready_queues_instead_of_sleeping(
+    broker_factory: BrokerFactory,
+) -> None:
+    """200 queues this broker saw filled were drained through another replica: its index still
+    takes them for maybe ready. A pattern Lease drops 16 of them per empty answer and asks on
+    at once, so the one queue with a task is served without waiting for a re-check."""
+    leasing, other = broker_factory(), broker_factory()
+    async with grpc.aio.insecure_channel(leasing.address) as a, \
+            grpc.aio.insecure_channel(other.address) as b:
+        stub_a = broker_service_pb2_grpc.BrokerServiceStub(a)
+        stub_b = broker_service_pb2_grpc.BrokerServiceStub(b)
+        stale = {f"s.x{i:03}": 1 for i in range(200)}
+        await fill(stub_a, {**stale, "s.real": 1})
+        while await leased_queues(stub_b, lease_of("s.x*", max_tasks=1000)):
+            pass
+        started = time.monotonic()
+        response = await within(MARGIN, stub_a.Lease(lease_of("s.*", wait=Duration(seconds=20))),
+                                "the Lease answered")
+        assert [task.queue for task in response.tasks] == ["s.real"]
+        assert time.monotonic() - started <= MARGIN
