@@ -46,8 +46,8 @@ LEASE_BYTE_BUDGET = 3 * 1024 * 1024
 MAX_IDLE_CHECK_S = 5.0
 # Extra life of the "someone waits" marker beyond the poll, so enqueuers never miss a poller.
 WAIT_MARK_SLACK_MS = 1000
-# A long poll with patterns asks again at once, at most this often, while queues of its patterns
-# are still marked "maybe ready" after an empty answer (each empty answer drops those it asked).
+# A Lease with patterns asks again at once, at most this often, while queues of its patterns are
+# still marked "maybe ready" after an empty answer (each empty answer drops those it asked).
 PATTERN_RETRIES = 64
 
 
@@ -112,7 +112,6 @@ class Leasing:
         queues = [name for name, _ in ask.queues]
         held_marked = False
         patterns = [pattern for _, pattern, _ in ask.patterns]
-        retries = PATTERN_RETRIES if patterns else 0
         with self._notifier.listen(queues) as woken, self._patterns.listen(patterns, woken):
             # Registered locally and marked in Redis before the re-check below, so no enqueue
             # can fall between the check and the wait unnoticed. Patterns mark every queue they
@@ -127,11 +126,6 @@ class Leasing:
                 remaining = give_up - loop.time()
                 if grants or remaining <= 0:
                     return grants
-                if retries and pattern_lease.may_have_tasks(ask, self._patterns):
-                    # The call asked stale "maybe ready" queues (now dropped); other queues of
-                    # its patterns may still have tasks: ask them before sleeping.
-                    retries -= 1
-                    continue
                 holds = [self._store.holds.get(queue, 0) for queue in queues]
                 if not held_marked and any(holds):
                     # Held back by a limit: Ack, Nack and reclaim publish a wake-up from now
@@ -180,7 +174,19 @@ class Leasing:
 
     async def lease_now(self, ask: LeaseAsk) -> list[LeaseGrant]:
         """Lease what is ready right now, filling slots a queue could not from the others.
-        Nothing for a worker that was told to go quiet or stop."""
+        Nothing for a worker that was told to go quiet or stop.
+
+        With patterns, an empty answer from stale "maybe ready" queues (each such answer drops
+        the queues it asked) is followed at once by another call while the patterns' other
+        queues are still marked maybe ready."""
+        grants = await self._lease_once(ask)
+        retries = PATTERN_RETRIES if ask.patterns else 0
+        while not grants and retries and pattern_lease.may_have_tasks(ask, self._patterns):
+            retries -= 1
+            grants = await self._lease_once(ask)
+        return grants
+
+    async def _lease_once(self, ask: LeaseAsk) -> list[LeaseGrant]:
         if self.holds_back(ask.worker_id):
             return []
         seq = self._patterns.seq

@@ -193,12 +193,14 @@ async def test_a_known_queue_emptied_then_refilled_through_another_replica_is_se
             "tenant.k"]
 
 
-async def test_a_long_poll_asks_past_stale_maybe_ready_queues_instead_of_sleeping(
-    broker_factory: BrokerFactory,
+@pytest.mark.parametrize("wait_s", [0, 20])
+async def test_a_lease_asks_past_stale_maybe_ready_queues_instead_of_answering_empty(
+    broker_factory: BrokerFactory, wait_s: int
 ) -> None:
     """200 queues this broker saw filled were drained through another replica: its index still
     takes them for maybe ready. A pattern Lease drops 16 of them per empty answer and asks on
-    at once, so the one queue with a task is served without waiting for a re-check."""
+    at once, so the one queue with a task is served at once, without a long poll's re-check
+    and also by a Lease that does not wait."""
     leasing, other = broker_factory(), broker_factory()
     async with grpc.aio.insecure_channel(leasing.address) as a, \
             grpc.aio.insecure_channel(other.address) as b:
@@ -209,7 +211,7 @@ async def test_a_long_poll_asks_past_stale_maybe_ready_queues_instead_of_sleepin
         while await leased_queues(stub_b, lease_of("s.x*", max_tasks=1000)):
             pass
         started = time.monotonic()
-        response = await within(MARGIN, stub_a.Lease(lease_of("s.*", wait=Duration(seconds=20))),
-                                "the Lease answered")
+        request = lease_of("s.*", wait=Duration(seconds=wait_s))
+        response = await within(MARGIN, stub_a.Lease(request), "the Lease answered")
         assert [task.queue for task in response.tasks] == ["s.real"]
         assert time.monotonic() - started <= MARGIN
