@@ -59,7 +59,9 @@ class PatternIndex:
         self._ready: dict[str, int] = {}  # queue -> sequence number of its latest hint
         self._seq = 0
         self._used: dict[str, float] = {}  # pattern -> when a Lease last used it
-        self._waiters: dict[asyncio.Event, tuple[str, ...]] = {}
+        # pattern -> events of the long polls waiting on it: a hint costs one match per
+        # distinct pattern, however many polls wait.
+        self._waiters: dict[str, set[asyncio.Event]] = {}
 
     @property
     def seq(self) -> int:
@@ -100,9 +102,10 @@ class PatternIndex:
         self._ready[queue] = self._seq
         if self._known is not None and queue not in self._known:
             self._add_known(queue)
-        for event, patterns in self._waiters.items():
-            if not event.is_set() and any(compile_pattern(p).fullmatch(queue) for p in patterns):
-                event.set()
+        for pattern, events in self._waiters.items():
+            if compile_pattern(pattern).fullmatch(queue):
+                for event in events:
+                    event.set()
 
     def came_back_short(self, queue: str, seq_before: int) -> None:
         """A Lease started at ``seq_before`` got fewer tasks from ``queue`` than it asked."""
@@ -142,10 +145,10 @@ class PatternIndex:
         now = self._clock()
         for pattern in [p for p, used in self._used.items() if now - used > IDLE_S]:
             del self._used[pattern]
-            if not any(pattern in patterns for patterns in self._waiters.values()):
+            if pattern not in self._waiters:
                 self._matches.pop(pattern, None)
         queues: dict[str, None] = {}
-        for pattern in list(self._used) + [p for ps in self._waiters.values() for p in ps]:
+        for pattern in list(self._used) + list(self._waiters):
             for queue in self._matches.get(pattern, ()):
                 queues[queue] = None
         await self.probe(list(queues))
@@ -156,11 +159,17 @@ class PatternIndex:
         if not patterns:
             yield
             return
-        self._waiters[event] = tuple(patterns)
+        for pattern in patterns:
+            self._waiters.setdefault(pattern, set()).add(event)
         try:
             yield
         finally:
-            self._waiters.pop(event, None)
+            for pattern in patterns:
+                events = self._waiters.get(pattern)
+                if events is not None:
+                    events.discard(event)
+                    if not events:
+                        del self._waiters[pattern]
 
     async def _load(self) -> None:
         if self._loading is None:
