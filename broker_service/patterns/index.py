@@ -42,6 +42,8 @@ class QueueSource(Protocol):
 
     async def known_queues(self) -> set[str]: ...
 
+    async def known_count(self) -> int: ...
+
     async def pending_counts(self, queues: Sequence[str]) -> list[int]: ...
 
 
@@ -54,6 +56,7 @@ class PatternIndex:
         self._source = source
         self._clock = clock
         self._known: set[str] | None = None
+        self._known_count = 0  # size of the queue index at the latest full read
         self._loading: asyncio.Lock | None = None
         self._matches: dict[str, list[str]] = {}
         self._ready: dict[str, int] = {}  # queue -> sequence number of its latest hint
@@ -123,9 +126,14 @@ class PatternIndex:
             if count > 0:
                 self.hint(queue)
 
-    async def refresh_known(self) -> None:
-        """Re-read the known queues: new ones are hinted (and wake waiters), gone ones drop."""
+    async def refresh_known(self, *, full: bool = True) -> None:
+        """Re-read the known queues: new ones are hinted (and wake waiters), gone ones drop.
+        Unless ``full``, the index is read only when its size changed (one SCARD)."""
+        if not full and self._known is not None:
+            if await self._source.known_count() == self._known_count:
+                return
         names = await self._source.known_queues()
+        self._known_count = len(names)
         if self._known is None:
             self._known = names
             return

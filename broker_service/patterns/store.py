@@ -1,6 +1,7 @@
 """The two Redis reads behind patterns: the known queues, and which queues hold pending tasks.
 
-Neither is a transition (nothing is written), so no script: one SMEMBERS, and one pipeline of
+Neither is a transition (nothing is written), so no script: one SCARD (and SMEMBERS when the
+size changed), and one pipeline of
 LLEN over the asked queues' pending list and concurrency-key ring, with EXISTS of their paused
 flag (grouped per slot by the client under Redis Cluster).
 """
@@ -24,6 +25,9 @@ class PatternStore:
     async def known_queues(self) -> set[str]:
         members = await self._redis.smembers(self._keys.queues())
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
+
+    async def known_count(self) -> int:
+        return int(await self._redis.scard(self._keys.queues()))
 
     async def pending_counts(self, queues: Sequence[str]) -> list[int]:
         """Ready tasks per queue as far as a probe can tell (0 for a paused queue)."""
