@@ -123,13 +123,16 @@ class Keys:
         return f"{self.prefix}:{{{queue}}}:aggregating"
 
     def queue_settings(self, queue: str) -> str:
-        """Hash: the queue's stored settings (absent fields take their defaults)."""
+        """Hash: the queue's stored settings (absent fields take their defaults); the lease
+        script also keeps there, beside the limits it reads on every call, the latest lease
+        call's instant (``ll``, to the second) and whether the queue ever had a task with a
+        concurrency key (``kx``)."""
         return f"{self.prefix}:{{{queue}}}:settings"
 
     def flow(self, queue: str) -> str:
-        """Hash: the queue's flow-control state kept by the scripts: the latest Lease's instant
-        (``ll``, ms), the rate limit's token bucket (``tk`` tokens at ``tt``, Redis ``TIME``
-        ms) and the number of PENDING tasks waiting in concurrency-key lists (``kn``)."""
+        """Hash: the queue's flow-control state kept by the scripts: the rate limit's token
+        bucket (``tk`` tokens at ``tt``, Redis ``TIME`` ms) and the number of PENDING tasks
+        waiting in concurrency-key lists (``kn``)."""
         return f"{self.prefix}:{{{queue}}}:flow"
 
     def held(self, queue: str) -> str:

@@ -9,9 +9,12 @@
 -- ARGV[7] now (ms)   ARGV[8] task key prefix   ARGV[9] type ('' = any)
 -- ARGV[10] last error type ('' = any)   ARGV[11] enqueued at or before (ms; -1 = any)
 -- ARGV[12] notify channel   ARGV[13] queue name
+-- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
+-- ARGV[14] key-list prefix (run: a task with a concurrency key goes to its key's list)
 -- Returns: {tasks moved, 1 when the index was walked to its end else 0, cursor id, score}
 -- include: _envelope
 -- include: _walk
+-- include: _flow
 local op, state, kind = ARGV[1], ARGV[2], ARGV[3]
 local now, prefix = tonumber(ARGV[7]), ARGV[8]
 local crit = {id_prefix = '', ttype = ARGV[9], etype = ARGV[10], before = tonumber(ARGV[11]),
@@ -32,7 +35,7 @@ end
 for j, id in ipairs(ids) do
   if not skip[j] then
     local tkey = prefix .. id
-    local f = redis.call('HMGET', tkey, 's', 'et', 'uk')
+    local f = redis.call('HMGET', tkey, 's', 'et', 'uk', 'ck')
     if f[1] == state and task_matches(id, tkey, f[2] or '', crit) then
       if kind == 'list' then
         -- A negative index: the window lies near the right end, and LSET seeks from there.
@@ -44,7 +47,12 @@ for j, id in ipairs(ids) do
       if op == 'run' then
         redis.call('HSET', tkey, 's', 'pending', 'na', now)
         redis.call('HDEL', tkey, 'aa')
-        runs[#runs + 1] = id
+        if f[4] then
+          key_push({settings = KEYS[5], flow = KEYS[6], ring = KEYS[7], kact = KEYS[8],
+            kprefix = ARGV[14]}, f[4], id, false)
+        else
+          runs[#runs + 1] = id
+        end
       else
         if f[3] and redis.call('GET', f[3]) == id then redis.call('DEL', f[3]) end
         if op == 'archive' then

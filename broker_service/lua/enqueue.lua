@@ -23,6 +23,7 @@ local fk
 if fi > 0 then
   fk = {settings = KEYS[fi], flow = KEYS[fi + 1], ring = KEYS[fi + 2], kact = KEYS[fi + 3],
     kprefix = ARGV[6]}
+  redis.call('HSET', fk.settings, 'kx', 1)  -- the lease script looks at key lists from now on
 end
 local statuses = {}
 local added = 0

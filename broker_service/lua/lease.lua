@@ -15,7 +15,7 @@
 -- ARGV[9] most tasks archived for their deadline per call   ARGV[10] TTL of daily counters (s)
 -- ARGV[11] key-list prefix
 -- A leased task records its worker (w), lease expiry (lx), token (tk), duration (ld) and when
--- the lease was granted (la: ListWorkers shows it). The flow hash records the call (ll).
+-- the lease was granted (la: ListWorkers shows it). The settings hash records the call (ll).
 -- Returns: {held, then 4 values per leased task: id, envelope, retried, lease-lost count};
 --   held: 0 when no limit stopped the call, -1 when max active or the key limits did (a slot
 --   must free), else the Redis-clock instant (ms) of the next rate-limit token.
@@ -23,7 +23,6 @@
 -- include: _flow
 if redis.call('EXISTS', KEYS[5]) == 1 then return {0} end
 local now = tonumber(ARGV[1])
-redis.call('HSET', KEYS[12], 'll', now)
 local fk = {settings = KEYS[11], flow = KEYS[12], ring = KEYS[13], kact = KEYS[14],
   kprefix = ARGV[11]}
 local prefix = ARGV[6]
@@ -39,7 +38,11 @@ for _, zkey in ipairs({KEYS[2], KEYS[3]}) do
 end
 local asked = tonumber(ARGV[2])
 local max = asked
-local cfg = redis.call('HMGET', KEYS[11], 'rr', 'rb', 'ma')
+-- kx: set by the first enqueue of a task with a concurrency key (a queue without keys skips
+-- every key-list step); ll: the latest lease call, kept to the second (one read per call,
+-- one write per second)
+local cfg = redis.call('HMGET', KEYS[11], 'rr', 'rb', 'ma', 'kx', 'll')
+if not cfg[5] or now - tonumber(cfg[5]) >= 1000 then redis.call('HSET', KEYS[11], 'll', now) end
 local rate, tokens, tnow = tonumber(cfg[1]), 0, 0
 if rate then
   local t = redis.call('TIME')
@@ -70,9 +73,11 @@ local bytes = 0
 local expired = 0
 -- Plain and keyed tasks alternate slot by slot; which goes first depends on the instant, so
 -- one-task calls serve both.
-local keyed = redis.call('LLEN', KEYS[13]) > 0
+local keys_used = cfg[4] ~= false
+local keyed = keys_used and redis.call('LLEN', KEYS[13]) > 0
 local plain = true
 local turn_keyed = keyed and (now % 2 == 0)
+local exhausted = false
 local function next_task()
   while keyed or plain do
     if keyed and (turn_keyed or not plain) then
@@ -103,6 +108,7 @@ local function next_task()
       plain = false
     end
   end
+  exhausted = true
   return nil, nil
 end
 while taken < max and expired < expired_cap do
@@ -147,12 +153,14 @@ if rate then
 end
 -- Held: a limit stopped the call while tasks were still waiting.
 if taken < asked then
-  local waiting = redis.call('LLEN', KEYS[1]) > 0 or redis.call('LLEN', KEYS[13]) > 0
-  if rate and taken >= max and not slot_bound and waiting then
-    out[1] = math.ceil(tnow + (1 - tokens) * 1000 / rate)
-  elseif slot_bound and taken >= max and waiting then
-    out[1] = -1
-  elseif not waiting and tonumber(redis.call('HGET', KEYS[12], 'kn') or '0') > 0 then
+  if (rate or slot_bound) and taken >= max and not exhausted
+      and (redis.call('LLEN', KEYS[1]) > 0 or redis.call('LLEN', KEYS[13]) > 0) then
+    if slot_bound then
+      out[1] = -1
+    else
+      out[1] = math.ceil(tnow + (1 - tokens) * 1000 / rate)
+    end
+  elseif exhausted and keys_used and tonumber(redis.call('HGET', KEYS[12], 'kn') or '0') > 0 then
     out[1] = -1  -- only keys at their limit have tasks
   end
 end

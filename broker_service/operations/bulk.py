@@ -47,7 +47,8 @@ class BulkMover:
         """How many tasks moved. A cancelled call keeps what its finished chunks moved."""
         k = self._keys
         index = k.pending(queue) if state == "pending" else getattr(k, state)(queue)
-        keys = [index, k.pending(queue), k.archived(queue), k.waiting(queue)]
+        keys = [index, k.pending(queue), k.archived(queue), k.waiting(queue),
+                k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue)]
         before = -1 if narrow.older_than_ms is None else now_ms - narrow.older_than_ms
         cursor = Cursor()
         moved = chunks = 0
@@ -55,7 +56,7 @@ class BulkMover:
             reply = await self._scripts.call("bulk", keys, [
                 operation, state, index_kind(state), cursor.task_id, cursor.score,
                 self._chunk, now_ms, k.task_prefix(queue), narrow.type, narrow.error_type,
-                before, k.notify_channel(), queue,
+                before, k.notify_channel(), queue, k.key_pending_prefix(queue),
             ])
             moved += int(reply[0])
             chunks += 1

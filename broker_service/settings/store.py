@@ -81,16 +81,17 @@ class QueueSettingsStore:
         pipe = self._redis.pipeline(transaction=True)
         pipe.time()
         pipe.exists(k.paused(queue))
-        pipe.hmget(k.queue_settings(queue), _ALL)
-        pipe.hmget(k.flow(queue), ["tk", "tt", "ll"])
+        pipe.hmget(k.queue_settings(queue), [*_ALL, "ll"])
+        pipe.hmget(k.flow(queue), ["tk", "tt"])
         pipe.zcard(k.active(queue))
         pipe.hget(k.key_active(queue), task.fields.get("ck", ""))
         pipe.zscore(k.group_due(queue), task.fields.get("gi", ""))
-        (seconds, micros), paused, raw, (tokens, at, last), active, key_active, due = (
+        (seconds, micros), paused, raw, (tokens, at), active, key_active, due = (
             await pipe.execute())
+        last = raw[-1]
         return FlowSnapshot(
             now_ms=seconds * 1000 + micros / 1000, paused=bool(paused),
-            flow=parse(raw).flow, tokens=float(tokens) if tokens is not None else None,
+            flow=parse(raw[:-1]).flow, tokens=float(tokens) if tokens is not None else None,
             tokens_at_ms=float(at) if at is not None else None, active=int(active),
             key_active=int(key_active or 0), last_lease_ms=int(last) if last else None,
             group_flush_ms=int(due) if due is not None else None)

@@ -85,7 +85,7 @@ async def test_lease_forwards_due_tasks_then_leases_oldest_first(store_env: Stor
         f"{P}:pending": ["due"],
         f"{P}:retry": [("later", T0 + 1000)],
         f"{P}:active": [("new", T0 + 15000), ("old", T0 + 15000)],
-        f"{P}:flow": {"ll": str(T0)},
+        f"{P}:settings": {"ll": str(T0)},
         f"{P}:t:old": {"b": "env-old", "mr": "3", "na": str(T0 - 10), "s": "active", "w": "w1",
                        "lx": exp, "tk": f"{token_prefix}.1", "ld": "15000", "la": str(T0)},
         f"{P}:t:new": {"b": "env-new", "mr": "3", "na": str(T0 - 5), "r": "2", "ll": "1",

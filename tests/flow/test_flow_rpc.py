@@ -192,3 +192,16 @@ async def test_delete_queue_deletes_the_tasks_waiting_in_key_lists(
     reply = await inspect_stub.DeleteQueue(ipb.DeleteQueueRequest(queue=Q, force=True))
     assert reply.deleted_tasks == 1502
     assert [key async for key in redis_client.scan_iter(match=f"leasq:{{{Q}}}:*")] == []
+
+
+async def test_run_all_puts_keyed_tasks_back_in_their_key_lists(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub,
+) -> None:
+    for i in range(3):
+        await broker_stub.Enqueue(bpb.EnqueueRequest(task=spec(
+            queue=Q, task_id=f"later{i}", concurrency_key="L",
+            process_in=Duration(seconds=3600))))
+    ran = await inspect_stub.RunAllTasks(ipb.RunAllTasksRequest(
+        queue=Q, state=task_pb2.TASK_STATE_SCHEDULED))
+    assert ran.affected == 3
+    assert [t.id for t in await lease(broker_stub, Q, 5)] == ["later0"]  # one at a time
