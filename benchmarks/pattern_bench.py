@@ -23,6 +23,7 @@ import time
 
 import grpc
 from broker_bench import broker_pid, cpu_seconds
+from google.protobuf.duration_pb2 import Duration
 from harness import running_stack
 
 from leasq.v1 import broker_service_pb2 as pb
@@ -61,10 +62,14 @@ async def timed(stub: pb_grpc.BrokerServiceStub, request: pb.LeaseRequest, n: in
 
 async def scenario(stub: pb_grpc.BrokerServiceStub, pid: int, name: str, n: int
                    ) -> tuple[list[float], float, int]:
-    one = pb.LeaseRequest(worker_id="bench", queues=[pb.QueueWeight(queue="solo")])
-    pattern = pb.LeaseRequest(worker_id="bench", queues=[pb.QueueWeight(pattern="t.*")])
+    # Leases outlive the run: no task is reclaimed into a queue mid-scenario.
+    hour = Duration(seconds=3600)
+    one = pb.LeaseRequest(worker_id="bench", queues=[pb.QueueWeight(queue="solo")],
+                          lease_duration=hour)
+    pattern = pb.LeaseRequest(worker_id="bench", queues=[pb.QueueWeight(pattern="t.*")],
+                              lease_duration=hour)
     wide = pb.LeaseRequest(worker_id="bench", queues=[pb.QueueWeight(pattern="t.*")],
-                           max_tasks=1000)
+                           max_tasks=1000, lease_duration=hour)
     await drain(stub, wide)
     await drain(stub, one)
     if name == "1 queue":
