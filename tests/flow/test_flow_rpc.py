@@ -205,3 +205,16 @@ async def test_run_all_puts_keyed_tasks_back_in_their_key_lists(
         queue=Q, state=task_pb2.TASK_STATE_SCHEDULED))
     assert ran.affected == 3
     assert [t.id for t in await lease(broker_stub, Q, 5)] == ["later0"]  # one at a time
+
+
+async def test_strict_leasing_passes_over_a_queue_held_by_its_limit(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub,
+) -> None:
+    await configure(inspect_stub, "first", max_active=1)
+    await enqueue(broker_stub, "first", 3, prefix="f")
+    await enqueue(broker_stub, "second", 3, prefix="s")
+    reply = await broker_stub.Lease(bpb.LeaseRequest(
+        worker_id="w1", strict=True, max_tasks=3,
+        queues=[bpb.QueueWeight(queue="first"), bpb.QueueWeight(queue="second")]))
+    # The first queue serves what its limit allows; the rest comes from the next one.
+    assert [t.id for t in reply.tasks] == ["f0", "s0", "s1"]
