@@ -126,11 +126,12 @@ class Leasing:
                 remaining = give_up - loop.time()
                 if grants or remaining <= 0:
                     return grants
-                holds = [self._store.holds.get(queue, 0) for queue in queues]
+                holds = [self._store.holds.get(queue, 0) for queue in watched]
                 if not held_marked and any(holds):
                     # Held back by a limit: Ack, Nack and reclaim publish a wake-up from now
                     # on; re-check once so that a slot freed before the mark is not missed.
-                    await self._store.mark_held(queues, ask.wait_ms + WAIT_MARK_SLACK_MS)
+                    held = [queue for queue, hold in zip(watched, holds, strict=True) if hold]
+                    await self._store.mark_held(held, ask.wait_ms + WAIT_MARK_SLACK_MS)
                     held_marked = True
                     continue
                 await self._sleep_until_woken(woken, queues, remaining, holds)

@@ -11,6 +11,7 @@ import grpc
 from flow_testing import ack, configure, enqueue, lease
 from google.protobuf.duration_pb2 import Duration
 from rpc_testing import refusal, spec
+from waiting import eventually
 
 from leasq.v1 import broker_service_pb2 as bpb
 from leasq.v1 import inspect_service_pb2 as ipb
@@ -218,3 +219,21 @@ async def test_strict_leasing_passes_over_a_queue_held_by_its_limit(
         queues=[bpb.QueueWeight(queue="first"), bpb.QueueWeight(queue="second")]))
     # The first queue serves what its limit allows; the rest comes from the next one.
     assert [t.id for t in reply.tasks] == ["f0", "s0", "s1"]
+
+
+async def test_a_lease_by_pattern_held_by_max_active_wakes_on_ack(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub, redis_client: Any,
+) -> None:
+    await configure(inspect_stub, "capped.a", max_active=1)
+    await enqueue(broker_stub, "capped.a", 2)
+    [first] = await lease(broker_stub, "capped.a", 2)
+    waiting = asyncio.ensure_future(broker_stub.Lease(bpb.LeaseRequest(
+        worker_id="w2", queues=[bpb.QueueWeight(pattern="capped.*")], max_tasks=2,
+        wait=Duration(seconds=20))))
+    # The held queue, reached through the pattern, is marked so that its Ack publishes.
+    await eventually(lambda: redis_client.exists("leasq:{capped.a}:held"), 5,
+                     "the pattern's held queue marked")
+    assert not waiting.done()
+    await ack(broker_stub, first)
+    woken = await asyncio.wait_for(waiting, 5)
+    assert [t.id for t in woken.tasks] == ["t1"]
