@@ -237,3 +237,24 @@ async def test_a_lease_by_pattern_held_by_max_active_wakes_on_ack(
     await ack(broker_stub, first)
     woken = await asyncio.wait_for(waiting, 5)
     assert [t.id for t in woken.tasks] == ["t1"]
+
+
+async def test_get_task_explains_a_retry_wait_and_an_aggregating_task(
+    inspect_stub: InspectServiceStub, broker_stub: BrokerServiceStub,
+) -> None:
+    await enqueue(broker_stub, Q, 1, prefix="failing")
+    [task] = await lease(broker_stub, Q, 1)
+    await broker_stub.Nack(bpb.NackRequest(worker_id="w1", items=[bpb.NackItem(
+        lease=bpb.LeaseRef(queue=Q, task_id=task.id, lease_token=task.lease_token),
+        error="boom", retry_after=Duration(seconds=3600))]))
+    retry = (await inspect_stub.GetTask(ipb.GetTaskRequest(queue=Q, task_id=task.id))
+             ).task.blocked
+    assert retry.reason == task_pb2.BLOCK_REASON_RETRY_WAIT
+    assert 3500 < retry.until.seconds - time.time() < 3700
+    assert retry.HasField("last_lease_at")
+    await broker_stub.Enqueue(bpb.EnqueueRequest(task=spec(queue=Q, task_id="member",
+                                                           group="g1")))
+    grouped = (await inspect_stub.GetTask(ipb.GetTaskRequest(queue=Q, task_id="member"))
+               ).task.blocked
+    assert grouped.reason == task_pb2.BLOCK_REASON_AGGREGATING
+    assert 0 < grouped.until.seconds - time.time() < 10  # the default 5 s grace period
