@@ -18,6 +18,7 @@ from redis.exceptions import ResponseError
 
 from leasq_broker.errors import StorageUnavailable
 from leasq_broker.groups.calls import join_call
+from leasq_broker.groups.models import INLINE_FLUSH_MEMBERS
 from leasq_broker.keys import Keys
 from leasq_broker.models import (
     EnqueueStatus,
@@ -87,6 +88,8 @@ class TaskStore:
         self._backoff = backoff or BackoffPolicy()
         # Told the flush instant of every group an enqueue created (the aggregator's wake-up).
         self.on_group_due: Callable[[int], None] | None = None
+        # Most members a join script flushes inline for full groups (see group_join.lua).
+        self.inline_flush_members = INLINE_FLUSH_MEMBERS
         # Per queue, what its latest lease script said about its limits: 0 none held the call
         # back, -1 a slot must free (max active, key limits), else the Redis-clock instant (ms)
         # of the next rate-limit token.
@@ -124,7 +127,8 @@ class TaskStore:
                 calls.append(self._enqueue_call(queue, [records[i] for i in plain], now_ms))
                 parts[-1].append((False, plain))
             if joined:
-                calls.append(join_call(self._keys, queue, [records[i] for i in joined], now_ms))
+                calls.append(join_call(self._keys, queue, [records[i] for i in joined], now_ms,
+                                       self.inline_flush_members))
                 parts[-1].append((True, joined))
         grouped = [queue for (queue, _), p in zip(groups, parts, strict=True) if p[-1][0]]
         index = [("SADD", self._keys.grouped_queues(), *grouped)] if grouped else []

@@ -17,7 +17,8 @@ from leasq_broker.scripts import ScriptArg, ScriptCall
 FLUSH_DUE, FLUSH_NOW = "due", "now"
 
 
-def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
+def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int,
+              inline_flush_members: int) -> ScriptCall:
     """``group_join.lua`` for grouped records of one queue: one argument per task (its meta
     and GroupMember bytes), the flushed tasks' bases once per distinct base."""
     k = keys
@@ -32,7 +33,8 @@ def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int
                      f"\t{r.deadline_ms}\t{base}\t".encode() + r.member)
     args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
                              len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
-                             DEFAULT_MAX_SIZE, len(bases), MAX_FLUSH_BYTES, *bases, *tasks]
+                             DEFAULT_MAX_SIZE, len(bases), MAX_FLUSH_BYTES, inline_flush_members,
+                             *bases, *tasks]
     return ScriptCall("group_join", script_keys, args)
 
 

@@ -16,6 +16,10 @@ DEFAULT_MAX_SIZE = 100
 # flushed task can be leased under gRPC's default 4 MiB message limit. A member that would
 # take its group past it flushes the group first.
 MAX_FLUSH_BYTES = 3 * 1024 * 1024 - 64 * 1024
+# Most members one enqueue's join script flushes for groups reaching their max size; further
+# full groups are made due at once and flushed by the aggregator in scripts of their own, so
+# that one batch filling thousands of groups cannot hold Redis for seconds.
+INLINE_FLUSH_MEMBERS = 10_000
 MIN_GRACE_MS = 10
 MAX_GRACE_MS = 24 * 3600 * SECOND_MS
 MIN_MAX_DELAY_MS = 10

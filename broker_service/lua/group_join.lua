@@ -10,9 +10,12 @@
 -- ARGV[8] default max size   ARGV[9] m, the number of distinct bases
 -- ARGV[10] most bytes of members in one flushed task: a member that would take its group past
 --   it flushes the group first and starts the next one (a flushed task must fit a Lease answer)
--- ARGV[10+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
+-- ARGV[11] most members this script flushes for reaching max size: a group that fills past
+--   it is made due now and left to the aggregator, so that a batch filling many groups at once
+--   cannot hold Redis for long (such a group may take the rest of the batch's members for it)
+-- ARGV[11+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
 --   and members (shared by every group of a type with the same options: sent once)
--- then per task i: ARGV[10+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
+-- then per task i: ARGV[11+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
 --   <TAB>deadline ms (0 = none)<TAB>base index j<TAB>" followed by the member's GroupMember
 --   bytes (one argument per task: argument encoding dominates big batches)
 -- A waiting member's hash keeps its GroupMember in 'b' (it has no envelope of its own) and
@@ -20,7 +23,7 @@
 -- The flushed task's id is 'g-' .. sha1(group id, first member id, first join time): the
 -- same flush always makes the same id.
 -- Returns: {statuses (0 joined, 1 task id conflict), earliest flush instant of a group created
--- here (-1 none), groups flushed here}
+-- or made due here (-1 none), groups flushed here}
 local now = tonumber(ARGV[1])
 local prefix = ARGV[4]
 
@@ -33,13 +36,15 @@ local max_size = tonumber(s[3] or ARGV[8])
 local n = tonumber(ARGV[5])
 local m = tonumber(ARGV[9])
 local max_bytes = tonumber(ARGV[10])
+local inline_budget = tonumber(ARGV[11])
+local inline_flushed = 0
 local statuses = {}
 local earliest = -1
 local flushed = 0
 local joined = 0
 local metas, fields, seen = {}, {}, {}
 for i = 1, n do
-  local meta = {string.match(ARGV[10 + m + i],
+  local meta = {string.match(ARGV[11 + m + i],
     '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')}
   metas[i] = meta
   if not seen[meta[2]] then
@@ -81,16 +86,20 @@ for i = 1, n do
     local first = firsts[gid]
     if size == 1 then
       first = now
-      redis.call('HSET', ikey, 'gb', ARGV[10 + tonumber(bi)] .. len_field('\122', group),
+      redis.call('HSET', ikey, 'gb', ARGV[11 + tonumber(bi)] .. len_field('\122', group),
         'mr', mr, 'rt', rt, 'dl', dl, 'g', group)
       -- a group made here is flushed with the right first instant even before the end
       redis.call('HSET', KEYS[6], 'f:' .. gid, now)
     end
     firsts[gid] = first
-    if size >= max_size then
-      flush(mkey, ikey, gid)
+    if size >= max_size and inline_flushed < inline_budget then
+      local _, count = flush(mkey, ikey, gid)
+      inline_flushed = inline_flushed + count
       dues[gid], sizes[gid], firsts[gid], bytes[gid] = nil, nil, nil, 0
       flushed = flushed + 1
+    elseif size >= max_size then
+      dues[gid], sizes[gid] = now, size
+      if earliest < 0 or now < earliest then earliest = now end
     else
       local due = math.min(now + grace, first + max_delay)
       dues[gid], sizes[gid] = due, size

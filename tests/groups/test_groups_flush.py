@@ -93,6 +93,25 @@ async def test_a_member_that_would_take_its_group_past_the_byte_cap_flushes_the_
     assert total == 1 and views[0].size == 1  # m6 waits in the next group
 
 
+async def test_a_batch_filling_many_groups_flushes_some_inline_and_leaves_the_rest_due_now(
+    replica: Replica, clock: ManualClock,
+) -> None:
+    await replica.groups.update_settings(QUEUE, SettingsUpdate(max_size=3))
+    replica.store.inline_flush_members = 6  # two full groups' worth per join script
+    batch = [task(10 * g + n, group=f"user:{g}") for n in range(3) for g in range(4)]
+    results = await replica.producer.enqueue_many(batch)
+    assert all(not isinstance(r, Exception) and r.aggregating for r in results)
+    assert len(await pending(replica)) == 2
+    views, _, total = await replica.groups.page(QUEUE, 0, "")
+    assert total == 2 and all(v.size == 3 and v.flush_at_ms == clock.now_ms() for v in views)
+    assert clock.now_ms() in replica.due_notes  # the aggregator is woken for them at once
+    done = await replica.groups.flush_due()
+    assert done.flushed == 2
+    flushed = await pending(replica)
+    assert sorted(members(t) for t in flushed) == [
+        [f"m{10 * g + n}" for n in range(3)] for g in range(4)]
+
+
 async def test_the_flushed_task_carries_members_group_and_the_first_members_options(
     replica: Replica, clock: ManualClock,
 ) -> None:

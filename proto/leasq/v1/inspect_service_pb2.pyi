@@ -738,7 +738,11 @@ class GroupSettings(_message.Message):
     MAX_DELAY_FIELD_NUMBER: _builtins.int
     MAX_SIZE_FIELD_NUMBER: _builtins.int
     max_size: _builtins.int
-    """Flush as soon as the group holds this many tasks. Default 100; 1-10,000; 0 means default."""
+    """Flush as soon as the group holds this many tasks (inside the enqueue that filled it; when
+    one enqueue fills groups of more than 10,000 members in all, the others are flushed by the
+    broker's background work right after, and may take the rest of that enqueue's members for
+    them). Default 100; 1-10,000; 0 means default.
+    """
     @_builtins.property
     def grace_period(self) -> _duration_pb2.Duration:
         """Flush once no task joined the group for this long. Default 5 s; 10 ms - 24 h."""
