@@ -3,21 +3,16 @@
 Every queue's entry is converted and validated before any is written, so a bad file writes
 nothing. At start a bad file stops the broker (:class:`QueueSettingsFileError`, naming the
 queue and the field); later, a bad edit is logged and the stored settings stay as they were.
-The file's directory is watched (editors and config management replace files by rename), as
-for the schedules file: saving the file is enough. Queues and fields the file does not name
-are left as they are.
+The file is watched as the schedules file is (:mod:`leasq_broker.watched_file`): saving it is
+enough. Queues and fields the file does not name are left as they are.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import structlog
-import watchfiles
 
 from leasq.v1 import inspect_service_pb2 as pb
 from leasq_broker import validation as v
@@ -26,6 +21,7 @@ from leasq_broker.settings import file as settings_file
 from leasq_broker.settings.file import QueueSettingsFileError
 from leasq_broker.settings.models import QueueSettingsUpdate
 from leasq_broker.settings.service import QueueSettingsService
+from leasq_broker.watched_file import WatchedFile
 
 log = structlog.get_logger(__name__)
 
@@ -33,16 +29,16 @@ log = structlog.get_logger(__name__)
 ToUpdate = Callable[[pb.UpdateQueueSettingsRequest], QueueSettingsUpdate]
 
 
-class QueueSettingsFileSync:
+class QueueSettingsFileSync(WatchedFile):
     """Applies one queue-settings file through the settings use case."""
 
+    what = "queue settings file"
+    refusal = QueueSettingsFileError
+
     def __init__(self, path: Path, settings: QueueSettingsService, to_update: ToUpdate) -> None:
-        self._path = path
-        self._watched = str(path.resolve())
+        super().__init__(path)
         self._settings = settings
         self._to_update = to_update
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
     async def apply(self) -> None:
         """Read, check and apply the file; raises QueueSettingsFileError, writing nothing."""
@@ -60,28 +56,3 @@ class QueueSettingsFileSync:
         for queue, update in updates:
             await self._settings.update(queue, update)
         log.info("queue settings file applied", path=str(self._path), queues=len(updates))
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._watch(), name="leasq-queue-settings-file")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        folder = os.path.dirname(self._watched)
-        async for changes in watchfiles.awatch(folder, stop_event=self._stop, debounce=200,
-                                               recursive=False):
-            if not any(changed == self._watched for _, changed in changes):
-                continue
-            try:
-                await self.apply()
-            except QueueSettingsFileError as error:
-                log.error("queue settings file refused; the stored settings are unchanged",
-                          path=str(self._path), error=str(error))
-            except Exception as error:  # Redis down: the next save applies it again
-                log.warning("queue settings file not applied", path=str(self._path),
-                            error=repr(error))
