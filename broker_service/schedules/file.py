@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,12 @@ from typing import Any, TypeVar
 from leasq_broker.errors import InvalidField
 from leasq_broker.schedules.models import CatchUp, Overlap, ScheduleDef, Template
 from leasq_broker.schedules.ticks import SpecError, parse_duration_ms
+from leasq_broker.toml_tables import header_lines, read_tables
 
 DURATIONS = ("timeout", "deadline_after", "retention", "unique_ttl", "jitter", "catch_up_window")
 TEXTS = ("name", "spec", "time_zone", "type", "queue", "unique_key", "catch_up", "overlap")
 FIELDS = (*TEXTS, *DURATIONS, "payload", "headers", "max_retry", "paused")
 E = TypeVar("E", CatchUp, Overlap)
-_HEADER = re.compile(r"^\s*\[\[\s*schedule\s*\]\]")
 
 
 class ScheduleFileError(ValueError):
@@ -55,7 +54,7 @@ class _Locator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
-        self.headers = [i + 1 for i, line in enumerate(self.lines) if _HEADER.match(line)]
+        self.headers = header_lines(self.lines, "schedule")
 
     def line(self, index: int, field: str = "") -> int:
         start = self.headers[index] if index < len(self.headers) else 1
@@ -76,22 +75,8 @@ class _Locator:
 
 def load(path: Path) -> list[Entry]:
     """Read and shape-check the file; values are checked by the schedules use case."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScheduleFileError(f"{path}: cannot read: {exc}") from exc
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScheduleFileError(f"{path}: not valid TOML: {exc}") from exc
+    tables, text = read_tables(path, "schedule", "schedules", ScheduleFileError)
     where = _Locator(path, text)
-    unknown = set(document) - {"schedule"}
-    if unknown:
-        raise ScheduleFileError(f"{path}: unknown top-level keys {sorted(unknown)}; "
-                                "list schedules as [[schedule]] tables")
-    tables = document.get("schedule", [])
-    if not isinstance(tables, list):
-        raise ScheduleFileError(f"{path}: 'schedule' must be an array of tables ([[schedule]])")
     entries: list[Entry] = []
     names: set[str] = set()
     for index, table in enumerate(tables):

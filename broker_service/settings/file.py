@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +37,9 @@ from google.protobuf.message import Message
 from leasq.v1 import inspect_service_pb2 as pb
 from leasq_broker.errors import InvalidField
 from leasq_broker.schedules.ticks import SpecError, parse_duration_ms
+from leasq_broker.toml_tables import header_lines, read_tables
 
 DEFAULT = "default"
-_HEADER = re.compile(r"^\s*\[\[\s*queue\s*\]\]")
 _INTEGER_TYPES = (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_UINT64,
                   FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64)
 _FLOAT_TYPES = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
@@ -65,7 +64,7 @@ class Locator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
-        self.headers = [i + 1 for i, line in enumerate(self.lines) if _HEADER.match(line)]
+        self.headers = header_lines(self.lines, "queue")
         self.names: dict[int, str] = {}
 
     def line(self, index: int, field: str = "") -> int:
@@ -89,22 +88,8 @@ class Locator:
 
 def load(path: Path) -> tuple[list[Entry], Locator]:
     """Read and shape-check the file; values are checked by the settings use case."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QueueSettingsFileError(f"{path}: cannot read: {exc}") from exc
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise QueueSettingsFileError(f"{path}: not valid TOML: {exc}") from exc
+    tables, text = read_tables(path, "queue", "queues", QueueSettingsFileError)
     where = Locator(path, text)
-    unknown = set(document) - {"queue"}
-    if unknown:
-        raise QueueSettingsFileError(f"{path}: unknown top-level keys {sorted(unknown)}; "
-                                     "list queues as [[queue]] tables")
-    tables = document.get("queue", [])
-    if not isinstance(tables, list):
-        raise QueueSettingsFileError(f"{path}: 'queue' must be an array of tables ([[queue]])")
     entries: list[Entry] = []
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
