@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TYPECHECK_DIR := build/typecheck
 
-.PHONY: install run test proto proto-check lint typecheck-tree node-deps demo bench bench-quick
+.PHONY: browser-deps install run test proto proto-check lint typecheck-tree node-deps demo bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/leasq serve
+	$(BIN)/leasq serve --dashboard
 
 # Two pytest workers (pytest-xdist), each with a Redis and brokers of its own: about 5 minutes
 # on 2 cores instead of 8. `make test PYTEST_ARGS=` runs the suite in one process.
 PYTEST_ARGS ?= -n 2
-test: install node-deps
+test: install node-deps browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The blog example (examples/blog): broker, SMTP sink, both workers and the HTTP app, with what
@@ -45,6 +45,16 @@ $(NODE_STAMP): $(NODE_DIR)/package-lock.json $(NODE_DIR)/package.json
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(NODE_STAMP); \
 	else echo "node-deps: npm not found, examples/node not installed"; fi
+
+# The dashboard's browser tests drive Debian's Chromium: install it when missing (as root
+# through apt-get; anyone else is told what to run, and those tests then fail saying so).
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-deps: installing Debian's chromium"; \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); \
+	else echo "browser-deps: run 'apt-get install -y chromium' for the dashboard's browser tests"; fi
 
 proto: install
 	PATH="$(abspath $(BIN)):$$PATH" PYTHON=$(abspath $(BIN)/python) scripts/gen_proto.sh

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 from redis.asyncio import Redis
 
 from leasq_broker.admin import Admin
@@ -37,6 +40,9 @@ from leasq_broker.settings.service import QueueSettingsService
 from leasq_broker.settings.store import QueueSettingsStore
 from leasq_broker.store import TaskStore
 from leasq_broker.workers.registry import WorkerRegistry
+
+if TYPE_CHECKING:
+    from leasq_broker.dashboard.services import DashboardServices
 
 
 class BrokerApp:
@@ -78,7 +84,8 @@ class BrokerApp:
         self.shutdown_gate = ShutdownGate()
         reader = TaskReader(redis, keys, self.scripts)
         queue_settings = QueueSettingsStore(redis, keys)
-        admin = Admin(self.store, reader, self.clock, queue_settings)
+        self.admin = admin = Admin(self.store, reader, self.clock, queue_settings)
+        self.queue_settings = QueueSettingsService(queue_settings)
         self.groups = Groups(GroupStore(redis, self.scripts, keys), reader, self.clock,
                              on_flushed=self.notifier.wake)
         self.aggregator = Aggregator(self.groups, self.clock)
@@ -96,7 +103,7 @@ class BrokerApp:
                                               self.workers)
         self.inspect_servicer = InspectServicer(admin, self.groups, self.operations,
                                                 self.workers,
-                                                QueueSettingsService(queue_settings))
+                                                self.queue_settings)
         self.schedule_servicer = ScheduleServicer(self.schedules)
         self.schedule_file = (None if config.schedules_file is None
                               else ScheduleFileSync(config.schedules_file, self.schedules))
@@ -105,6 +112,16 @@ class BrokerApp:
             else QueueSettingsFileSync(config.queue_settings_file,
                                        QueueSettingsService(queue_settings),
                                        group_converters.settings_update))
+
+    def dashboard_services(self, version: str) -> DashboardServices:
+        """The domain services the web dashboard reads and acts through."""
+        from leasq_broker.dashboard.services import DashboardServices
+
+        return DashboardServices(
+            admin=self.admin, operations=self.operations, workers=self.workers,
+            schedules=self.schedules, groups=self.groups, queue_settings=self.queue_settings,
+            clock=self.clock, started_at_ms=int(time.time() * 1000), version=version,
+        )
 
     async def start(self) -> None:
         """Load scripts, sync the clock with Redis, apply the schedules file, start the notifier

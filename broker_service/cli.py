@@ -54,6 +54,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _switch(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "on", "true", "yes"):
+        return True
+    if lowered in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"must be on or off, got {text!r}")
+
+
+def _url_path(text: str) -> str:
+    from leasq_broker.dashboard.site import normalize_prefix
+
+    return normalize_prefix(text)
+
+
 def _choice(choices: Sequence[str]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text.lower() not in choices:
@@ -71,6 +86,8 @@ class Flag:
     field: str
     parse: Callable[[str], Any]
     help: str
+    # A switch: ``--name`` alone means on (``--name off`` turns it off).
+    switch: bool = False
 
     @property
     def env(self) -> str:
@@ -112,6 +129,11 @@ SERVE_FLAGS = (
     Flag("http-listen", "http_listen", _optional,
          "host:port of the HTTP server of /metrics (Prometheus) and /healthz, e.g. "
          "127.0.0.1:9464; unset or empty: no HTTP server"),
+    Flag("dashboard", "dashboard", _switch,
+         "serve the web dashboard on the HTTP server (--http-listen, else 127.0.0.1:9464); "
+         "--dashboard alone means on", switch=True),
+    Flag("dashboard-path", "dashboard_path", _url_path,
+         "URL path of the dashboard, e.g. /leasq behind a reverse proxy"),
     Flag("worker-ttl", "worker_ttl_seconds", _positive_float,
          "seconds after its latest call that a worker leaves ListWorkers"),
     Flag("log-format", "log_format", _choice(("auto", *LOG_FORMATS[1:])),
@@ -130,7 +152,7 @@ SERVE_FLAGS = (
 )  # fmt: skip
 METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
             "http-listen": "HOST:PORT", "schedules": "PATH", "auth-tokens-file": "PATH",
-            "queue-settings-file": "PATH",
+            "queue-settings-file": "PATH", "dashboard": "on|off", "dashboard-path": "PATH",
             "tls-cert": "PATH", "tls-key": "PATH", "tls-client-ca": "PATH"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
@@ -164,6 +186,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
             f"--{flag.name}",
             dest=flag.name.replace("-", "_"),
             type=_argparse_type(flag),
+            nargs="?" if flag.switch else None,
+            const=True if flag.switch else None,
             metavar=METAVARS.get(flag.name, flag.name.split("-")[-1].upper()),
             help=f"{flag.help} (env {flag.env}; default: {_shown_default(flag)})",
         )

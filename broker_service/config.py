@@ -12,6 +12,7 @@ from pathlib import Path
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_DASHBOARD_LISTEN = "127.0.0.1:9464"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,18 @@ class BrokerConfig:
     # A worker not seen (no Lease or Heartbeat call) for this long leaves ListWorkers, and an
     # operator's command for it lapses.
     worker_ttl_seconds: float = 60.0
+    # The web dashboard on the HTTP server (see docs/dashboard.md), under this URL path. With
+    # the dashboard on and no http_listen, the HTTP server listens on DEFAULT_DASHBOARD_LISTEN.
+    dashboard: bool = False
+    dashboard_path: str = "/"
+
+    @property
+    def http_address(self) -> str | None:
+        """Where the HTTP server listens: ``http_listen``, or loopback when only the dashboard
+        asks for it; None for no HTTP server."""
+        if self.http_listen is None and self.dashboard:
+            return DEFAULT_DASHBOARD_LISTEN
+        return self.http_listen
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

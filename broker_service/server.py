@@ -239,9 +239,9 @@ def _build_server(
 def _http_server(
     config: BrokerConfig, app: BrokerApp, redis: Redis, authorizer: Authorizer | None
 ) -> HttpServer | None:
-    """The /metrics and /healthz server of ``--http-listen``, not started; None when unset
-    (aiohttp is then not even imported)."""
-    if config.http_listen is None:
+    """The HTTP server of /metrics, /healthz and (``--dashboard``) the dashboard, not started;
+    None when there is none (aiohttp is then not even imported)."""
+    if config.http_address is None:
         return None
     from leasq_broker.observability.http import HttpServer, create_app
 
@@ -249,8 +249,23 @@ def _http_server(
     disable_created_metrics()  # type: ignore[no-untyped-call]
     queues = QueueStats(TaskReader(redis, Keys(config.key_prefix), app.scripts), app.clock.now_ms)
     registry.ensure_registered(queues)
-    return HttpServer(create_app(authorizer=authorizer, before_scrape=queues.refresh,
-                                 healthy=lambda: not app.shutdown_gate.closed))
+    http_app = create_app(authorizer=authorizer, before_scrape=queues.refresh,
+                          healthy=lambda: not app.shutdown_gate.closed)  # fmt: skip
+    if config.dashboard:
+        from leasq_broker.dashboard.site import install
+
+        install(http_app, app.dashboard_services(leasq_version()), config.dashboard_path)
+    return HttpServer(http_app)
+
+
+async def _start_http(config: BrokerConfig, http: HttpServer) -> None:
+    assert config.http_address is not None
+    bound = await http.start(config.http_address)
+    log.info("http serving", address=bound, paths=["/metrics", "/healthz"])
+    if config.dashboard:
+        host, _, port = bound.rpartition(":")
+        shown = "127.0.0.1" if host in ("", "0.0.0.0", "[::]", "::") else host
+        log.info("dashboard serving", url=f"http://{shown}:{port}{config.dashboard_path}")
 
 
 def _log_serving(config: BrokerConfig, address: str, redis_url: str) -> None:
@@ -290,9 +305,7 @@ async def serve(
                 await server.start()
                 _log_serving(config, address, store.url)
                 if http is not None:
-                    assert config.http_listen is not None
-                    log.info("http serving", address=await http.start(config.http_listen),
-                             paths=["/metrics", "/healthz"])  # fmt: skip
+                    await _start_http(config, http)
                 if ready is not None:
                     ready(address)
                 await _wait_for_stop(signals, store)

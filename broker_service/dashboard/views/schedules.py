@@ -1,0 +1,9 @@
+"""The schedules screen."""
+
+from __future__ import annotations
+
+from leasq_broker.dashboard.routes import Routes
+
+
+def register(routes: Routes) -> None:
+    """Nothing yet."""
