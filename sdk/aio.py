@@ -17,12 +17,13 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2, task_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
 from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, ChannelSettings, open_aio_channel
+from leasq_sdk.coalescing_aio import AsyncCoalescer
 from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import AsyncGroupMethods
@@ -75,6 +76,9 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
     def _connect(self) -> None:
         # Opened by the first call, inside the event loop that the channels then belong to.
         self._connection: _Connection | None = None
+        self._coalescer = (AsyncCoalescer(self._send_one, self._send_batch,
+                                          self._coalesce_linger)
+                           if self._coalesce else None)  # fmt: skip
 
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceAsyncStub,
                                        schedule_grpc.ScheduleServiceAsyncStub]:
@@ -156,11 +160,41 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
             headers=headers,
             concurrency_key=concurrency_key,
         )
+        call_timeout = self._timeout if rpc_timeout is None else rpc_timeout
+        if self._coalescer is None:
+            return await self._send_one(spec, call_timeout, bool(task_id))
+        return await self._coalescer.enqueue(spec, call_timeout, bool(task_id))
+
+    async def _send_one(
+        self, spec: task_pb2.TaskSpec, call_timeout: float | None, idempotent: bool
+    ) -> EnqueuedTask:
+        """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
         connection = self._open()
-        stub = connection.broker if task_id else connection.broker_once
+        stub = connection.broker if idempotent else connection.broker_once
         request = broker_service_pb2.EnqueueRequest(task=spec)
-        response = await self._invoke(stub.Enqueue, request, rpc_timeout)
+        try:
+            response = await stub.Enqueue(request, timeout=call_timeout,
+                                          metadata=self._metadata,
+                                          wait_for_ready=self._wait_for_ready)  # fmt: skip
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
         return convert.enqueued_task(response.task)
+
+    async def _send_batch(
+        self,
+        request: broker_service_pb2.EnqueueBatchRequest,
+        call_timeout: float | None,
+        idempotent: bool,
+    ) -> broker_service_pb2.EnqueueBatchResponse:
+        """One ``EnqueueBatch`` call of coalesced enqueues."""
+        connection = self._open()
+        stub = connection.broker if idempotent else connection.broker_once
+        try:
+            return await stub.EnqueueBatch(request, timeout=call_timeout,
+                                           metadata=self._metadata,
+                                           wait_for_ready=self._wait_for_ready)  # fmt: skip
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
 
     async def enqueue_many(
         self, tasks: Iterable[TaskRequest], *, rpc_timeout: float | None = None

@@ -17,6 +17,7 @@ from leasq_sdk.channel import (
     call_metadata,
     read_pem,
 )
+from leasq_sdk.coalescing import check_linger
 from leasq_sdk.convert import state_to_proto
 from leasq_sdk.models import TaskState
 
@@ -46,6 +47,11 @@ class ClientBase:
         wait_for_ready: while the broker is unreachable, calls wait for it up to their deadline
             (default) instead of failing at once with :class:`BrokerUnavailable`.
         options: extra gRPC channel arguments.
+        coalesce: coalesce concurrent ``enqueue`` calls of this client into ``EnqueueBatch``
+            calls (default on; see :mod:`leasq_sdk.coalescing`): a call made while none is in
+            flight still goes out at once, alone; ``False`` sends every call on its own.
+        coalesce_linger: seconds (at most 0.001) a batch of calls that waited for the call in
+            flight may wait for more before it is sent; 0 (default): sent at once.
     """
 
     def __init__(
@@ -62,6 +68,8 @@ class ClientBase:
         keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
         wait_for_ready: bool = True,
         options: Sequence[tuple[str, Any]] = (),
+        coalesce: bool = True,
+        coalesce_linger: float = 0.0,
     ) -> None:
         self.settings = ChannelSettings(
             target=target,
@@ -78,6 +86,8 @@ class ClientBase:
         self._metadata = call_metadata(token)
         self._wait_for_ready = wait_for_ready
         self._default_args = self._make_call_args(timeout)
+        self._coalesce = coalesce
+        self._coalesce_linger = check_linger(coalesce_linger)
         self._connect()
 
     def _connect(self) -> None:

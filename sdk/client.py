@@ -20,12 +20,13 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2, task_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
 from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, open_channel
+from leasq_sdk.coalescing import Coalescer
 from leasq_sdk.convert import Seconds
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import GroupMethods
@@ -56,6 +57,8 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
         self._inspect = inspect_grpc.InspectServiceStub(self._retrying)
         self._schedules = (schedule_grpc.ScheduleServiceStub(self._retrying),
                            schedule_grpc.ScheduleServiceStub(self._plain))
+        self._coalescer = (Coalescer(self._send_one, self._send_batch, self._coalesce_linger)
+                           if self._coalesce else None)  # fmt: skip
 
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceStub,
                                        schedule_grpc.ScheduleServiceStub]:
@@ -156,9 +159,37 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
             headers=headers,
             concurrency_key=concurrency_key,
         )
-        stub = self._broker if task_id else self._broker_once
+        call_timeout = self._timeout if rpc_timeout is None else rpc_timeout
+        if self._coalescer is None:
+            return self._send_one(spec, call_timeout, bool(task_id))
+        return self._coalescer.enqueue(spec, call_timeout, bool(task_id))
+
+    def _send_one(
+        self, spec: task_pb2.TaskSpec, call_timeout: float | None, idempotent: bool
+    ) -> EnqueuedTask:
+        """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
+        stub = self._broker if idempotent else self._broker_once
         request = broker_service_pb2.EnqueueRequest(task=spec)
-        return convert.enqueued_task(self._invoke(stub.Enqueue, request, rpc_timeout).task)
+        try:
+            response = stub.Enqueue(request, timeout=call_timeout, metadata=self._metadata,
+                                    wait_for_ready=self._wait_for_ready)  # fmt: skip
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
+        return convert.enqueued_task(response.task)
+
+    def _send_batch(
+        self,
+        request: broker_service_pb2.EnqueueBatchRequest,
+        call_timeout: float | None,
+        idempotent: bool,
+    ) -> broker_service_pb2.EnqueueBatchResponse:
+        """One ``EnqueueBatch`` call of coalesced enqueues."""
+        stub = self._broker if idempotent else self._broker_once
+        try:
+            return stub.EnqueueBatch(request, timeout=call_timeout, metadata=self._metadata,
+                                     wait_for_ready=self._wait_for_ready)  # fmt: skip
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
 
     def enqueue_many(
         self, tasks: Iterable[TaskRequest], *, rpc_timeout: float | None = None
