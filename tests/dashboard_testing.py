@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from broker_process import BrokerHandle
 
 from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, schedule_service_pb2_grpc
+from leasq_broker.edge.tokens import hash_token
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,15 @@ def sign_in(page: Any, served: Served, token: str) -> None:
     page.goto(served.url)
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
+
+
+ADMIN, READER, PRODUCER = "admin-secret-token", "reader-secret-token", "producer-secret-token"
+
+
+def tokens_file(tmp_path: Path) -> Path:
+    """A broker tokens file with one token per role: ``ADMIN``, ``READER``, ``PRODUCER``."""
+    path = tmp_path / "tokens.toml"
+    path.write_text("".join(
+        f'[[token]]\nname = "{name}"\nsha256 = "{hash_token(secret)}"\nrole = "{name}"\n\n'
+        for name, secret in (("admin", ADMIN), ("reader", READER), ("producer", PRODUCER))))
+    return path

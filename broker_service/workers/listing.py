@@ -32,10 +32,15 @@ class WorkerListing:
         index narrows the ids to those recorded within ``ttl_ms`` (plus a slack for the clocks
         of broker and Redis); the registration hash decides, so that a worker listed is one
         whose command is still in force."""
+        return await self.some(await self.live_ids(now_ms, ttl_ms))
+
+    async def live_ids(self, now_ms: int, ttl_ms: int) -> list[str]:
+        """The ids of the index recorded within ``ttl_ms`` (plus the slack), sorted: a few may
+        have expired since, which :meth:`some` leaves out."""
         since = now_ms - ttl_ms - CLOCK_SLACK_MS
         raw_ids: list[Any] = await self._redis.zrange(
             self._worker_keys.index(), f"({since}", "+inf", byscore=True)
-        return await self.some(sorted(as_text(i) for i in raw_ids))
+        return sorted(as_text(i) for i in raw_ids)
 
     async def some(self, worker_ids: Sequence[str]) -> list[WorkerRecord]:
         """These workers (those still registered), in the given order, with their tasks."""

@@ -175,6 +175,15 @@ class WorkerRegistry:
         """Every live worker, sorted by id, with the tasks it holds."""
         return await self._listing.live(self._clock.now_ms(), self.ttl_ms)
 
+    async def page_workers(self, after: str, size: int) -> tuple[list[WorkerRecord], str, int]:
+        """Live workers by id after ``after`` (a page of at most ``size``), the next page's
+        token ("" on the last page) and how many workers the index lists as live: a page reads
+        the registrations, and the active tasks of the queues, of its own workers only."""
+        ids = await self._listing.live_ids(self._clock.now_ms(), self.ttl_ms)
+        rest = [i for i in ids if i > after] if after else ids
+        token = rest[size - 1] if len(rest) > size else ""
+        return await self._listing.some(rest[:size]), token, len(ids)
+
     async def give_command(self, worker_id: str, command: Command) -> WorkerRecord:
         """Tell a live worker to go quiet or stop (a stop is never lowered to quiet); the
         worker as it is now. :class:`WorkerNotFound` for a worker not seen within the TTL."""
