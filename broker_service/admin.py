@@ -82,6 +82,13 @@ class Admin:
         token = _encode_token(state, following) if following < total else ""
         return tasks, token, total
 
+    async def require_queue(self, queue: str) -> None:
+        """Raise QueueNotFound unless ``queue`` exists (the dashboard's queue and task pages;
+        the RPCs answer an unknown queue as an empty one)."""
+        v.queue_name("queue", queue)
+        if not await self._reader.queue_known(queue):
+            raise QueueNotFound(f"no queue {queue!r}: a queue exists from its first enqueue on")
+
     async def pause(self, queue: str, paused: bool) -> None:
         v.queue_name("queue", queue)
         if not await self._store.set_paused(queue, paused):
@@ -114,6 +121,14 @@ class Admin:
         if code == 1:
             raise WrongState(f"task {task_id!r} is not active; only active tasks can be canceled")
         return await self.get_task(queue, task_id)
+
+
+def page_window(page_token: str, state: str, page_size: int) -> tuple[int, str]:
+    """Where a ListTasks page token of ``state`` starts, and the token of the page before
+    it ("" for the first page): for pagers that go back as well as on."""
+    offset = _decode_token(page_token, state)
+    before = max(0, offset - page_size)
+    return offset, _encode_token(state, before) if before else ""
 
 
 def _encode_token(state: str, offset: int) -> str:

@@ -170,6 +170,10 @@ class TaskReader:
         """Every known queue, sorted."""
         return sorted(text(m) for m in await self._redis.smembers(self._keys.queues()))
 
+    async def queue_known(self, queue: str) -> bool:
+        """Whether ``queue`` was ever enqueued to (and not deleted since)."""
+        return bool(await self._redis.sismember(self._keys.queues(), queue))
+
     async def list_queues(self) -> list[tuple[str, bool]]:
         names = await self.queue_names()
         pipe = self._redis.pipeline(transaction=False)

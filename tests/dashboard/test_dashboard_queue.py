@@ -1,0 +1,159 @@
+"""The queue screen in Chromium against a real broker with real tasks: tab counts, moving
+selected tasks, acting on a whole state, search, pause/resume, settings, paging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard_tasks import enqueue, fail, lease, state_of, stats
+from dashboard_testing import Served
+from google.protobuf.duration_pb2 import Duration
+from playwright.sync_api import expect
+
+from leasq.v1 import inspect_service_pb2 as inspect_pb
+
+
+def seed_every_state(served: Served, queue: str) -> dict[str, list[str]]:
+    """1 active, 2 retry, 1 archived (leased and failed), 5 pending, 1 scheduled."""
+    enqueue(served, queue, 4, task_type="report:build", task_id="old")
+    leased = lease(served, queue, 4)
+    fail(served, leased[:2], "smtp down", "SmtpError")
+    fail(served, leased[2:3], "bad address", "InvalidAddress", archive=True)
+    return {
+        "active": [leased[3].id], "retry": [t.id for t in leased[:2]], "archived": [leased[2].id],
+        "pending": enqueue(served, queue, 5, task_id="new"),
+        "scheduled": enqueue(served, queue, 1, task_id="later", process_in=Duration(seconds=3600)),
+    }
+
+
+def tab_count(page: Any, state: str) -> Any:
+    return page.locator(f".tabs a[data-state={state}] .tab-count")
+
+
+def select_and(page: Any, ids: list[str], action: str) -> None:
+    for task_id in ids:
+        page.check(f"tr[data-task='{task_id}'] input[name=id]")
+    page.click(f"#selection button[data-action={action}]")
+
+
+def test_the_tabs_count_each_state_and_selected_tasks_are_archived_run_and_deleted(
+    page: Any, dashboard: Served
+) -> None:
+    ids = seed_every_state(dashboard, "mail")
+    page.goto(dashboard.at("queues/mail"))
+    for state, expected in (("pending", 5), ("active", 1), ("scheduled", 1), ("retry", 2),
+                            ("archived", 1), ("completed", 0), ("aggregating", 0)):
+        expect(tab_count(page, state)).to_have_text(str(expected))
+    expect(page.locator("#tasks tbody tr[data-task]")).to_have_count(5)
+
+    select_and(page, ids["pending"][:2], "archive")
+    expect(page.locator(".flash[role=status]")).to_have_text("Archived 2 tasks.")
+    expect(tab_count(page, "archived")).to_have_text("3")
+    assert [state_of(dashboard, "mail", i) for i in ids["pending"][:2]] == ["archived"] * 2
+
+    page.click(".tabs a[data-state=archived]")
+    select_and(page, [ids["archived"][0]], "run")
+    expect(page.locator(".flash[role=status]")).to_have_text("Ran 1 task.")
+    assert state_of(dashboard, "mail", ids["archived"][0]) == "pending"
+
+    page.click(".tabs a[data-state=retry]")
+    page.check("#tasks input[data-select-all]")
+    page.click("#selection button[data-action=delete]")
+    expect(page.locator(".flash[role=status]")).to_have_text("Deleted 2 tasks.")
+    assert [state_of(dashboard, "mail", i) for i in ids["retry"]] == ["gone", "gone"]
+
+    page.click(".tabs a[data-state=active]")
+    expect(page.locator("#selection button[data-action]")).to_have_text(["Cancel"])
+    select_and(page, ids["active"], "cancel")
+    expect(page.locator(".flash[role=status]")).to_have_text("Asked to cancel 1 task.")
+
+
+def test_running_all_archived_tasks_asks_first_and_reports_the_count(
+    page: Any, dashboard: Served
+) -> None:
+    enqueue(dashboard, "bulk", 3)
+    fail(dashboard, lease(dashboard, "bulk", 3), "boom", "Boom", archive=True)
+    page.goto(dashboard.at("queues/bulk?state=archived"))
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button[data-bulk=run]")
+    expect(tab_count(page, "archived")).to_have_text("3")
+    assert stats(dashboard, "bulk").archived == 3
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button[data-bulk=run]")
+    expect(page.locator(".flash[role=status]")).to_have_text("Ran all 3 archived tasks.")
+    counts = stats(dashboard, "bulk")
+    assert (counts.archived, counts.pending) == (0, 3)
+
+
+def test_searching_finds_a_task_by_id_prefix_and_by_type(page: Any, dashboard: Served) -> None:
+    enqueue(dashboard, "find", 30, task_id="hay")
+    [needle] = enqueue(dashboard, "find", 1, task_type="report:build", task_id="needle")
+    page.goto(dashboard.at("queues/find"))
+    page.fill("input[name=id]", "needle")
+    page.click("form.search button[type=submit]")
+    expect(page.locator("#tasks tbody tr[data-task]")).to_have_count(1)
+    expect(page.locator(f"tr[data-task='{needle}']")).to_be_visible()
+    expect(page.locator("#search-note")).to_contain_text("Searched 31 of 31 pending tasks")
+
+    page.fill("input[name=id]", "")
+    page.fill("input[name=type]", "report:build")
+    page.click("form.search button[type=submit]")
+    expect(page.locator("#tasks tbody tr[data-task]")).to_have_count(1)
+    page.click(f"tr[data-task='{needle}'] a")
+    expect(page.locator("#task-id")).to_have_text(needle)
+
+
+def test_a_paused_queue_shows_as_paused_and_resuming_it_from_the_page_resumes_it(
+    page: Any, dashboard: Served
+) -> None:
+    enqueue(dashboard, "held", 2)
+    dashboard.inspect.PauseQueue(inspect_pb.PauseQueueRequest(queue="held"))
+    page.goto(dashboard.at("queues/held"))
+    expect(page.locator("#queue-state")).to_have_text("paused")
+    page.click("#pause-toggle")
+    expect(page.locator("#queue-state")).to_have_text("active")
+    expect(page.locator(".flash[role=status]")).to_have_text("Queue held resumed.")
+    assert stats(dashboard, "held").paused is False
+
+
+def test_editing_the_rate_limit_updates_the_queue_settings_and_bad_values_are_explained(
+    page: Any, dashboard: Served
+) -> None:
+    enqueue(dashboard, "slow", 1)
+    page.goto(dashboard.at("queues/slow"))
+    page.fill("input[name=rate_per_second]", "2.5")
+    page.fill("input[name=max_active]", "4")
+    page.click("#settings button[type=submit]")
+    expect(page.locator(".flash[role=status]")).to_have_text("Settings of queue slow saved.")
+    settings = dashboard.inspect.GetQueueSettings(
+        inspect_pb.GetQueueSettingsRequest(queue="slow")).settings
+    assert (settings.rate_limit.per_second, settings.rate_limit.burst) == (2.5, 3)
+    assert settings.max_active == 4
+    expect(page.locator("input[name=rate_per_second]")).to_have_value("2.5")
+
+    page.fill("input[name=rate_per_second]", "lots")
+    page.click("#settings button[type=submit]")
+    expect(page.locator("p.error[role=alert]")).to_contain_text("rate limit per second")
+    page.fill("input[name=rate_per_second]", "0.0001")
+    page.click("#settings button[type=submit]")
+    expect(page.locator("p.error[role=alert]")).to_contain_text("must be between 0.001")
+    assert dashboard.inspect.GetQueueSettings(inspect_pb.GetQueueSettingsRequest(
+        queue="slow")).settings.rate_limit.per_second == 2.5
+
+
+def test_the_task_table_pages_through_more_than_fifty_tasks(page: Any, dashboard: Served) -> None:
+    ids = enqueue(dashboard, "many", 120, task_id="t")
+    page.goto(dashboard.at("queues/many"))
+    rows = page.locator("#tasks tbody tr[data-task]")
+    expect(page.locator("#page-range")).to_have_text("1–50 of 120")
+    expect(rows.first).to_have_attribute("data-task", ids[0])
+    page.click("#page-next")
+    expect(page.locator("#page-range")).to_have_text("51–100 of 120")
+    expect(rows.first).to_have_attribute("data-task", ids[50])
+    page.click("#page-next")
+    expect(page.locator("#page-range")).to_have_text("101–120 of 120")
+    expect(rows).to_have_count(20)
+    expect(page.locator("#page-next")).to_have_count(0)
+    page.click("#page-prev")
+    expect(page.locator("#page-range")).to_have_text("51–100 of 120")
