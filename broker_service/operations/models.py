@@ -58,8 +58,18 @@ class SearchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyspaceEntry:
+    """One logical database of ``INFO keyspace``."""
+
+    db: str
+    keys: int
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
 class RedisState:
-    """What ``INFO`` (and ``CONFIG GET appendfsync``) tell about the broker's Redis."""
+    """What ``INFO`` (and ``CONFIG GET appendfsync`` and ``save``) tell about the broker's
+    Redis."""
 
     version: str
     mode: str
@@ -69,6 +79,21 @@ class RedisState:
     aof_enabled: bool
     aof_fsync: str
     uptime_s: int
+    # The rest is shown by the dashboard's Redis screen (GetServerInfo carries the above).
+    peak_memory_bytes: int = 0
+    max_memory_policy: str = ""
+    #: ``CONFIG GET save`` (e.g. ``3600 1 300 100``); "" when RDB snapshots are off or hidden.
+    rdb_save: str = ""
+    rdb_last_save_s: int = 0
+    rdb_changes_since_save: int = 0
+    role: str = ""
+    connected_replicas: int = 0
+    tcp_port: int = 0
+    ops_per_second: int = 0
+    total_commands: int = 0
+    fragmentation_ratio: float = 0.0
+    #: Per database (``db0``...): its key count and how many of them expire.
+    keyspace: tuple[KeyspaceEntry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

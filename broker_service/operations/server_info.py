@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
-from leasq_broker.operations.models import RedisState, ServerState
+from leasq_broker.operations.models import KeyspaceEntry, RedisState, ServerState
 
 #: When this broker process started (ms): the module is imported while the broker starts up.
 PROCESS_STARTED_AT_MS = int(time.time() * 1000)
@@ -25,25 +25,57 @@ def broker_version() -> str:
 
 
 async def read_server_state(redis: Redis) -> ServerState:
-    """INFO, plus ``CONFIG GET appendfsync`` where the server allows CONFIG (managed Redis
-    services often rename or forbid it; ``aof_fsync`` is then empty)."""
-    info: dict[str, Any] = await redis.info()
-    try:
-        config = await redis.config_get("appendfsync")
-        fsync = str(config.get("appendfsync", ""))
-    except ResponseError:
-        fsync = ""
+    """INFO, ``CONFIG GET appendfsync`` and ``CONFIG GET save`` in one pipelined round trip.
+    Managed Redis services often rename or forbid CONFIG: ``aof_fsync`` and ``rdb_save`` are
+    then empty, and the rest is still answered."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.info()
+    pipe.config_get("appendfsync")
+    pipe.config_get("save")
+    info, fsync, save = await pipe.execute(raise_on_error=False)
+    if isinstance(info, Exception):
+        raise info
     return ServerState(
         version=broker_version(),
         started_at_ms=PROCESS_STARTED_AT_MS,
-        redis=RedisState(
-            version=str(info.get("redis_version", "")),
-            mode=str(info.get("redis_mode", "standalone")),
-            used_memory_bytes=int(info.get("used_memory", 0)),
-            max_memory_bytes=int(info.get("maxmemory", 0)),
-            connected_clients=int(info.get("connected_clients", 0)),
-            aof_enabled=bool(int(info.get("aof_enabled", 0))),
-            aof_fsync=fsync,
-            uptime_s=int(info.get("uptime_in_seconds", 0)),
+        redis=redis_state(info, _config(fsync, "appendfsync"), _config(save, "save")),
+    )
+
+
+def _config(reply: Any, name: str) -> str:
+    """One ``CONFIG GET`` value, or "" when the server refused the command."""
+    return "" if isinstance(reply, Exception) else str(reply.get(name, ""))
+
+
+def redis_state(info: Mapping[str, Any], fsync: str, save: str) -> RedisState:
+    """RedisState from a parsed INFO reply and the two configuration values."""
+
+    def number(name: str) -> int:
+        return int(info.get(name, 0) or 0)
+
+    return RedisState(
+        version=str(info.get("redis_version", "")),
+        mode=str(info.get("redis_mode", "standalone")),
+        used_memory_bytes=number("used_memory"),
+        max_memory_bytes=number("maxmemory"),
+        connected_clients=number("connected_clients"),
+        aof_enabled=bool(number("aof_enabled")),
+        aof_fsync=fsync,
+        uptime_s=number("uptime_in_seconds"),
+        peak_memory_bytes=number("used_memory_peak"),
+        max_memory_policy=str(info.get("maxmemory_policy", "")),
+        rdb_save=save,
+        rdb_last_save_s=number("rdb_last_save_time"),
+        rdb_changes_since_save=number("rdb_changes_since_last_save"),
+        role=str(info.get("role", "")),
+        connected_replicas=number("connected_slaves"),
+        tcp_port=number("tcp_port"),
+        ops_per_second=number("instantaneous_ops_per_sec"),
+        total_commands=number("total_commands_processed"),
+        fragmentation_ratio=float(info.get("mem_fragmentation_ratio", 0.0) or 0.0),
+        keyspace=tuple(
+            KeyspaceEntry(db, int(entry.get("keys", 0)), int(entry.get("expires", 0)))
+            for db, entry in sorted(info.items())
+            if db.startswith("db") and db[2:].isdigit() and isinstance(entry, Mapping)
         ),
     )
