@@ -1,0 +1,60 @@
+// The overview's charts: drawn from the JSON the page embeds, again after every live swap
+// (htmx replaces the canvases). No animation, so a refresh does not flicker.
+(function () {
+  "use strict";
+  var COLORS = {
+    pending: "#2f6fed", active: "#1a7f4b", scheduled: "#7c5cd6", retry: "#d97706",
+    archived: "#c0362c", completed: "#94a3b8", aggregating: "#0e9aa7"
+  };
+
+  function common(stacked) {
+    return {
+      animation: false, responsive: true, maintainAspectRatio: false,
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12, font: { size: 11 } } } },
+      scales: {
+        x: { stacked: stacked, grid: { display: false }, ticks: { font: { size: 11 } } },
+        y: { stacked: stacked, beginAtZero: true, ticks: { precision: 0, font: { size: 11 } } }
+      }
+    };
+  }
+
+  function sizes(canvas, data) {
+    var datasets = Object.keys(data.states).map(function (state) {
+      return { label: state, data: data.states[state], backgroundColor: COLORS[state] };
+    });
+    var options = common(true);
+    options.indexAxis = "y";
+    return new Chart(canvas, { type: "bar", data: { labels: data.labels, datasets: datasets },
+                               options: options });
+  }
+
+  function history(canvas, data) {
+    var datasets = [
+      { label: "processed", data: data.processed, borderColor: "#2f6fed",
+        backgroundColor: "rgba(47,111,237,0.12)", fill: true, tension: 0.25, pointRadius: 2 },
+      { label: "failed", data: data.failed, borderColor: "#c0362c",
+        backgroundColor: "rgba(192,54,44,0.10)", fill: true, tension: 0.25, pointRadius: 2 }
+    ];
+    var labels = data.labels.map(function (day) { return day.slice(5); });
+    return new Chart(canvas, { type: "line", data: { labels: labels, datasets: datasets },
+                               options: common(false) });
+  }
+
+  function draw() {
+    var source = document.getElementById("overview-charts");
+    if (!source || !window.Chart) return;
+    var data = JSON.parse(source.textContent);
+    [["sizes-chart", sizes, data.sizes], ["history-chart", history, data.history]]
+      .forEach(function (entry) {
+        var canvas = document.getElementById(entry[0]);
+        if (!canvas) return;
+        var old = Chart.getChart(canvas);
+        if (old) old.destroy();
+        entry[1](canvas, entry[2]);
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", draw);
+  document.addEventListener("htmx:afterSettle", draw);
+})();
