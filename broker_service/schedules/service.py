@@ -110,6 +110,18 @@ class Schedules:
         token = page[-1] if len(rest) > size else ""
         return views, token, len(names)
 
+    @staticmethod
+    def upcoming(view: ScheduleView, count: int) -> list[int]:
+        """The next ``count`` ticks of a schedule from its stored next tick (none while it is
+        paused); each fire may add up to the jitter."""
+        if view.next_fire_ms is None:
+            return []
+        parsed = ticker(view.definition.spec, view.definition.time_zone)
+        ticks = [view.next_fire_ms]
+        while len(ticks) < count:
+            ticks.append(parsed.next_after(ticks[-1]))
+        return ticks
+
     async def delete(self, name: str) -> None:
         await self._store.delete(await self._definition(name))
 
