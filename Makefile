@@ -98,6 +98,7 @@ $(ARQ_VENV)/.installed: pyproject.toml
 bench: $(BENCH_STAMP) $(ARQ_VENV)/.installed
 	cd benchmarks && ../$(BIN)/python compare.py $(BENCH_ARGS)
 	cd benchmarks && ../$(BIN)/python scale.py $(BENCH_ARGS)
+	cd benchmarks && ../$(BIN)/python enqueue_bench.py $(BENCH_ARGS)
 	cd benchmarks && ../$(BIN)/python report.py $(BENCH_ARGS)
 
 bench-quick:

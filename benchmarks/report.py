@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import charts
+from enqueue_bench import section
 from targets import target_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,7 +279,7 @@ def main() -> None:
     charts.scenario_panels(system_rows(compare), img, compare["settings"]["crash_cap_s"])
     if scale:
         charts.scale_curves(scale, img)
-    text = render(compare, scale, "img")
+    text = render(compare, scale, "img") + section(RESULTS / f"enqueue{suffix}.json")
     (out_dir / "benchmarks.md").write_text(text)
     if not args.quick:
         update_readme(compare)
