@@ -3,14 +3,22 @@ a served broker: enqueue, lease, fail, and read states back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from dashboard_testing import Served
+import grpc
+import httpx
+from dashboard_testing import Served, ServedFactory
 from google.protobuf.duration_pb2 import Duration
 
 from leasq.v1 import broker_service_pb2 as broker_pb
 from leasq.v1 import inspect_service_pb2 as inspect_pb
 from leasq.v1 import task_pb2
+from leasq_broker.edge.tokens import hash_token
+
+READER, ADMIN = "reader-secret-token", "admin-secret-token"
 
 STATE_NAMES = {value: name.removeprefix("TASK_STATE_").lower()
                for name, value in task_pb2.TaskState.items()}  # fmt: skip
@@ -51,8 +59,6 @@ def fail(served: Served, leased: list[task_pb2.LeasedTask], error: str, error_ty
 
 def state_of(served: Served, queue: str, task_id: str) -> str:
     """The task's state name, or ``gone``."""
-    import grpc
-
     try:
         answer = served.inspect.GetTask(inspect_pb.GetTaskRequest(queue=queue, task_id=task_id),
                                         metadata=served.metadata)  # fmt: skip
@@ -66,3 +72,22 @@ def state_of(served: Served, queue: str, task_id: str) -> str:
 def stats(served: Served, queue: str) -> inspect_pb.QueueStats:
     return served.inspect.GetQueueStats(inspect_pb.GetQueueStatsRequest(queue=queue),
                                         metadata=served.metadata).stats  # fmt: skip
+
+
+def guarded_broker(dashboard_factory: ServedFactory, tmp_path: Path) -> Served:
+    """A served broker with an admin and a reader token; its stubs use the admin one."""
+    path = tmp_path / "tokens.toml"
+    path.write_text("".join(
+        f'[[token]]\nname = "{role}"\nsha256 = "{hash_token(secret)}"\nrole = "{role}"\n\n'
+        for role, secret in (("admin", ADMIN), ("reader", READER))))
+    return dashboard_factory(auth_tokens_file=path, token=ADMIN)
+
+
+@contextmanager
+def session(served: Served, token: str) -> Iterator[httpx.Client]:
+    """An HTTP client with ``token`` that holds its CSRF cookie (set by the first page)."""
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"},
+                      follow_redirects=True) as client:
+        assert client.get(served.url).status_code == 200
+        assert client.cookies.get("leasq_csrf")
+        yield client

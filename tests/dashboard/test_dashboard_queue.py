@@ -3,14 +3,29 @@ selected tasks, acting on a whole state, search, pause/resume, settings, paging.
 
 from __future__ import annotations
 
+from html import unescape
+from pathlib import Path
 from typing import Any
 
-from dashboard_tasks import enqueue, fail, lease, state_of, stats
-from dashboard_testing import Served
+import pytest
+from dashboard_tasks import (
+    ADMIN,
+    READER,
+    enqueue,
+    fail,
+    guarded_broker,
+    lease,
+    session,
+    state_of,
+    stats,
+)
+from dashboard_testing import Served, ServedFactory
 from google.protobuf.duration_pb2 import Duration
 from playwright.sync_api import expect
 
 from leasq.v1 import inspect_service_pb2 as inspect_pb
+
+DASH = "\u2013"  # between the pager's first and last row numbers
 
 
 def seed_every_state(served: Served, queue: str) -> dict[str, list[str]]:
@@ -146,14 +161,71 @@ def test_the_task_table_pages_through_more_than_fifty_tasks(page: Any, dashboard
     ids = enqueue(dashboard, "many", 120, task_id="t")
     page.goto(dashboard.at("queues/many"))
     rows = page.locator("#tasks tbody tr[data-task]")
-    expect(page.locator("#page-range")).to_have_text("1–50 of 120")
+    expect(page.locator("#page-range")).to_have_text(f"1{DASH}50 of 120")
     expect(rows.first).to_have_attribute("data-task", ids[0])
     page.click("#page-next")
-    expect(page.locator("#page-range")).to_have_text("51–100 of 120")
+    expect(page.locator("#page-range")).to_have_text(f"51{DASH}100 of 120")
     expect(rows.first).to_have_attribute("data-task", ids[50])
     page.click("#page-next")
-    expect(page.locator("#page-range")).to_have_text("101–120 of 120")
+    expect(page.locator("#page-range")).to_have_text(f"101{DASH}120 of 120")
     expect(rows).to_have_count(20)
     expect(page.locator("#page-next")).to_have_count(0)
     page.click("#page-prev")
-    expect(page.locator("#page-range")).to_have_text("51–100 of 120")
+    expect(page.locator("#page-range")).to_have_text(f"51{DASH}100 of 120")
+
+
+QUEUE_ACTIONS = ("pause", "resume", "selected/run", "selected/archive", "selected/delete",
+                 "selected/cancel", "all/run", "all/archive", "all/delete", "settings",
+                 "groups/flush", "groups/delete")  # fmt: skip
+
+
+@pytest.fixture
+def guarded(dashboard_factory: ServedFactory, tmp_path: Path) -> Served:
+    return guarded_broker(dashboard_factory, tmp_path)
+
+
+def test_a_reader_with_a_valid_csrf_value_is_refused_every_queue_action_and_nothing_changes(
+    guarded: Served,
+) -> None:
+    [task_id] = enqueue(guarded, "mail", 1, task_id="keep")
+    fail(guarded, lease(guarded, "mail", 1), "boom", "Boom", archive=True)
+    with session(guarded, READER) as reader:
+        csrf = reader.cookies["leasq_csrf"]
+        for action in QUEUE_ACTIONS:
+            answer = reader.post(guarded.at(f"queues/mail/{action}"), data={
+                "csrf": csrf, "state": "archived", "id": task_id, "rate_per_second": "1",
+                "type": "email:send", "group": "g"})
+            assert answer.status_code == 403, (action, answer.text)
+            assert "role" in answer.text
+    assert state_of(guarded, "mail", task_id) == "archived"
+    assert stats(guarded, "mail").paused is False
+    settings = guarded.inspect.GetQueueSettings(inspect_pb.GetQueueSettingsRequest(
+        queue="mail"), metadata=guarded.metadata).settings
+    assert not settings.HasField("rate_limit")
+
+
+def test_an_action_without_the_csrf_value_is_refused(guarded: Served) -> None:
+    enqueue(guarded, "mail", 1)
+    with session(guarded, ADMIN) as admin:
+        answer = admin.post(guarded.at("queues/mail/pause"), data={"state": "pending"})
+        wrong = admin.post(guarded.at("queues/mail/all/delete"),
+                           data={"csrf": "forged", "state": "pending"})  # fmt: skip
+    assert (answer.status_code, wrong.status_code) == (403, 403)
+    assert "CSRF" in answer.text
+    counts = stats(guarded, "mail")
+    assert (counts.paused, counts.pending) == (False, 1)
+
+
+def test_an_unknown_queue_a_bad_state_and_a_bad_page_token_answer_clear_errors(
+    guarded: Served,
+) -> None:
+    enqueue(guarded, "mail", 1)
+    with session(guarded, READER) as reader:
+        missing = reader.get(guarded.at("queues/nosuch"))
+        state = reader.get(guarded.at("queues/mail?state=sleeping"))
+        token = reader.get(guarded.at("queues/mail?state=retry&page=garbage"))
+        name = reader.get(guarded.at("queues/bad%20name"))
+    assert missing.status_code == 404 and "no queue 'nosuch'" in unescape(missing.text)
+    assert state.status_code == 400 and "unknown task state 'sleeping'" in unescape(state.text)
+    assert token.status_code == 400 and "page_token" in token.text
+    assert name.status_code == 400 and "invalid queue name" in name.text

@@ -4,13 +4,21 @@ the last error, why it waits, and its actions."""
 from __future__ import annotations
 
 import json
+from html import unescape
+from pathlib import Path
 from typing import Any
 
-from dashboard_tasks import enqueue, fail, lease, state_of
-from dashboard_testing import Served
+import pytest
+from dashboard_tasks import ADMIN, READER, enqueue, fail, guarded_broker, lease, session, state_of
+from dashboard_testing import Served, ServedFactory
 from playwright.sync_api import expect
 
 from leasq.v1 import inspect_service_pb2 as inspect_pb
+
+
+@pytest.fixture
+def guarded(dashboard_factory: ServedFactory, tmp_path: Path) -> Served:
+    return guarded_broker(dashboard_factory, tmp_path)
 
 
 def test_the_task_page_shows_a_json_payload_pretty_and_highlighted_with_its_headers(
@@ -90,3 +98,42 @@ def test_archiving_running_and_deleting_from_the_task_page_change_its_state(
     expect(page.locator(".flash[role=status]")).to_have_text(f"Deleted task {task_id}.")
     assert page.url.startswith(dashboard.at("queues/mail"))
     assert state_of(dashboard, "mail", task_id) == "gone"
+
+
+def test_a_reader_with_a_valid_csrf_value_is_refused_every_task_action_and_nothing_changes(
+    guarded: Served,
+) -> None:
+    [archived] = enqueue(guarded, "mail", 1, task_id="dead")
+    fail(guarded, lease(guarded, "mail", 1), "boom", "Boom", archive=True)
+    [active] = enqueue(guarded, "mail", 1, task_id="busy")
+    lease(guarded, "mail", 1)
+    with session(guarded, READER) as reader:
+        for task_id in (archived, active):
+            for action in ("run", "archive", "delete", "cancel"):
+                answer = reader.post(guarded.at(f"queues/mail/tasks/{task_id}/{action}"),
+                                     data={"csrf": reader.cookies["leasq_csrf"]})  # fmt: skip
+                assert answer.status_code == 403, (task_id, action, answer.text)
+        page = reader.get(guarded.at(f"queues/mail/tasks/{archived}"))
+    assert "data-action" not in page.text
+    assert (state_of(guarded, "mail", archived), state_of(guarded, "mail", active)) == (
+        "archived", "active")
+    assert not guarded.inspect.GetTask(inspect_pb.GetTaskRequest(queue="mail", task_id=active),
+                                       metadata=guarded.metadata).task.cancel_requested
+
+
+def test_an_unknown_task_answers_404_and_a_refused_move_a_message_on_the_page(
+    guarded: Served,
+) -> None:
+    [task_id] = enqueue(guarded, "mail", 1, task_id="fresh")
+    with session(guarded, ADMIN) as admin:
+        missing = admin.get(guarded.at("queues/mail/tasks/nosuch"))
+        other = admin.get(guarded.at(f"queues/elsewhere/tasks/{task_id}"))
+        bad = admin.get(guarded.at("queues/mail/tasks/bad%20id"))
+        run = admin.post(guarded.at(f"queues/mail/tasks/{task_id}/run"),
+                         data={"csrf": admin.cookies["leasq_csrf"]})  # fmt: skip
+    assert missing.status_code == 404 and "no task 'nosuch'" in unescape(missing.text)
+    assert other.status_code == 404
+    assert bad.status_code == 400 and "task_id" in bad.text
+    assert run.status_code == 200
+    assert f"cannot run task '{task_id}': it is pending" in unescape(run.text)
+    assert state_of(guarded, "mail", task_id) == "pending"
