@@ -174,6 +174,29 @@ def test_the_task_table_pages_through_more_than_fifty_tasks(page: Any, dashboard
     expect(page.locator("#page-range")).to_have_text(f"51{DASH}100 of 120")
 
 
+def test_the_aggregating_tab_lists_groups_that_can_be_flushed_and_deleted(
+    page: Any, dashboard: Served
+) -> None:
+    hour = Duration(seconds=3600)
+    dashboard.inspect.UpdateQueueSettings(inspect_pb.UpdateQueueSettingsRequest(
+        queue="agg", settings=inspect_pb.QueueSettings(groups=inspect_pb.GroupSettings(
+            grace_period=hour, max_delay=hour))))
+    enqueue(dashboard, "agg", 3, task_type="digest", group="alice")
+    enqueue(dashboard, "agg", 2, task_type="digest", group="bob")
+    page.goto(dashboard.at("queues/agg?state=aggregating"))
+    expect(tab_count(page, "aggregating")).to_have_text("5")
+    expect(page.locator("#groups tr[data-group=alice] td.num")).to_have_text("3")
+    expect(page.locator("input[name=group_grace_s]")).to_have_value("3600")
+
+    page.click("#groups tr[data-group=alice] button:text('Flush')")
+    expect(page.locator(".flash[role=status]")).to_contain_text("Flushed group alice: 3 tasks")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#groups tr[data-group=bob] button:text('Delete')")
+    expect(page.locator(".flash[role=status]")).to_have_text("Deleted group bob and its 2 tasks.")
+    counts = stats(dashboard, "agg")
+    assert (counts.aggregating, counts.pending) == (0, 1)
+
+
 QUEUE_ACTIONS = ("pause", "resume", "selected/run", "selected/archive", "selected/delete",
                  "selected/cancel", "all/run", "all/archive", "all/delete", "settings",
                  "groups/flush", "groups/delete")  # fmt: skip
