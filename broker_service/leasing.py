@@ -150,12 +150,18 @@ class Leasing:
     def _give_back(self, leasing: asyncio.Future[list[LeaseGrant]]) -> None:
         if leasing.cancelled() or leasing.exception() is not None or not leasing.result():
             return
+        self._give_back_grants(leasing.result())
+        log.info("long poll abandoned; leased tasks given back", count=len(leasing.result()))
+
+    def _give_back_grants(self, grants: Sequence[LeaseGrant]) -> None:
+        """Requeue leased tasks nobody will receive (no attempt spent), in the background."""
+        if not grants:
+            return
         items = [Settlement(LeaseRef(g.queue, g.id, g.lease_token), NackAction.REQUEUE)
-                 for g in leasing.result()]
+                 for g in grants]
         giving_back = asyncio.ensure_future(self.settle(items, None))
         self._background.add(giving_back)
         giving_back.add_done_callback(self._background.discard)
-        log.info("long poll abandoned; leased tasks given back", count=len(items))
 
     async def _sleep_until_woken(
         self, woken: asyncio.Event, queues: Sequence[str], remaining: float,
@@ -180,29 +186,36 @@ class Leasing:
         With patterns, an empty answer from stale "maybe ready" queues (each such answer drops
         the queues it asked) is followed at once by another call while the patterns' other
         queues are still marked maybe ready."""
-        grants = await self._lease_once(ask)
+        _, grants = await self._lease_once(ask)
+        return await self._retry_patterns(ask, grants)
+
+    async def _retry_patterns(self, ask: LeaseAsk, grants: list[LeaseGrant]) -> list[LeaseGrant]:
         retries = PATTERN_RETRIES if ask.patterns else 0
         while not grants and retries and pattern_lease.may_have_tasks(ask, self._patterns):
             retries -= 1
-            grants = await self._lease_once(ask)
+            _, grants = await self._lease_once(ask)
         return grants
 
-    async def _lease_once(self, ask: LeaseAsk) -> list[LeaseGrant]:
+    async def _lease_once(
+        self, ask: LeaseAsk, settling: Sequence[Settlement] = ()
+    ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
+        """One lease of ``ask``; ``settling``: Acks/Nacks applied first, in the first round's
+        Redis round trip (their outcomes come first in the answer)."""
         if self.holds_back(ask.worker_id):
-            return []
+            return await self._settle_only(settling), []
         seq = self._patterns.seq
         queues, from_patterns = await pattern_lease.resolve(ask, self._patterns, self._rng)
         if not queues:  # only patterns, and none of their queues may have a task
-            return []
+            return await self._settle_only(settling), []
         now = self._clock.now_ms()
         first, fallback = plan_lease(queues, ask.max_tasks, strict=ask.strict, rng=self._rng)
         started = time.perf_counter()
-        grants = await self._store.lease(
-            [(share.queue, share.count) for share in first],
+        outcomes, grants = await self._store.settle_and_lease(
+            settling, [(share.queue, share.count) for share in first],
             now_ms=now, lease_ms=ask.lease_ms, worker_id=ask.worker_id,
             byte_budget=LEASE_BYTE_BUDGET,
         )
-        metrics.redis_roundtrip("lease", time.perf_counter() - started)
+        metrics.redis_roundtrip("settle" if settling else "lease", time.perf_counter() - started)
         short = {share.queue for share in first if _count(grants, share.queue) < share.count}
         for queue in fallback:
             missing = ask.max_tasks - len(grants)
@@ -223,7 +236,7 @@ class Leasing:
             self._on_leased(now + ask.lease_ms)
             metrics.leases_granted(grants)
             log.debug("leased", worker_id=ask.worker_id, count=len(grants))
-        return grants
+        return outcomes, grants
 
     async def heartbeat(self, leases: Sequence[LeaseRef], lease_ms: int) -> list[HeartbeatOutcome]:
         return await self._store.heartbeat(leases, now_ms=self._clock.now_ms(), lease_ms=lease_ms)
@@ -231,21 +244,37 @@ class Leasing:
     async def settle(
         self, items: Sequence[Settlement], lease_next: LeaseAsk | None
     ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
-        """Ack/Nack items, then lease more if asked (never for a refused single item)."""
+        """Ack/Nack items, then lease more if asked (never for a refused single item).
+
+        The settle scripts and the first lease round share one Redis round trip, the settle
+        scripts first (the worker counts on the slots they free). A refused single item fails
+        the whole call, so the tasks leased with it are given back at once."""
+        if lease_next is None:
+            return await self._settle_only(items), []
+        outcomes, grants = await self._lease_once(lease_next, items)
+        self._settled(items, outcomes)
+        if len(items) == 1 and outcomes[0].status not in _SUCCESS:
+            self._give_back_grants(grants)
+            return outcomes, []
+        return outcomes, await self._retry_patterns(lease_next, grants)
+
+    async def _settle_only(self, items: Sequence[Settlement]) -> list[SettleOutcome]:
+        if not items:
+            return []
         started = time.perf_counter()
         outcomes = await self._store.settle(items, self._clock.now_ms())
         metrics.redis_roundtrip("settle", time.perf_counter() - started)
+        self._settled(items, outcomes)
+        return outcomes
+
+    def _settled(self, items: Sequence[Settlement], outcomes: Sequence[SettleOutcome]) -> None:
+        """Wake long polls of requeued tasks' queues; log refused items."""
         for queue in {item.lease.queue for item in items if item.action is NackAction.REQUEUE}:
             self._notifier.wake(queue)
         for item, outcome in zip(items, outcomes, strict=True):
             if outcome.status not in _SUCCESS:
                 log.info("settlement refused", task_id=item.lease.task_id,
                          queue=item.lease.queue, outcome=outcome.status.name)
-        if lease_next is None:
-            return outcomes, []
-        if len(items) == 1 and outcomes[0].status not in _SUCCESS:
-            return outcomes, []
-        return outcomes, await self.lease_now(lease_next)
 
 
 # Settled now, or by the same lease token in an earlier call whose answer was lost.

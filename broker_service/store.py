@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -197,14 +197,32 @@ class TaskStore:
 
         Each queue's answer on its limits is kept in :attr:`holds`: the long poll reads it to
         know whether to wait for a slot or a token rather than for a new task."""
-        calls = []
+        _, grants = await self.settle_and_lease((), asks, now_ms=now_ms, lease_ms=lease_ms,
+                                                worker_id=worker_id, byte_budget=byte_budget)
+        return grants
+
+    async def settle_and_lease(
+        self, items: Sequence[Settlement], asks: Sequence[tuple[str, int]], *, now_ms: int,
+        lease_ms: int, worker_id: str, byte_budget: int,
+    ) -> tuple[list[SettleOutcome], list[LeaseGrant]]:
+        """:meth:`settle` ``items``, then :meth:`lease` ``asks``, in one round trip (an Ack or
+        Nack with ``lease_next``). Redis runs the scripts in order, so the slots and the
+        max-active room that the settled leases free are there for the lease scripts."""
+        groups, calls = self._settle_calls(items, now_ms)
         prefixes = []
         for queue, count in asks:
             prefix = secrets.token_hex(8)
             prefixes.append(prefix)
             calls.append(self._lease_call(queue, count, now_ms, lease_ms, worker_id, prefix,
                                           byte_budget))
-        replies = await self._scripts.call_many(calls)
+        replies = await self._scripts.call_many(calls) if calls else []
+        outcomes = self._settle_outcomes(len(items), groups, replies[: len(groups)], now_ms)
+        return outcomes, self._grants(asks, prefixes, replies[len(groups) :], now_ms, lease_ms)
+
+    def _grants(
+        self, asks: Sequence[tuple[str, int]], prefixes: Sequence[str], replies: Sequence[Any],
+        now_ms: int, lease_ms: int,
+    ) -> list[LeaseGrant]:
         expires = now_ms + lease_ms
         grants: list[LeaseGrant] = []
         for (queue, _), prefix, flat in zip(asks, prefixes, replies, strict=True):
@@ -259,6 +277,14 @@ class TaskStore:
 
     async def settle(self, items: Sequence[Settlement], now_ms: int) -> list[SettleOutcome]:
         """Apply acks and nacks, grouped per queue and kind; an outcome per item."""
+        outcomes, _ = await self.settle_and_lease(items, (), now_ms=now_ms, lease_ms=0,
+                                                  worker_id="", byte_budget=0)
+        return outcomes
+
+    def _settle_calls(
+        self, items: Sequence[Settlement], now_ms: int
+    ) -> tuple[dict[tuple[str, bool], list[int]], list[ScriptCall]]:
+        """The ack and nack script calls of ``items``, one per queue and kind."""
         groups = _group_by_queue(
             items, lambda item: (item.lease.queue, item.action is None)
         )
@@ -268,8 +294,13 @@ class TaskStore:
             else self._nack_call(queue, [items[i] for i in indexes], now_ms)
             for (queue, is_ack), indexes in groups.items()
         ]
-        replies = await self._scripts.call_many(calls)
-        outcomes: list[SettleOutcome] = [SettleOutcome(SettleStatus.NOT_FOUND)] * len(items)
+        return groups, calls
+
+    def _settle_outcomes(
+        self, count: int, groups: dict[tuple[str, bool], list[int]], replies: Sequence[Any],
+        now_ms: int,
+    ) -> list[SettleOutcome]:
+        outcomes: list[SettleOutcome] = [SettleOutcome(SettleStatus.NOT_FOUND)] * count
         for ((_, is_ack), indexes), reply in zip(groups.items(), replies, strict=True):
             for i, value in zip(indexes, reply, strict=True):
                 outcomes[i] = _ack_outcome(int(value)) if is_ack else _nack_outcome(int(value))
