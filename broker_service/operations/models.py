@@ -36,6 +36,16 @@ class QueueHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class DailyCounts:
+    """Processed and failed attempts per UTC day of many queues: ``dates`` today first, and per
+    queue (in the order asked) one number per date."""
+
+    dates: list[str]
+    processed: list[list[int]]
+    failed: list[list[int]]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchCriteria:
     """What SearchTasks looks for: every set criterion must match."""
 

@@ -16,8 +16,9 @@ from leasq_broker.keys import Keys
 from leasq_broker.operations.bulk import ALLOWED_STATES, CHUNK, BulkMover, BulkOperation
 from leasq_broker.operations.cursor import Cursor
 from leasq_broker.operations.deletion import QueueDeleter
-from leasq_broker.operations.history import read_histories, read_history
+from leasq_broker.operations.history import read_daily, read_history
 from leasq_broker.operations.models import (
+    DailyCounts,
     QueueHistory,
     SearchCriteria,
     SearchResult,
@@ -62,12 +63,11 @@ class Operations:
         v.in_range("days", days, 1, MAX_HISTORY_DAYS)
         return await read_history(self._redis, self._keys, queue, days, self._clock.now_ms())
 
-    async def histories(self, queues: Sequence[str], days: int) -> list[QueueHistory]:
-        """The last ``days`` UTC days of each queue given (in that order), in one pipelined
-        round trip; names are not checked (they come from the queue index)."""
+    async def daily_counts(self, queues: Sequence[str], days: int) -> DailyCounts:
+        """Processed/failed per UTC day over the last ``days`` days of each queue given, in one
+        pipelined round trip; names are not checked (they come from the queue index)."""
         v.in_range("days", days, 1, MAX_HISTORY_DAYS)
-        return await read_histories(self._redis, self._keys, queues, days,
-                                    self._clock.now_ms())
+        return await read_daily(self._redis, self._keys, queues, days, self._clock.now_ms())
 
     async def bulk(self, operation: BulkOperation, queue: str, state: str, narrow: TaskFilter
                    ) -> int:

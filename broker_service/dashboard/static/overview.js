@@ -1,5 +1,6 @@
-// The overview's charts: drawn from the JSON the page embeds, again after every live swap
-// (htmx replaces the canvases). No animation, so a refresh does not flicker.
+// The overview's charts: queue sizes from the JSON the page embeds, the daily history fetched
+// as JSON; drawn again after every live swap (htmx replaces the canvases). No animation, so a
+// refresh does not flicker.
 (function () {
   "use strict";
   var COLORS = {
@@ -41,18 +42,41 @@
                                options: common(false) });
   }
 
-  function draw() {
-    var source = document.getElementById("overview-charts");
-    if (!source || !window.Chart) return;
-    var data = JSON.parse(source.textContent);
-    [["sizes-chart", sizes, data.sizes], ["history-chart", history, data.history]]
-      .forEach(function (entry) {
-        var canvas = document.getElementById(entry[0]);
-        if (!canvas) return;
-        var old = Chart.getChart(canvas);
-        if (old) old.destroy();
-        entry[1](canvas, entry[2]);
+  function replace(id, make, data) {
+    var canvas = document.getElementById(id);
+    if (!canvas) return;
+    var old = Chart.getChart(canvas);
+    if (old) old.destroy();
+    make(canvas, data);
+  }
+
+  // The daily history is one read per queue on the server: fetched on load, on a change of
+  // its length, and on live refreshes at most every REFETCH_MS (a day's bar moves slowly).
+  var REFETCH_MS = 10000;
+  var fetched = { url: null, at: 0, data: null };
+
+  function drawHistory() {
+    var canvas = document.getElementById("history-chart");
+    if (!canvas) return;
+    var url = canvas.dataset.src;
+    if (fetched.url === url && Date.now() - fetched.at < REFETCH_MS) {
+      replace("history-chart", history, fetched.data);
+      return;
+    }
+    fetch(url, { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        fetched = { url: url, at: Date.now(), data: data };
+        replace("history-chart", history, data);
       });
+  }
+
+  function draw() {
+    var source = document.getElementById("overview-sizes");
+    if (!source || !window.Chart) return;
+    replace("sizes-chart", sizes, JSON.parse(source.textContent));
+    drawHistory();
   }
 
   document.addEventListener("DOMContentLoaded", draw);

@@ -1,7 +1,5 @@
-"""What the overview shows, computed from the domain's counts and histories: one row per queue,
-totals, and the data of its charts. Pure functions (no I/O), so that the page's cost is the
-three pipelined reads of :mod:`~leasq_broker.dashboard.views.overview` plus this arithmetic.
-"""
+"""What the overview shows, computed from the domain's counts and daily counters: one row per
+queue, totals, sparklines and the data of its charts. Pure functions (no I/O)."""
 
 from __future__ import annotations
 
@@ -10,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from leasq_broker.models import QueueCounts
-from leasq_broker.operations.models import QueueHistory
+from leasq_broker.operations.models import DailyCounts
 
 #: The states of a queue in the order the overview shows them.
 STATES = ("pending", "active", "scheduled", "retry", "archived", "completed", "aggregating")
@@ -29,8 +27,6 @@ class QueueRow:
     size: int
     latency_ms: int | None
     error_rate: float | None
-    spark_points: str
-    spark_title: str
 
     @property
     def name(self) -> str:
@@ -79,27 +75,25 @@ def latency(c: QueueCounts, now_ms: int) -> int | None:
     return max(0, now_ms - c.oldest_pending_ms)
 
 
-def sparkline(history: QueueHistory) -> tuple[str, str]:
-    """SVG polyline points of processed per day over the last SPARK_DAYS days (oldest left),
-    and the figures as a tooltip."""
-    days = list(reversed(history.days[:SPARK_DAYS]))
-    top = max((d.processed for d in days), default=0) or 1
-    step = SPARK_WIDTH / max(1, len(days) - 1)
-    points = " ".join(
-        f"{n * step:.1f},{SPARK_HEIGHT - 1 - d.processed * (SPARK_HEIGHT - 2) / top:.1f}"
-        for n, d in enumerate(days))  # fmt: skip
-    title = "processed per day: " + ", ".join(f"{d.date[5:]} {d.processed:,}" for d in days)
+def sparkline(daily: DailyCounts, index: int) -> tuple[str, str]:
+    """SVG polyline points of processed per day over the last SPARK_DAYS days (oldest left) of
+    the ``index``-th queue of ``daily``, and the figures as a tooltip."""
+    values = daily.processed[index][:SPARK_DAYS][::-1]
+    dates = daily.dates[:SPARK_DAYS][::-1]
+    top = max(values, default=0) or 1
+    step = SPARK_WIDTH / max(1, len(values) - 1)
+    scale = (SPARK_HEIGHT - 2) / top
+    points = " ".join(f"{n * step:.1f},{SPARK_HEIGHT - 1 - v * scale:.1f}"
+                      for n, v in enumerate(values))  # fmt: skip
+    title = "processed per day: " + ", ".join(
+        f"{d[5:]} {v:,}" for d, v in zip(dates, values, strict=True))
     return points, title
 
 
-def rows(counts: Sequence[QueueCounts], histories: Sequence[QueueHistory], now_ms: int
-         ) -> list[QueueRow]:
+def rows(counts: Sequence[QueueCounts], now_ms: int) -> list[QueueRow]:
     """A row per queue, in the order given."""
-    return [
-        QueueRow(c, queue_size(c), latency(c, now_ms),
-                 error_rate(c.processed_today, c.failed_today), *sparkline(h))
-        for c, h in zip(counts, histories, strict=True)
-    ]
+    return [QueueRow(c, queue_size(c), latency(c, now_ms),
+                     error_rate(c.processed_today, c.failed_today)) for c in counts]
 
 
 def totals(every: Sequence[QueueRow]) -> Totals:
@@ -124,18 +118,15 @@ def pages(total: int, size: int) -> int:
     return max(1, math.ceil(total / size))
 
 
-def history_chart(histories: Sequence[QueueHistory]) -> dict[str, list[int] | list[str]]:
-    """Processed and failed per UTC day summed over every queue, oldest first."""
-    if not histories:
-        return {"labels": [], "processed": [], "failed": []}
-    days = len(histories[0].days)
-    processed, failed = [0] * days, [0] * days
-    for history in histories:
-        for n, day in enumerate(history.days):
-            processed[n] += day.processed
-            failed[n] += day.failed
-    labels = [d.date for d in histories[0].days]
-    return {"labels": labels[::-1], "processed": processed[::-1], "failed": failed[::-1]}
+def history_chart(daily: DailyCounts, days: int) -> dict[str, list[int] | list[str]]:
+    """Processed and failed per UTC day over the last ``days`` days, summed over every queue,
+    oldest first."""
+    processed = [sum(column) for column in zip(*(p[:days] for p in daily.processed),
+                                                strict=True)] or [0] * days  # fmt: skip
+    failed = [sum(column) for column in zip(*(f[:days] for f in daily.failed),
+                                             strict=True)] or [0] * days  # fmt: skip
+    return {"labels": daily.dates[:days][::-1], "processed": processed[::-1],
+            "failed": failed[::-1]}  # fmt: skip
 
 
 def sizes_chart(every: Sequence[QueueRow]) -> dict[str, object]:
