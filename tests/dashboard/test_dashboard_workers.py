@@ -116,7 +116,8 @@ def _event(line: str) -> str:
 @pytest.fixture
 def events(redis_url: str) -> Iterator[tuple[redis.Redis, str]]:
     """The Redis list the worker's handlers report to (``start``/``done`` per task)."""
-    client = redis.Redis.from_url(redis_url)
+    # A read may wait a whole BLPOP: longer than the client's default socket timeout.
+    client = redis.Redis.from_url(redis_url, socket_timeout=SETTLE + 5)
     yield client, f"dashboard-worker-events:{uuid.uuid4().hex[:8]}"
     client.close()
 
