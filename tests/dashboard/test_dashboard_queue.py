@@ -48,7 +48,7 @@ def tab_count(page: Any, state: str) -> Any:
 def select_and(page: Any, ids: list[str], action: str) -> None:
     for task_id in ids:
         page.check(f"tr[data-task='{task_id}'] input[name=id]")
-    page.click(f"#selection button[data-action={action}]")
+    page.click(f"form.selection button[data-action={action}]")
 
 
 def test_the_tabs_count_each_state_and_selected_tasks_are_archived_run_and_deleted(
@@ -73,12 +73,12 @@ def test_the_tabs_count_each_state_and_selected_tasks_are_archived_run_and_delet
 
     page.click(".tabs a[data-state=retry]")
     page.check("#tasks input[data-select-all]")
-    page.click("#selection button[data-action=delete]")
+    page.click("form.selection button[data-action=delete]")
     expect(page.locator(".flash[role=status]")).to_have_text("Deleted 2 tasks.")
     assert [state_of(dashboard, "mail", i) for i in ids["retry"]] == ["gone", "gone"]
 
     page.click(".tabs a[data-state=active]")
-    expect(page.locator("#selection button[data-action]")).to_have_text(["Cancel"])
+    expect(page.locator("form.selection button[data-action]")).to_have_text(["Cancel"])
     select_and(page, ids["active"], "cancel")
     expect(page.locator(".flash[role=status]")).to_have_text("Asked to cancel 1 task.")
 
@@ -105,13 +105,13 @@ def test_searching_finds_a_task_by_id_prefix_and_by_type(page: Any, dashboard: S
     enqueue(dashboard, "find", 30, task_id="hay")
     [needle] = enqueue(dashboard, "find", 1, task_type="report:build", task_id="needle")
     page.goto(dashboard.at("queues/find"))
-    page.fill("input[name=id]", "needle")
+    page.fill("input[name=prefix]", "needle")
     page.click("form.search button[type=submit]")
     expect(page.locator("#tasks tbody tr[data-task]")).to_have_count(1)
     expect(page.locator(f"tr[data-task='{needle}']")).to_be_visible()
     expect(page.locator("#search-note")).to_contain_text("Searched 31 of 31 pending tasks")
 
-    page.fill("input[name=id]", "")
+    page.fill("input[name=prefix]", "")
     page.fill("input[name=type]", "report:build")
     page.click("form.search button[type=submit]")
     expect(page.locator("#tasks tbody tr[data-task]")).to_have_count(1)
@@ -195,6 +195,23 @@ def test_the_aggregating_tab_lists_groups_that_can_be_flushed_and_deleted(
     expect(page.locator(".flash[role=status]")).to_have_text("Deleted group bob and its 2 tasks.")
     counts = stats(dashboard, "agg")
     assert (counts.aggregating, counts.pending) == (0, 1)
+
+
+def test_the_queue_page_refreshes_its_counts_live_and_keeps_what_is_being_typed(
+    page: Any, dashboard: Served
+) -> None:
+    enqueue(dashboard, "live", 1)
+    page.goto(dashboard.at("queues/live"))
+    expect(tab_count(page, "pending")).to_have_text("1")
+    page.fill("input[name=max_active]", "7")
+    page.fill("input[name=type]", "report:build")
+    page.click("#queue-name")  # the typed fields lose focus: the refresh goes on
+    enqueue(dashboard, "live", 2)
+    with page.expect_response(lambda answer: answer.request.headers.get("hx-request") == "true"):
+        pass
+    expect(tab_count(page, "pending")).to_have_text("3")
+    expect(page.locator("input[name=max_active]")).to_have_value("7")
+    expect(page.locator("input[name=type]")).to_have_value("report:build")
 
 
 QUEUE_ACTIONS = ("pause", "resume", "selected/run", "selected/archive", "selected/delete",

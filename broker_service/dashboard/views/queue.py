@@ -31,7 +31,7 @@ ROW_ACTIONS: dict[str, tuple[str, ...]] = {
     "scheduled": ("run", "archive", "delete"), "retry": ("run", "archive", "delete"),
     "archived": ("run", "delete"), "completed": ("delete",), "aggregating": (),
 }
-SEARCH_FIELDS = ("id", "type", "payload", "error")
+SEARCH_FIELDS = ("prefix", "type", "payload", "error")
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ def _criteria(query: MultiMapping[str]) -> SearchCriteria | None:
     values = {f: query.get(f, "").strip() for f in SEARCH_FIELDS}
     if not any(values.values()):
         return None
-    return SearchCriteria(id_prefix=values["id"], type=values["type"],
+    return SearchCriteria(id_prefix=values["prefix"], type=values["type"],
                           payload_contains=values["payload"].encode(),
                           error_type=values["error"])  # fmt: skip
 
