@@ -237,6 +237,10 @@ def test_a_reader_with_a_valid_csrf_value_is_refused_every_queue_action_and_noth
                 "type": "email:send", "group": "g"})
             assert answer.status_code == 403, (action, answer.text)
             assert "role" in answer.text
+        shown = reader.get(guarded.at("queues/mail?state=archived")).text
+    assert "read-only" in shown
+    assert not any(form in shown for form in ("/selected/", "/all/", "pause-toggle",
+                                               "Save settings"))
     assert state_of(guarded, "mail", task_id) == "archived"
     assert stats(guarded, "mail").paused is False
     settings = guarded.inspect.GetQueueSettings(inspect_pb.GetQueueSettingsRequest(
