@@ -17,7 +17,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2, task_pb2
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
@@ -143,7 +143,8 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
         concurrency_key: str | None = None,
     ) -> EnqueuedTask:
         """Add one task; arguments and errors as :meth:`leasq_sdk.Client.enqueue`."""
-        spec = build_spec(
+        request = broker_service_pb2.EnqueueRequest()
+        build_spec(
             type,
             payload,
             queue=queue,
@@ -159,19 +160,17 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
             group=group,
             headers=headers,
             concurrency_key=concurrency_key,
+            into=request.task,
         )
         call_timeout = self._timeout if rpc_timeout is None else rpc_timeout
         if self._coalescer is None:
-            return await self._send_one(spec, call_timeout, bool(task_id))
-        return await self._coalescer.enqueue(spec, call_timeout, bool(task_id))
+            return await self._send_one(request, call_timeout, bool(task_id))
+        return await self._coalescer.enqueue(request, call_timeout, bool(task_id))
 
-    async def _send_one(
-        self, spec: task_pb2.TaskSpec, call_timeout: float | None, idempotent: bool
-    ) -> EnqueuedTask:
+    async def _send_one(self, request: broker_service_pb2.EnqueueRequest,
+                        call_timeout: float | None, idempotent: bool) -> EnqueuedTask:  # fmt: skip
         """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
-        connection = self._open()
-        stub = connection.broker if idempotent else connection.broker_once
-        request = broker_service_pb2.EnqueueRequest(task=spec)
+        stub = self._open().broker if idempotent else self._open().broker_once
         try:
             response = await stub.Enqueue(request, timeout=call_timeout,
                                           metadata=self._metadata,
@@ -180,15 +179,11 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
             raise from_rpc_error(err) from err
         return convert.enqueued_task(response.task)
 
-    async def _send_batch(
-        self,
-        request: broker_service_pb2.EnqueueBatchRequest,
-        call_timeout: float | None,
-        idempotent: bool,
-    ) -> broker_service_pb2.EnqueueBatchResponse:
+    async def _send_batch(self, request: broker_service_pb2.EnqueueBatchRequest,
+                          call_timeout: float | None,
+                          idempotent: bool) -> broker_service_pb2.EnqueueBatchResponse:  # fmt: skip
         """One ``EnqueueBatch`` call of coalesced enqueues."""
-        connection = self._open()
-        stub = connection.broker if idempotent else connection.broker_once
+        stub = self._open().broker if idempotent else self._open().broker_once
         try:
             return await stub.EnqueueBatch(request, timeout=call_timeout,
                                            metadata=self._metadata,

@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2, task_pb2
+from leasq.v1 import broker_service_pb2, broker_service_pb2_grpc, inspect_service_pb2
 from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq.v1 import schedule_service_pb2_grpc as schedule_grpc
 from leasq_sdk import batch, convert
@@ -142,7 +142,8 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
                 served round-robin, and with a limit of 1 a key's tasks run in enqueue order
                 (1-256 printable ASCII characters; not with ``group``).
         """
-        spec = build_spec(
+        request = broker_service_pb2.EnqueueRequest()
+        build_spec(
             type,
             payload,
             queue=queue,
@@ -158,18 +159,17 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
             group=group,
             headers=headers,
             concurrency_key=concurrency_key,
+            into=request.task,
         )
         call_timeout = self._timeout if rpc_timeout is None else rpc_timeout
         if self._coalescer is None:
-            return self._send_one(spec, call_timeout, bool(task_id))
-        return self._coalescer.enqueue(spec, call_timeout, bool(task_id))
+            return self._send_one(request, call_timeout, bool(task_id))
+        return self._coalescer.enqueue(request, call_timeout, bool(task_id))
 
-    def _send_one(
-        self, spec: task_pb2.TaskSpec, call_timeout: float | None, idempotent: bool
-    ) -> EnqueuedTask:
+    def _send_one(self, request: broker_service_pb2.EnqueueRequest, call_timeout: float | None,
+                  idempotent: bool) -> EnqueuedTask:  # fmt: skip
         """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
         stub = self._broker if idempotent else self._broker_once
-        request = broker_service_pb2.EnqueueRequest(task=spec)
         try:
             response = stub.Enqueue(request, timeout=call_timeout, metadata=self._metadata,
                                     wait_for_ready=self._wait_for_ready)  # fmt: skip
@@ -177,12 +177,9 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
             raise from_rpc_error(err) from err
         return convert.enqueued_task(response.task)
 
-    def _send_batch(
-        self,
-        request: broker_service_pb2.EnqueueBatchRequest,
-        call_timeout: float | None,
-        idempotent: bool,
-    ) -> broker_service_pb2.EnqueueBatchResponse:
+    def _send_batch(self, request: broker_service_pb2.EnqueueBatchRequest,
+                    call_timeout: float | None,
+                    idempotent: bool) -> broker_service_pb2.EnqueueBatchResponse:  # fmt: skip
         """One ``EnqueueBatch`` call of coalesced enqueues."""
         stub = self._broker if idempotent else self._broker_once
         try:

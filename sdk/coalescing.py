@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from leasq.v1 import broker_service_pb2, task_pb2
+from leasq.v1 import broker_service_pb2
 from leasq_sdk.batch import MAX_BATCH
 from leasq_sdk.convert import enqueued_task
 from leasq_sdk.errors import LeasqError, RpcTimeout, from_item_error
@@ -45,6 +45,9 @@ MAX_ITEMS = MAX_BATCH
 MAX_BYTES = 4 * 1024 * 1024
 #: Longest linger a client accepts, in seconds.
 MAX_LINGER = 0.001
+#: Idle lanes kept for reuse; past this many lanes, a lane is dropped when it goes idle (a
+#: caller passing a computed rpc_timeout on every call would otherwise add one per call).
+KEPT_LANES = 16
 
 Outcome = EnqueuedTask | LeasqError
 #: (deadline in seconds or None, every task has a task_id): calls of one key share batches.
@@ -69,7 +72,7 @@ def lane_key(timeout: float | None, idempotent: bool) -> LaneKey:
 class Item:
     """One waiting call: its task, when it must be answered by, and (once known) its outcome."""
 
-    spec: task_pb2.TaskSpec
+    request: broker_service_pb2.EnqueueRequest
     deadline: float | None
     size: int
     outcome: Outcome | None = None
@@ -120,7 +123,7 @@ def ready(batch: list[Item]) -> tuple[list[Item], float | None]:
 
 
 def batch_request(batch: list[Item]) -> broker_service_pb2.EnqueueBatchRequest:
-    return broker_service_pb2.EnqueueBatchRequest(tasks=[item.spec for item in batch])
+    return broker_service_pb2.EnqueueBatchRequest(tasks=[item.request.task for item in batch])
 
 
 def record(batch: list[Item], response: broker_service_pb2.EnqueueBatchResponse) -> None:
@@ -157,7 +160,7 @@ def result(outcome: Outcome | None) -> EnqueuedTask:
 
 
 #: Sends one task (``Enqueue``) and returns its result, raising the typed error.
-SendOne = Callable[[task_pb2.TaskSpec, float | None, bool], EnqueuedTask]
+SendOne = Callable[[broker_service_pb2.EnqueueRequest, float | None, bool], EnqueuedTask]
 #: Sends a batch (``EnqueueBatch``); raises the typed error of a call that failed as a whole.
 SendMany = Callable[
     [broker_service_pb2.EnqueueBatchRequest, float | None, bool],
@@ -184,9 +187,9 @@ class Coalescer:
         self._lock = threading.Lock()
         self._lanes: dict[LaneKey, Lane] = {}
 
-    def enqueue(self, spec: task_pb2.TaskSpec, timeout: float | None,
+    def enqueue(self, request: broker_service_pb2.EnqueueRequest, timeout: float | None,
                 idempotent: bool) -> EnqueuedTask:  # fmt: skip
-        """Send ``spec`` (alone if nothing is in flight) and return its result or raise."""
+        """Send ``request`` (alone if nothing is in flight) and return its result or raise."""
         key = lane_key(timeout, idempotent)
         with self._lock:
             lane = self._lanes.get(key)
@@ -196,13 +199,13 @@ class Coalescer:
                 lane.in_flight = 1
                 item = None
             else:
-                item = _ThreadItem(spec, deadline_of(timeout), spec.ByteSize())
+                item = _ThreadItem(request, deadline_of(timeout), request.ByteSize())
                 if lane.add(item):
                     lane.in_flight += 1
                     item.lead = lane.take()
         if item is None:
             try:
-                return self._send_one(spec, timeout, idempotent)
+                return self._send_one(request, timeout, idempotent)
             finally:
                 self._finished(key, lane)
         if item.lead is None:
@@ -232,7 +235,7 @@ class Coalescer:
         live, timeout = ready(batch)
         if len(live) == 1:
             try:
-                live[0].outcome = self._send_one(live[0].spec, timeout, idempotent)
+                live[0].outcome = self._send_one(live[0].request, timeout, idempotent)
             except LeasqError as error:
                 live[0].outcome = error
         elif live:
@@ -246,6 +249,8 @@ class Coalescer:
         with self._lock:
             lane.in_flight -= 1
             if lane.in_flight or not lane.waiting:
+                if not lane.in_flight and len(self._lanes) > KEPT_LANES:
+                    self._lanes.pop(key, None)
                 return
             lane.in_flight = 1
             batch = lane.take()

@@ -14,8 +14,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from leasq.v1 import broker_service_pb2, task_pb2
+from leasq.v1 import broker_service_pb2
 from leasq_sdk.coalescing import (
+    KEPT_LANES,
     MAX_ITEMS,
     Item,
     Lane,
@@ -33,7 +34,9 @@ from leasq_sdk.errors import LeasqError
 from leasq_sdk.models import EnqueuedTask
 
 #: Sends one task (``Enqueue``) and returns its result, raising the typed error.
-SendOne = Callable[[task_pb2.TaskSpec, float | None, bool], Awaitable[EnqueuedTask]]
+SendOne = Callable[
+    [broker_service_pb2.EnqueueRequest, float | None, bool], Awaitable[EnqueuedTask]
+]
 #: Sends a batch (``EnqueueBatch``); raises the typed error of a call that failed as a whole.
 SendMany = Callable[
     [broker_service_pb2.EnqueueBatchRequest, float | None, bool],
@@ -58,9 +61,9 @@ class AsyncCoalescer:
         self._lanes: dict[LaneKey, Lane] = {}
         self._senders: set[asyncio.Task[None]] = set()
 
-    async def enqueue(self, spec: task_pb2.TaskSpec, call_timeout: float | None,
-                      idempotent: bool) -> EnqueuedTask:  # fmt: skip
-        """Send ``spec`` (alone if nothing is in flight) and return its result or raise."""
+    async def enqueue(self, request: broker_service_pb2.EnqueueRequest,
+                      call_timeout: float | None, idempotent: bool) -> EnqueuedTask:  # fmt: skip
+        """Send ``request`` (alone if nothing is in flight) and return its result or raise."""
         key = lane_key(call_timeout, idempotent)
         lane = self._lanes.get(key)
         if lane is None:
@@ -68,10 +71,10 @@ class AsyncCoalescer:
         if lane.in_flight == 0:
             lane.in_flight = 1
             try:
-                return await self._send_one(spec, call_timeout, idempotent)
+                return await self._send_one(request, call_timeout, idempotent)
             finally:
                 self._finished(key, lane)
-        call = _WaitingCall(spec, deadline_of(call_timeout), spec.ByteSize())
+        call = _WaitingCall(request, deadline_of(call_timeout), request.ByteSize())
         if lane.add(call):
             lane.in_flight += 1
             self._start(key, lane, lane.take())
@@ -84,6 +87,8 @@ class AsyncCoalescer:
         if lane.waiting and not lane.in_flight:
             lane.in_flight = 1
             self._start(key, lane, lane.take())
+        elif not lane.in_flight and len(self._lanes) > KEPT_LANES:
+            self._lanes.pop(key, None)
 
     def _start(self, key: LaneKey, lane: Lane, batch: list[Item]) -> None:
         sender = asyncio.get_running_loop().create_task(self._drain(key, lane, batch))
@@ -111,7 +116,7 @@ class AsyncCoalescer:
         try:
             if len(live) == 1:
                 try:
-                    live[0].outcome = await self._send_one(live[0].spec, timeout, idempotent)
+                    live[0].outcome = await self._send_one(live[0].request, timeout, idempotent)
                 except LeasqError as error:
                     live[0].outcome = error
             elif live:

@@ -62,7 +62,8 @@ def to_timestamp(value: datetime) -> Timestamp:
 
 def from_timestamp(value: Timestamp) -> datetime:
     """An aware UTC datetime (microsecond precision) from a protobuf Timestamp."""
-    return _EPOCH + timedelta(seconds=value.seconds, microseconds=value.nanos // 1_000)
+    # Positional arguments: keywords cost timedelta a third more, on every enqueue's answer.
+    return _EPOCH + timedelta(0, value.seconds, value.nanos // 1_000)
 
 
 def from_duration(value: Duration) -> timedelta:

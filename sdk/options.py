@@ -110,16 +110,22 @@ def build_spec(
     group: str | None = None,
     headers: Mapping[str, str] | None = None,
     concurrency_key: str | None = None,
+    into: task_pb2.TaskSpec | None = None,
 ) -> task_pb2.TaskSpec:
-    """A TaskSpec holding exactly the options that were given.
+    """A TaskSpec holding exactly the options that were given (filled into ``into``, an empty
+    spec, when given: e.g. the ``task`` of a request, which copying a spec into would cost
+    as much again).
 
     Raises :class:`InvalidTask` only for what cannot be put on the wire at all (a negative
     max_retry, a payload that cannot be JSON-encoded); everything else is the broker's call.
     """
     data, headers = encode_payload(payload, headers)
-    # Construct with the two fields every task has, then set only the options given: this is
-    # the per-task cost of every enqueue, and unset options are the common case.
-    spec = task_pb2.TaskSpec(type=type, payload=data)
+    # Set only the options given: this is the per-task cost of every enqueue, and unset
+    # options are the common case.
+    spec = task_pb2.TaskSpec() if into is None else into
+    spec.type = type
+    if data:
+        spec.payload = data
     if headers:
         spec.headers.update(headers)
     inject_trace_context(spec.headers)  # the caller's current span, when OpenTelemetry is used
