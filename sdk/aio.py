@@ -2,7 +2,8 @@
 
 The client may be created anywhere (at import time too); it connects on its first call, and
 from then on belongs to that call's event loop, as ``grpc.aio`` channels do: use one client per
-event loop. Retries, deadlines and errors work
+event loop. Concurrent ``enqueue`` calls of its coroutines are coalesced (see
+:mod:`leasq_sdk.coalescing_aio`). Retries, deadlines and errors work
 exactly as in the sync client; in particular an enqueue without a task_id is never retried
 automatically (see :mod:`leasq_sdk.client`).
 """

@@ -1,6 +1,7 @@
 """The synchronous client: enqueue tasks and inspect queues over one connection.
 
-Thread-safe: one ``Client`` can be shared by every thread of a process (gRPC channels are).
+Thread-safe: one ``Client`` can be shared by every thread of a process (gRPC channels are);
+concurrent ``enqueue`` calls of its threads are coalesced (see :mod:`leasq_sdk.coalescing`).
 Failed calls raise the typed exceptions of :mod:`leasq_sdk.errors`.
 
 Automatic retries (UNAVAILABLE, and CANCELLED from a broker going away; with exponential backoff
