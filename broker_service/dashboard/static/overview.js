@@ -21,8 +21,8 @@
   }
 
   function sizes(canvas, data) {
-    var datasets = Object.keys(data.states).map(function (state) {
-      return { label: state, data: data.states[state], backgroundColor: COLORS[state] };
+    var datasets = data.states.map(function (entry) {
+      return { label: entry[0], data: entry[1], backgroundColor: COLORS[entry[0]] };
     });
     var options = common(true);
     options.indexAxis = "y";

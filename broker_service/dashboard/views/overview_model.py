@@ -133,4 +133,4 @@ def sizes_chart(every: Sequence[QueueRow]) -> dict[str, object]:
     """Tasks per state of the CHART_QUEUES largest queues (a stacked bar each)."""
     largest = sorted(every, key=lambda r: (-r.size, r.name))[:CHART_QUEUES]
     return {"labels": [r.name for r in largest],
-            "states": {s: [r.count(s) for r in largest] for s in STATES}}  # fmt: skip
+            "states": [[s, [r.count(s) for r in largest]] for s in STATES]}  # fmt: skip
