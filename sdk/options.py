@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypedDict
 
 from leasq.v1 import task_pb2
@@ -33,6 +34,9 @@ JSON_CONTENT_TYPE = "application/json"
 # One encoder for every call: json.dumps with non-default options builds a new one each time.
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _CONTENT_TYPE = "content-type"
+#: Read only (copied into each task's header map).
+_JSON_HEADERS: Mapping[str, str] = MappingProxyType({_CONTENT_TYPE: JSON_CONTENT_TYPE})
+_PLAIN_JSON = frozenset({dict, list, int, float, bool, type(None)})
 
 
 class TaskOptions(TypedDict, total=False):
@@ -184,12 +188,13 @@ def encode_payload(
 
 def to_json(value: Any) -> bytes:
     """Compact UTF-8 JSON of a JSON-like value, a dataclass instance or a pydantic-style model."""
-    dump = getattr(value, "model_dump_json", None)
-    if callable(dump):
-        text = dump()
-        return text.encode() if isinstance(text, str) else bytes(text)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
+    if type(value) not in _PLAIN_JSON:  # models and dataclasses; plain values skip the probes
+        dump = getattr(value, "model_dump_json", None)
+        if callable(dump):
+            text = dump()
+            return text.encode() if isinstance(text, str) else bytes(text)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
     try:
         return _JSON.encode(value).encode()
     except (TypeError, ValueError) as err:
@@ -198,7 +203,7 @@ def to_json(value: Any) -> bytes:
 
 def _with_json_content_type(headers: Mapping[str, str] | None) -> Mapping[str, str]:
     if not headers:
-        return {_CONTENT_TYPE: JSON_CONTENT_TYPE}
+        return _JSON_HEADERS
     if any(key.lower() == _CONTENT_TYPE for key in headers):
         return headers
     return {**headers, _CONTENT_TYPE: JSON_CONTENT_TYPE}
