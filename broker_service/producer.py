@@ -21,6 +21,9 @@ from leasq_broker.models import Enqueued, EnqueueStatus, NewTask, TaskRecord
 from leasq_broker.observability import metrics
 from leasq_broker.store import TaskStore
 
+_printable = v.PRINTABLE_RE.fullmatch
+_queue_name = v.QUEUE_RE.fullmatch
+_task_id = v.TASK_ID_RE.fullmatch
 # Task ids need uniqueness, not secrecy: a seeded PRNG avoids a syscall per task.
 _IDS = random.Random()
 
@@ -131,6 +134,10 @@ class Producer:
         process_at = task.process_at_ms if task.process_at_ms and task.process_at_ms > now else 0
         if task.process_in_ms:
             process_at = now + task.process_in_ms
+        if not (task.unique_ttl_ms or task.group or task.concurrency_key):  # the usual task
+            return TaskRecord(task_id, self._encode(task, task_id, now), process_at,
+                              task.max_retry, "", 0, task.retention_ms or 0, "",
+                              task.deadline_ms or 0)
         unique_lock = ""
         if task.unique_ttl_ms:
             unique_lock = self._keys.unique(task.queue, _unique_digest(task))
@@ -157,15 +164,18 @@ class Producer:
 
 
 def _validate(task: NewTask, field: str, now: int, limits: ProducerLimits) -> None:
-    # Optional fields are checked only when set: this runs for every task of every batch.
-    v.printable(f"{field}.type", task.type, required=True)
+    # This runs for every task of every batch: optional fields are checked only when set, and
+    # a rule's function (which names the field in its error) runs only when a quick test of
+    # the same rule fails.
+    if not (0 < len(task.type) <= v.MAX_SHORT_TEXT and _printable(task.type)):
+        v.printable(f"{field}.type", task.type, required=True)
     if len(task.payload) > limits.max_payload_bytes:
         v.payload(f"{field}.payload", task.payload, limits.max_payload_bytes)
     if task.headers:
         v.headers(f"{field}.headers", task.headers)
-    if task.queue:
+    if task.queue and not _queue_name(task.queue):
         v.queue_name(f"{field}.queue", task.queue)
-    if task.task_id:
+    if task.task_id and not _task_id(task.task_id):
         v.task_id(f"{field}.task_id", task.task_id)
     if task.max_retry is not None:
         v.in_range(f"{field}.max_retry", task.max_retry, 0, v.MAX_RETRY)

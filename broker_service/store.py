@@ -37,6 +37,8 @@ from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts, refused_before_
 T = TypeVar("T")
 K = TypeVar("K")
 
+# enqueue.lua's reply codes by number (an index is cheaper than EnqueueStatus(code) per task).
+_ENQUEUE_STATUSES = tuple(EnqueueStatus)
 DAY_COUNTER_TTL_S = 90 * 24 * 3600
 # Scheduled/retry tasks moved to pending per lease call, so a lease never stalls on a backlog.
 FORWARD_PER_LEASE = 100
@@ -152,7 +154,7 @@ class TaskStore:
                     self.on_group_due(int(reply[1]))
                 for i, code in zip(indexes, codes, strict=True):
                     statuses[i] = (EnqueueStatus.AGGREGATED if is_join and int(code) == 0
-                                   else EnqueueStatus(int(code)))
+                                   else _ENQUEUE_STATUSES[int(code)])
             out.append(failed if failed is not None else statuses)
         return out
 

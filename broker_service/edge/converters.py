@@ -7,7 +7,6 @@ field as the caller spelled it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,9 +17,16 @@ from leasq.v1 import broker_service_pb2 as broker_pb
 from leasq.v1 import inspect_service_pb2 as inspect_pb
 from leasq.v1 import task_pb2
 from leasq_broker import validation as v
+from leasq_broker.edge.envelope import encode_envelope as encode_envelope  # handed to Producer
+from leasq_broker.edge.envelope import encode_group_parts as encode_group_parts
+from leasq_broker.edge.envelope import (
+    length_delimited,
+    member_envelope,
+    ms_fields,
+    varint,
+)
 from leasq_broker.edge.status import item_error
 from leasq_broker.errors import InvalidField, LeasqError
-from leasq_broker.groups.models import parse_group_id
 from leasq_broker.models import (
     Enqueued,
     LeaseAsk,
@@ -71,32 +77,31 @@ def set_ms(target: Timestamp | Duration, ms: int) -> None:
 
 
 def new_task(spec: task_pb2.TaskSpec, field: str = "task") -> NewTask:
-    """Read a TaskSpec; unset optional fields become None (the broker's defaults)."""
-    has = spec.HasField
-    headers = dict(spec.headers)
+    """Read a TaskSpec; unset optional fields become None (the broker's defaults).
+
+    Runs for every task of every batch: the usual task sets none of the optional fields, so
+    each is looked at once (HasField) and read only when set."""
+    headers = dict(spec.headers) if spec.headers else {}
     trace_context.apply(headers)  # the call's trace context, unless the task has its own
-    return NewTask(
-        type=spec.type,
-        payload=spec.payload,
-        headers=headers,
-        queue=spec.queue,
-        task_id=spec.task_id,
-        max_retry=spec.max_retry if has("max_retry") else None,
-        timeout_ms=duration_ms(spec.timeout, f"{field}.timeout") if has("timeout") else None,
-        deadline_ms=(timestamp_ms(spec.deadline, f"{field}.deadline") if has("deadline")
-                     else None),
-        process_at_ms=(timestamp_ms(spec.process_at, f"{field}.process_at")
-                       if has("process_at") else None),
-        process_in_ms=(duration_ms(spec.process_in, f"{field}.process_in")
-                       if has("process_in") else None),
-        unique_ttl_ms=(duration_ms(spec.unique_ttl, f"{field}.unique_ttl")
-                       if has("unique_ttl") else None),
-        unique_key=spec.unique_key,
-        retention_ms=(duration_ms(spec.retention, f"{field}.retention") if has("retention")
-                      else None),
-        group=spec.group,
-        concurrency_key=spec.concurrency_key,
-    )
+    task = NewTask(spec.type, spec.payload, headers, spec.queue, spec.task_id,
+                   unique_key=spec.unique_key, group=spec.group,
+                   concurrency_key=spec.concurrency_key)
+    has = spec.HasField
+    if has("max_retry"):
+        task.max_retry = spec.max_retry
+    if has("timeout"):
+        task.timeout_ms = duration_ms(spec.timeout, f"{field}.timeout")
+    if has("deadline"):
+        task.deadline_ms = timestamp_ms(spec.deadline, f"{field}.deadline")
+    if has("process_at"):
+        task.process_at_ms = timestamp_ms(spec.process_at, f"{field}.process_at")
+    if has("process_in"):
+        task.process_in_ms = duration_ms(spec.process_in, f"{field}.process_in")
+    if has("unique_ttl"):
+        task.unique_ttl_ms = duration_ms(spec.unique_ttl, f"{field}.unique_ttl")
+    if has("retention"):
+        task.retention_ms = duration_ms(spec.retention, f"{field}.retention")
+    return task
 
 
 def new_tasks(specs: Sequence[task_pb2.TaskSpec]) -> list[NewTask | LeasqError]:
@@ -110,86 +115,14 @@ def new_tasks(specs: Sequence[task_pb2.TaskSpec]) -> list[NewTask | LeasqError]:
     return out
 
 
-def _ms_fields(ms: int) -> Any:
-    """Keyword form of a Timestamp/Duration: cheaper than filling a sub-message field by field."""
-    seconds, rest = divmod(ms, 1000)
-    return {"seconds": seconds, "nanos": rest * 1_000_000}
-
-
-def encode_envelope(task: NewTask, task_id: str, enqueued_at_ms: int) -> bytes:
-    """The immutable part of a task, stored once and returned as-is by every lease."""
-    fields: dict[str, Any] = {
-        "id": task_id, "queue": task.queue, "type": task.type, "payload": task.payload,
-        "max_retry": task.max_retry or 0, "enqueued_at": _ms_fields(enqueued_at_ms),
-    }
-    if task.headers:
-        fields["headers"] = task.headers
-    if task.deadline_ms is not None:
-        fields["deadline"] = _ms_fields(task.deadline_ms)
-    if task.timeout_ms is not None:
-        fields["timeout"] = _ms_fields(task.timeout_ms)
-    if task.concurrency_key:
-        fields["concurrency_key"] = task.concurrency_key
-    return task_pb2.LeasedTask(**fields).SerializeToString()
-
-
-def encode_group_parts(task: NewTask, task_id: str, enqueued_at_ms: int) -> tuple[bytes, bytes]:
-    """A grouped task as a GroupMember, and the envelope its group's flushed task starts from
-    (the flush appends group, id, enqueued_at and the members). A waiting member is stored as
-    its GroupMember only: it has no envelope of its own."""
-    member = task_pb2.GroupMember(id=task_id, payload=task.payload, headers=task.headers,
-                                  enqueued_at=_ms_fields(enqueued_at_ms))
-    base = _flush_base(task.queue, task.type, task.max_retry or 0, task.deadline_ms,
-                       task.timeout_ms)
-    return member.SerializeToString(), base
-
-
-@functools.lru_cache(maxsize=4096)
-def _flush_base(queue: str, task_type: str, max_retry: int, deadline_ms: int | None,
-                timeout_ms: int | None) -> bytes:
-    """The flushed task's envelope before group, id, enqueued_at and members: the same for
-    every group of a type with the same options, so a batch sends it once, not per task."""
-    fields: dict[str, Any] = {"queue": queue, "type": task_type, "max_retry": max_retry}
-    if deadline_ms is not None:
-        fields["deadline"] = _ms_fields(deadline_ms)
-    if timeout_ms is not None:
-        fields["timeout"] = _ms_fields(timeout_ms)
-    return task_pb2.LeasedTask(**fields).SerializeToString()
-
-
-def member_envelope(queue: str, group_id: str, member: bytes) -> bytes:
-    """The envelope a waiting member would have, built from its GroupMember and group id, so
-    that the Inspect calls show members like any task (a member keeps no envelope: its
-    group's flush builds the task that runs)."""
-    task_type, group = parse_group_id(group_id)
-    gm = task_pb2.GroupMember.FromString(member)
-    env = task_pb2.LeasedTask(id=gm.id, queue=queue, type=task_type, payload=gm.payload,
-                              headers=gm.headers, group=group)
-    env.enqueued_at.CopyFrom(gm.enqueued_at)
-    return env.SerializeToString()
-
-
 def enqueued(result: Enqueued) -> task_pb2.EnqueuedTask:
     state = (task_pb2.TASK_STATE_AGGREGATING if result.aggregating
              else task_pb2.TASK_STATE_SCHEDULED if result.scheduled
              else task_pb2.TASK_STATE_PENDING)
     return task_pb2.EnqueuedTask(
         id=result.id, queue=result.queue, state=state,
-        next_process_at=_ms_fields(result.next_process_at_ms),
+        next_process_at=ms_fields(result.next_process_at_ms),
     )
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _length_delimited(tag: bytes, body: bytes) -> bytes:
-    return tag + _varint(len(body)) + body
 
 
 def enqueue_batch_response(
@@ -214,10 +147,10 @@ def enqueue_batch_response(
             rest = shared.get(key)
             if rest is None:
                 rest = shared[key] = enqueued(Enqueued("", *key)).SerializeToString()
-            task = _length_delimited(b"\x0a", result.id.encode()) + rest
-            item = _length_delimited(b"\x0a", task)  # EnqueueBatchResult.task = 1
-        parts.append(_length_delimited(b"\x0a", item))  # EnqueueBatchResponse.results = 1
-    parts.append(b"\x10" + _varint(accepted))  # EnqueueBatchResponse.enqueued_count = 2
+            task = length_delimited(b"\x0a", result.id.encode()) + rest
+            item = length_delimited(b"\x0a", task)  # EnqueueBatchResult.task = 1
+        parts.append(length_delimited(b"\x0a", item))  # EnqueueBatchResponse.results = 1
+    parts.append(b"\x10" + varint(accepted))  # EnqueueBatchResponse.enqueued_count = 2
     return broker_pb.EnqueueBatchResponse.FromString(b"".join(parts))
 
 
