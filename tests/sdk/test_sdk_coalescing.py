@@ -74,21 +74,27 @@ async def test_concurrent_async_callers_each_get_their_own_task_sent_in_batches(
     assert await served.calls("Enqueue") + await served.calls("EnqueueBatch") < CALLERS
 
 
-async def test_concurrent_threads_on_one_sync_client_each_get_their_own_task(
+async def test_concurrent_threads_on_one_sync_client_each_get_their_own_task_in_batches(
     served: Served,
 ) -> None:
     start = threading.Barrier(CALLERS)
 
-    def call(client: Client, number: int) -> EnqueuedTask:
+    def calls(client: Client, thread: int) -> list[EnqueuedTask]:
         start.wait()
-        return client.enqueue("coalesce:sync", str(number), queue="threads")
+        # While one thread's call is in flight (its gRPC call releases the GIL), the others
+        # run and queue theirs: with 50 threads making 4 calls each, batches always form.
+        return [client.enqueue("coalesce:sync", f"{thread}.{n}", queue="threads")
+                for n in range(4)]  # fmt: skip
 
     with Client(served.broker.address, timeout=30) as client:
         with ThreadPoolExecutor(CALLERS) as pool:
-            results = list(pool.map(lambda n: call(client, n), range(CALLERS)))
-        assert len({r.id for r in results}) == CALLERS
-        for number, enqueued in enumerate(results):
-            assert client.get_task("threads", enqueued.id).payload == str(number).encode()
+            results = list(pool.map(lambda n: calls(client, n), range(CALLERS)))
+        assert len({r.id for own in results for r in own}) == CALLERS * 4
+        for thread, own in enumerate(results):
+            for n, enqueued in enumerate(own):
+                task = client.get_task("threads", enqueued.id)
+                assert task.payload == f"{thread}.{n}".encode()
+    assert await served.calls("EnqueueBatch") >= 1
 
 
 async def test_an_invalid_task_among_coalesced_calls_fails_only_its_own_caller(
