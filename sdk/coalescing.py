@@ -6,7 +6,7 @@ per task. A client therefore coalesces: per *lane* (calls that can share a batch
 deadline and the same retry class, see :func:`lane_key`)
 
 - when no call of the lane is in flight, a call goes out at once, alone, as a plain
-  ``Enqueue``: an idle client adds no delay and no cost;
+  ``Enqueue``: an idle client adds no delay (and a dictionary lookup of bookkeeping);
 - while a call is in flight, further calls wait and go out together as the next call when it
   returns (``Enqueue`` for one, ``EnqueueBatch`` for more), or at once when they reach
   :data:`MAX_ITEMS` tasks or :data:`MAX_BYTES`; an optional ``linger`` (at most

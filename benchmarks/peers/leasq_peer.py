@@ -35,7 +35,8 @@ async def crash(task: Task) -> None:
 
 
 class LeasqProducer(Producer):
-    """``enqueue`` with 64 calls in flight; ``enqueue_many`` calls, 4 in flight, for bulk."""
+    """``enqueue`` with 64 calls in flight (which the client coalesces into EnqueueBatch
+    calls); ``enqueue_many`` calls, 4 in flight, for bulk."""
 
     has_bulk = True
 
