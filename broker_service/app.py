@@ -20,6 +20,7 @@ from leasq_broker.groups.store import GroupStore
 from leasq_broker.keys import Keys
 from leasq_broker.leasing import Leasing
 from leasq_broker.loops.base import BackgroundLoop
+from leasq_broker.loops.due import DueIndex
 from leasq_broker.loops.forwarder import Forwarder
 from leasq_broker.loops.janitor import Janitor
 from leasq_broker.loops.reclaimer import Reclaimer
@@ -65,10 +66,12 @@ class BrokerApp:
         self.patterns = PatternIndex(PatternStore(redis, keys))
         self.notifier.on_wake = self.patterns.hint
         self.pattern_refresher = PatternRefresher(self.patterns)
-        self.reclaimer = Reclaimer(self.store, self.clock)
-        self.forwarder = Forwarder(self.store, self.clock)
+        self.due_index = DueIndex(redis, keys)
+        self.reclaimer = Reclaimer(self.store, self.clock, self.due_index, keys)
+        self.forwarder = Forwarder(self.store, self.clock, self.due_index, keys)
+        self.store.on_retry_due = self.forwarder.note_due
         self.janitor = Janitor(
-            self.store, self.clock,
+            self.store, self.clock, self.due_index, keys,
             archive_max_age_ms=int(config.archive_max_age_seconds * 1000),
             archive_max_size=config.archive_max_size,
         )
@@ -135,6 +138,7 @@ class BrokerApp:
         if self.schedule_file is not None:
             await self.schedule_file.apply()  # a bad file stops the start here
             self.schedule_file.start()
+        await self.due_index.build()  # once, for data written before the due indexes
         await self.notifier.start()
         for loop in self._loops():
             loop.start()

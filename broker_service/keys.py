@@ -164,6 +164,44 @@ class Keys:
         tag apart from every queue's)."""
         return f"{self.prefix}:{{~groups}}:queues"
 
+    def due_forward(self, queue: str) -> str:
+        """Sorted set: queues scored by the earliest instant (ms) a SCHEDULED or RETRY task of
+        theirs falls due: the forwarder's index of what is due (see :meth:`due_version`)."""
+        return self._due("forward", queue)
+
+    def due_reclaim(self, queue: str) -> str:
+        """Sorted set: queues scored by their earliest lease expiry (ms): the reclaimer's."""
+        return self._due("reclaim", queue)
+
+    def due_janitor(self, queue: str) -> str:
+        """Sorted set: queues scored by when the janitor should look at them (ms): their
+        earliest completed expiry, or an archive that may have outgrown its limits."""
+        return self._due("janitor", queue)
+
+    def _due(self, kind: str, queue: str) -> str:
+        """The due index of ``kind`` that files ``queue``.
+
+        Scripts that add work for a background loop file the queue in that loop's index in
+        the same script (``ZADD ... LT``, so the index keeps each queue's earliest instant),
+        and the loop's own script re-files the queue at its true next instant: every key a
+        script touches is in ``KEYS``, and one Redis runs it atomically. Today there is one
+        index per kind for the whole deployment (``queue`` is not used). Under Redis Cluster a
+        script may only touch keys of one slot, so the index becomes one per slot: this
+        function then returns a key whose hash tag maps to ``queue``'s slot, and each loop
+        reads the index of every slot. That is why every caller passes the queue.
+        """
+        del queue  # one index per deployment until Cluster support splits it per slot
+        return f"{self.prefix}:{{~due}}:{kind}"
+
+    def due_kinds(self) -> tuple[str, ...]:
+        """Every due index (one per kind of background work), for building them at start."""
+        return tuple(self._due(kind, "") for kind in ("forward", "reclaim", "janitor"))
+
+    def due_version(self) -> str:
+        """String: the version of the due indexes' layout; a broker that finds another value
+        (or none: data from before the indexes) builds them once from the known queues."""
+        return f"{self.prefix}:{{~due}}:version"
+
     def notify_channel(self) -> str:
         """Pub/sub channel: a message (the queue name) wakes brokers long-polling that queue."""
         return f"{self.prefix}:notify"

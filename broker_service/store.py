@@ -90,6 +90,9 @@ class TaskStore:
         self._backoff = backoff or BackoffPolicy()
         # Told the flush instant of every group an enqueue created (the aggregator's wake-up).
         self.on_group_due: Callable[[int], None] | None = None
+        # Told the instant of every retry a Nack filed (the forwarder's wake-up: the forward
+        # script wakes Leases waiting on the queue when the retry falls due).
+        self.on_retry_due: Callable[[int], None] | None = None
         # Most members a join script flushes inline for full groups (see group_join.lua).
         self.inline_flush_members = INLINE_FLUSH_MEMBERS
         # Per queue, what its latest lease script said about its limits: 0 none held the call
@@ -175,6 +178,7 @@ class TaskStore:
         if any(record.concurrency_key for record in records):
             args[4] = len(keys) + 1
             keys += self._flow_keys(queue)
+        keys.append(k.due_forward(queue))
         return ScriptCall("enqueue", keys, args)
 
     def _flow_keys(self, queue: str) -> list[str]:
@@ -244,11 +248,12 @@ class TaskStore:
         day = utc_day(now_ms)
         keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
                 k.paused(queue), k.archived(queue), k.processed(queue, day), k.processed(queue),
-                k.failed(queue, day), k.failed(queue), *self._flow_keys(queue)]
+                k.failed(queue, day), k.failed(queue), *self._flow_keys(queue),
+                k.due_reclaim(queue), k.due_janitor(queue)]
         args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix,
                                  k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE,
                                  DEADLINE_ARCHIVES_PER_LEASE, DAY_COUNTER_TTL_S,
-                                 k.key_pending_prefix(queue)]
+                                 k.key_pending_prefix(queue), queue]
         return ScriptCall("lease", keys, args)
 
     async def heartbeat(
@@ -259,10 +264,11 @@ class TaskStore:
         calls = []
         for queue, indexes in by_queue.items():
             keys = [self._keys.active(queue)]
-            args: list[str | int] = [now_ms, lease_ms]
+            args: list[str | int] = [now_ms, lease_ms, queue]
             for i in indexes:
                 keys.append(self._keys.task(queue, leases[i].task_id))
                 args += [leases[i].task_id, leases[i].token]
+            keys.append(self._keys.due_reclaim(queue))
             calls.append(ScriptCall("heartbeat", keys, args))
         replies = await self._scripts.call_many(calls)
         outcomes: list[HeartbeatOutcome] = [HeartbeatOutcome(HeartbeatStatus.LOST, None)] * len(
@@ -306,12 +312,15 @@ class TaskStore:
         for ((_, is_ack), indexes), reply in zip(groups.items(), replies, strict=True):
             for i, value in zip(indexes, reply, strict=True):
                 outcomes[i] = _ack_outcome(int(value)) if is_ack else _nack_outcome(int(value))
+                if not is_ack and int(value) > now_ms and self.on_retry_due is not None:
+                    self.on_retry_due(int(value))
         return outcomes
 
     def _ack_call(self, queue: str, items: Sequence[Settlement], now_ms: int) -> ScriptCall:
         k = self._keys
         keys = [k.active(queue), k.completed(queue), k.processed(queue, utc_day(now_ms)),
-                k.processed(queue), *self._flow_keys(queue), k.held(queue)]
+                k.processed(queue), *self._flow_keys(queue), k.held(queue),
+                k.due_janitor(queue)]
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, SETTLED_MARKER_MS,
                                          k.key_pending_prefix(queue), k.notify_channel(), queue]
         for item in items:
@@ -324,7 +333,8 @@ class TaskStore:
         day = utc_day(now_ms)
         keys = [k.active(queue), k.pending(queue), k.retry(queue), k.archived(queue),
                 k.processed(queue, day), k.processed(queue), k.failed(queue, day),
-                k.failed(queue), k.waiting(queue), *self._flow_keys(queue), k.held(queue)]
+                k.failed(queue), k.waiting(queue), *self._flow_keys(queue), k.held(queue),
+                k.due_forward(queue), k.due_janitor(queue)]
         policy = self._backoff
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
                                          policy.exponent, k.notify_channel(), queue,
@@ -348,7 +358,7 @@ class TaskStore:
                 "reclaim",
                 [k.active(q), k.pending(q), k.archived(q), k.waiting(q), k.processed(q, day),
                  k.processed(q), k.failed(q, day), k.failed(q), *self._flow_keys(q),
-                 k.held(q)],
+                 k.held(q), k.due_reclaim(q), k.due_janitor(q)],
                 [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q,
                  DAY_COUNTER_TTL_S, k.key_pending_prefix(q)],
             )
@@ -362,7 +372,8 @@ class TaskStore:
         calls = [
             ScriptCall(
                 "forward",
-                [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q), *self._flow_keys(q)],
+                [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q), *self._flow_keys(q),
+                 k.due_forward(q)],
                 [now_ms, limit, k.task_prefix(q), k.notify_channel(), q,
                  k.key_pending_prefix(q)],
             )
@@ -377,8 +388,8 @@ class TaskStore:
         """Remove expired completed and archived tasks; per queue [completed, archived]."""
         k = self._keys
         calls = [
-            ScriptCall("janitor", [k.completed(q), k.archived(q)],
-                       [now_ms, archive_cutoff_ms, archive_max, limit, k.task_prefix(q)])
+            ScriptCall("janitor", [k.completed(q), k.archived(q), k.due_janitor(q)],
+                       [now_ms, archive_cutoff_ms, archive_max, limit, k.task_prefix(q), q])
             for q in queues
         ]
         return [[int(v) for v in reply] for reply in await self._scripts.call_many(calls)]
@@ -397,21 +408,28 @@ class TaskStore:
             keys += [k.waiting(queue), *self._flow_keys(queue)]
             args += [now_ms, k.notify_channel(), queue, k.key_pending_prefix(queue)]
         elif action == "archive":
-            keys.append(k.flow(queue))
-            args += [now_ms, k.key_pending_prefix(queue)]
+            keys += [k.flow(queue), k.due_janitor(queue)]
+            args += [now_ms, k.key_pending_prefix(queue), queue]
         else:
             keys += [k.completed(queue), k.flow(queue)]
             args.append(k.key_pending_prefix(queue))
         return int(await self._scripts.call(f"{action}_task", keys, args))
 
     async def set_paused(self, queue: str, paused: bool) -> bool:
-        """Pause or resume a known queue; False, and nothing written, for an unknown one."""
+        """Pause or resume a known queue; False, and nothing written, for an unknown one.
+
+        A resume publishes a wake-up in the same transaction, so that Leases already waiting
+        on the queue (in any broker replica) take its tasks now rather than at their next
+        re-check."""
         if not await self._redis.sismember(self._keys.queues(), queue):
             return False
         if paused:
             await self._redis.set(self._keys.paused(queue), b"1")
         else:
-            await self._redis.delete(self._keys.paused(queue))
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._keys.paused(queue))
+            pipe.publish(self._keys.notify_channel(), queue)
+            await pipe.execute()
         return True
 
     async def mark_waiting(self, queues: Sequence[str], ttl_ms: int) -> None:

@@ -6,8 +6,9 @@
 -- limit of the queue (the held marker), the freed slots publish a wake-up.
 -- KEYS[1] active zset   KEYS[2] completed zset   KEYS[3] processed today   KEYS[4] processed total
 -- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
--- KEYS[9] held marker
--- then per item i: KEYS[8+2i] the task hash, KEYS[9+2i] the task's settled marker
+-- KEYS[9] held marker   KEYS[10] janitor due index (a completed task files the queue at its
+--   expiry, the earliest kept)
+-- then per item i: KEYS[9+2i] the task hash, KEYS[10+2i] the task's settled marker
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)   ARGV[3] settled-marker slack after the lease expiry (ms)
 -- ARGV[4] key-list prefix   ARGV[5] notify channel   ARGV[6] queue name
 -- then per item i: ARGV[4+3i] task id, ARGV[5+3i] lease token, ARGV[6+3i] result
@@ -18,8 +19,8 @@ local out = {}
 local done = 0
 local fk = {settings = KEYS[5], flow = KEYS[6], ring = KEYS[7], kact = KEYS[8],
   kprefix = ARGV[4]}
-for i = 1, (#KEYS - 9) / 2 do
-  local tkey, skey = KEYS[8 + 2 * i], KEYS[9 + 2 * i]
+for i = 1, (#KEYS - 10) / 2 do
+  local tkey, skey = KEYS[9 + 2 * i], KEYS[10 + 2 * i]
   local id, token = ARGV[4 + 3 * i], ARGV[5 + 3 * i]
   local f = redis.call('HMGET', tkey, 's', 'tk', 'rt', 'uk', 'lx', 'ck')
   if f[1] == 'active' and f[2] == token then
@@ -32,6 +33,7 @@ for i = 1, (#KEYS - 9) / 2 do
       redis.call('HDEL', tkey, 'w', 'lx', 'tk', 'ld', 'cx')
       redis.call('HSET', tkey, 's', 'completed', 'ca', now, 'xa', expires, 'res', ARGV[6 + 3 * i])
       redis.call('ZADD', KEYS[2], expires, id)
+      redis.call('ZADD', KEYS[10], 'LT', expires, ARGV[6])
     else
       redis.call('DEL', tkey)
     end

@@ -11,6 +11,7 @@
 -- ARGV[12] notify channel   ARGV[13] queue name
 -- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
 -- ARGV[14] key-list prefix (run: a task with a concurrency key goes to its key's list)
+-- KEYS[9] janitor due index (archive: the queue is filed now, its archive may outgrow limits)
 -- Returns: {tasks moved, 1 when the index was walked to its end else 0, cursor id, score}
 -- include: _envelope
 -- include: _walk
@@ -87,6 +88,7 @@ flush('ZREM', KEYS[1], gone)
 -- Oldest first, so that the oldest is leased first (the list's right end is leased first).
 flush('LPUSH', KEYS[2], runs)
 flush('ZADD', KEYS[3], archs)
+if #archs > 0 then redis.call('ZADD', KEYS[9], 'LT', now, ARGV[13]) end
 if op == 'run' and moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('PUBLISH', ARGV[12], ARGV[13])
 end

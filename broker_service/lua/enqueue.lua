@@ -4,7 +4,8 @@
 -- KEYS[1] pending list   KEYS[2] scheduled zset   KEYS[3] waiting marker
 -- KEYS[3+i] task hash of task i (i = 1..n), then the unique lock keys of the tasks that have
 -- one, then (when some task has a concurrency key) the settings hash, flow hash, key ring and
--- key active hash, at the indexes ARGV[5] .. ARGV[5] + 3
+-- key active hash, at the indexes ARGV[5] .. ARGV[5] + 3; the last key, KEYS[#KEYS], is the
+-- forward due index (a SCHEDULED task files the queue at its instant, the earliest kept)
 -- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] n (task count)
 -- ARGV[5] index in KEYS of the settings hash (0 = no task has a key)   ARGV[6] key-list prefix
 -- then per task i: ARGV[5+2i] meta, ARGV[6+2i] envelope bytes, where meta is
@@ -51,6 +52,7 @@ for i = 1, n do
     if ck ~= '' then redis.call('HSET', tkey, 'ck', ck) end
     if at > now then
       redis.call('ZADD', KEYS[2], at, id)
+      redis.call('ZADD', KEYS[#KEYS], 'LT', at, ARGV[3])
     elseif ck ~= '' then
       key_push(fk, ck, id, false)
     else

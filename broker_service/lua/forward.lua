@@ -4,6 +4,8 @@
 -- ARGV[4] notify channel   ARGV[5] queue name
 -- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
 -- ARGV[6] key-list prefix (a task with a concurrency key goes to its key's list)
+-- KEYS[9] forward due index: the queue is re-filed there at its earliest remaining due time,
+--   or dropped when none is left
 -- include: _flow
 -- Returns: {tasks moved, earliest remaining due time ms or -1}
 local now = tonumber(ARGV[1])
@@ -26,6 +28,11 @@ for k = 1, 2 do
     local at = tonumber(nxt[2])
     if earliest < 0 or at < earliest then earliest = at end
   end
+end
+if earliest >= 0 then
+  redis.call('ZADD', KEYS[9], earliest, ARGV[5])
+else
+  redis.call('ZREM', KEYS[9], ARGV[5])
 end
 if moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('PUBLISH', ARGV[4], ARGV[5])

@@ -1,8 +1,10 @@
 -- janitor: delete COMPLETED tasks past their retention and ARCHIVED tasks past the archive's
--- age limit, and trim the archive to its size cap (oldest first).
--- KEYS[1] completed zset   KEYS[2] archived zset
+-- age limit, and trim the archive to its size cap (oldest first); then re-file the queue in
+-- the janitor's due index at the next instant it needs a look, or drop it from the index.
+-- KEYS[1] completed zset   KEYS[2] archived zset   KEYS[3] janitor due index
 -- ARGV[1] now (ms)   ARGV[2] archive cutoff (ms; archived before it are deleted)
 -- ARGV[3] archive size cap   ARGV[4] max tasks per call   ARGV[5] task key prefix
+-- ARGV[6] queue name
 -- Returns: {completed removed, archived removed}
 local limit = tonumber(ARGV[4])
 local function drop(zkey, ids)
@@ -20,5 +22,22 @@ local old = drop(KEYS[2], redis.call('ZRANGE', KEYS[2], '-inf', '(' .. ARGV[2], 
 local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
 if excess > 0 then
   old = old + drop(KEYS[2], redis.call('ZRANGE', KEYS[2], 0, math.min(excess, limit) - 1))
+end
+-- Next look: the earliest completed expiry, the oldest archived task's age limit, or now when
+-- the archive is still over its cap (more than one call's worth was due).
+local now = tonumber(ARGV[1])
+local nxt = -1
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if head[2] then nxt = tonumber(head[2]) end
+head = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if head[2] then
+  local at = tonumber(head[2]) + now - tonumber(ARGV[2]) + 1  -- deleted once strictly older
+  if redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[3]) then at = now end
+  if nxt < 0 or at < nxt then nxt = at end
+end
+if nxt >= 0 then
+  redis.call('ZADD', KEYS[3], nxt, ARGV[6])
+else
+  redis.call('ZREM', KEYS[3], ARGV[6])
 end
 return {done, old}

@@ -9,6 +9,8 @@
 -- KEYS[5] paused flag   KEYS[6] archived zset   KEYS[7] processed today
 -- KEYS[8] processed total   KEYS[9] failed today   KEYS[10] failed total
 -- KEYS[11] settings hash   KEYS[12] flow hash   KEYS[13] key ring   KEYS[14] key active hash
+-- KEYS[15] reclaim due index   KEYS[16] janitor due index (the queue is filed at its lease
+--   expiry, and now when a task is archived; the earliest instant kept)   ARGV[12] queue name
 -- ARGV[1] now (ms)   ARGV[2] max tasks   ARGV[3] lease duration (ms)   ARGV[4] worker id
 -- ARGV[5] token prefix (unique per call; the token is prefix .. '.' .. n)
 -- ARGV[6] task key prefix   ARGV[7] envelope byte budget   ARGV[8] forward limit
@@ -122,6 +124,7 @@ while taken < max and expired < expired_cap do
     redis.call('HSET', tkey, 's', 'archived', 'aa', now, 'ef', now, 'et', 'DeadlineExceeded',
       'e', 'the deadline passed before the task was leased')
     redis.call('ZADD', KEYS[6], now, id)
+    redis.call('ZADD', KEYS[16], 'LT', now, ARGV[12])
     local uk = redis.call('HGET', tkey, 'uk')
     if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
   elseif f[1] then
@@ -147,6 +150,7 @@ while taken < max and expired < expired_cap do
     key_release(fk, ck)  -- a listed id whose hash is gone
   end
 end
+if taken > 0 then redis.call('ZADD', KEYS[15], 'LT', expires, ARGV[12]) end
 if rate then
   tokens = tokens - taken
   redis.call('HSET', KEYS[12], 'tk', tokens, 'tt', tnow)

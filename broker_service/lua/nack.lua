@@ -13,7 +13,9 @@
 -- KEYS[9] waiting marker (a requeue wakes long-polling brokers)
 -- KEYS[10] settings hash   KEYS[11] flow hash   KEYS[12] key ring   KEYS[13] key active hash
 -- KEYS[14] held marker (a settled task frees a slot: wake Leases held back by a limit)
--- then per item i: KEYS[13+2i] the task hash, KEYS[14+2i] the task's settled marker
+-- KEYS[15] forward due index (a retry files the queue at its instant, the earliest kept)
+-- KEYS[16] janitor due index (archiving files the queue now)
+-- then per item i: KEYS[15+2i] the task hash, KEYS[16+2i] the task's settled marker
 -- ARGV[1] now (ms)   ARGV[2] TTL of daily counters (s)
 -- ARGV[3] backoff base (s)  ARGV[4] backoff exponent  ARGV[5] notify channel
 -- ARGV[6] queue name   ARGV[7] release cap   ARGV[8] settled-marker slack after the lease expiry (ms)
@@ -39,6 +41,7 @@ local requeued = 0
 local function archive(tkey, id, uk)
   redis.call('HSET', tkey, 's', 'archived', 'aa', now)
   redis.call('ZADD', KEYS[4], now, id)
+  redis.call('ZADD', KEYS[16], 'LT', now, ARGV[6])
   if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
   failed = failed + 1
   processed = processed + 1
@@ -55,11 +58,12 @@ local function retry_at(tkey, id, f, at, why)
   end
   redis.call('HSET', tkey, 's', 'retry', 'na', at)
   redis.call('ZADD', KEYS[3], at, id)
+  redis.call('ZADD', KEYS[15], 'LT', at, ARGV[6])
   return at
 end
 
-for i = 1, (#KEYS - 14) / 2 do
-  local tkey, skey = KEYS[13 + 2 * i], KEYS[14 + 2 * i]
+for i = 1, (#KEYS - 16) / 2 do
+  local tkey, skey = KEYS[15 + 2 * i], KEYS[16 + 2 * i]
   local a = 10 + 7 * (i - 1)
   local id, token, action = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local err, etype, delay = ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])

@@ -8,6 +8,8 @@
 -- ARGV[1] now (ms)   ARGV[2] max tasks to reclaim   ARGV[3] lease-lost cap
 -- ARGV[4] task key prefix   ARGV[5] notify channel   ARGV[6] queue name
 -- ARGV[7] TTL of daily counters (s)   ARGV[8] key-list prefix
+-- KEYS[14] reclaim due index: the queue is re-filed there at its next lease expiry, or
+--   dropped when no lease is left   KEYS[15] janitor due index (archiving files the queue now)
 -- A task of a concurrency key frees its key's slot and returns to the front of its key's list.
 -- Returns: {tasks returned to pending, tasks archived, next lease expiry ms or -1}
 -- include: _flow
@@ -66,4 +68,10 @@ end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local next_ms = -1
 if nxt[2] then next_ms = tonumber(nxt[2]) end
+if next_ms >= 0 then
+  redis.call('ZADD', KEYS[14], next_ms, ARGV[6])
+else
+  redis.call('ZREM', KEYS[14], ARGV[6])
+end
+if archived > 0 then redis.call('ZADD', KEYS[15], 'LT', now, ARGV[6]) end
 return {returned, archived, next_ms}

@@ -6,6 +6,7 @@
 -- KEYS[2] fire history list (newest first)   KEYS[3] pending list   KEYS[4] scheduled zset
 -- KEYS[5] waiting marker   KEYS[6] task hash of the task to fire (KEYS[1] when none)
 -- KEYS[7] task hash of the previous fire's task (KEYS[1] when none)   KEYS[8] unique lock (opt.)
+-- KEYS[#KEYS] (the last key) forward due index: a SCHEDULED task files the queue at its instant
 -- ARGV[1] now ms   ARGV[2] mode: "tick" or "manual"   ARGV[3] expected next tick ms
 -- ARGV[4] new next tick ms   ARGV[5] "1": skip while the previous task is unfinished
 -- ARGV[6] previous task id the caller saw ("" none; only checked with ARGV[5] "1")   ARGV[7] history length kept
@@ -77,6 +78,7 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   if dl ~= '0' then redis.call('HSET', KEYS[6], 'dl', dl) end
   if later then
     redis.call('ZADD', KEYS[4], at, id)
+    redis.call('ZADD', KEYS[#KEYS], 'LT', at, ARGV[9])
   else
     redis.call('LPUSH', KEYS[3], id)
     if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('PUBLISH', ARGV[8], ARGV[9]) end

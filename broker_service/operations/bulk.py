@@ -48,7 +48,8 @@ class BulkMover:
         k = self._keys
         index = k.pending(queue) if state == "pending" else getattr(k, state)(queue)
         keys = [index, k.pending(queue), k.archived(queue), k.waiting(queue),
-                k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue)]
+                k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue),
+                k.due_janitor(queue)]
         before = -1 if narrow.older_than_ms is None else now_ms - narrow.older_than_ms
         cursor = Cursor()
         moved = chunks = 0

@@ -154,6 +154,7 @@ class ScheduleStore:
                 lock_index = len(keys)
             meta = record.meta(lock_index)
             envelope = record.envelope  # type: ignore[assignment]
+        keys.append(k.due_forward(queue))
         args: list[ScriptArg] = [
             now_ms, "manual" if plan is None else "tick",
             "" if plan is None else plan.expected_next, "" if plan is None else plan.new_next,

@@ -20,6 +20,8 @@ from leasq_broker.store import utc_day
 
 Q = "q1"
 P = "leasq:{q1}"
+# The due indexes of the background loops (each queue filed at its next instant).
+FORWARD, RECLAIM, JANITOR = "leasq:{~due}:forward", "leasq:{~due}:reclaim", "leasq:{~due}:janitor"
 DAY = utc_day(T0)
 
 
@@ -53,6 +55,7 @@ async def test_enqueue_adds_pending_and_scheduled_tasks_and_refuses_conflicts(
                         EnqueueStatus.DUPLICATE_TASK]
     assert 0 < await redis.pttl(lock) <= 9000
     assert await snapshot(redis) == {
+        FORWARD: [(Q, T0 + 5000)],
         "leasq:queues": ["q1"],
         f"{P}:pending": ["c", "a"],
         f"{P}:scheduled": [("b", T0 + 5000)],
@@ -82,6 +85,7 @@ async def test_lease_forwards_due_tasks_then_leases_oldest_first(store_env: Stor
     token_prefix = grants[0].lease_token.rsplit(".", 1)[0]
     exp = str(T0 + 15000)
     assert await snapshot(redis) == {
+        RECLAIM: [(Q, T0 + 15000)],
         f"{P}:pending": ["due"],
         f"{P}:retry": [("later", T0 + 1000)],
         f"{P}:active": [("new", T0 + 15000), ("old", T0 + 15000)],
@@ -149,6 +153,7 @@ async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(
     assert [o.status for o in out] == [SettleStatus.SETTLED, SettleStatus.SETTLED,
                                        SettleStatus.LEASE_LOST, SettleStatus.NOT_FOUND]
     assert await snapshot(redis) == {
+        JANITOR: [(Q, T0 + 60007)],
         f"{P}:active": [("stolen", T0)],
         f"{P}:completed": [("kept", T0 + 60007)],
         f"{P}:t:kept": {"b": "env-kept", "mr": "3", "rt": "60000", "s": "completed",
@@ -190,6 +195,7 @@ async def test_nack_retries_with_backoff_archives_when_exhausted_and_requeues(
     assert [o.next_process_at_ms for o in out[1:]] == [T0 + 500, None, None, T0]
     failed = {"ef": str(T0), "et": ""}
     assert await snapshot(redis) == {
+        FORWARD: [(Q, T0 + 500)], JANITOR: [(Q, T0)],
         f"{P}:pending": ["older", "back"],
         f"{P}:retry": [("after", T0 + 500), ("again", again_at)],
         f"{P}:archived": [("dead", T0), ("spent", T0)],
@@ -225,6 +231,7 @@ async def test_reclaim_returns_expired_leases_and_archives_poison_tasks(
     assert state[f"{P}:t:poison"]["e"].startswith("lease expired 3 times")
     del state[f"{P}:t:poison"]["e"]
     assert state == {
+        RECLAIM: [(Q, T0 + 500)], JANITOR: [(Q, T0)],
         f"{P}:active": [("alive", T0 + 500)],
         f"{P}:pending": ["waiting", "crashed"],
         f"{P}:archived": [("poison", T0)],
@@ -246,6 +253,7 @@ async def test_forward_moves_due_tasks_and_reports_the_next_due_time(store_env: 
     await redis.zadd(f"{P}:retry", {"r1": T0 - 3})
     assert await store.forward([Q], T0, 100) == [[2, T0 + 90]]
     assert await snapshot(redis) == {
+        FORWARD: [(Q, T0 + 90)],
         f"{P}:pending": ["r1", "s1"],
         f"{P}:scheduled": [("s2", T0 + 90)],
         f"{P}:t:s1": {"b": "env-s1", "mr": "3", "s": "pending", "na": str(T0)},
@@ -267,6 +275,7 @@ async def test_janitor_removes_expired_completed_and_trims_the_archive(
     out = await store.clean([Q], T0, archive_cutoff_ms=T0 - 60, archive_max=2, limit=100)
     assert out == [[1, 2]]
     assert await snapshot(redis) == {
+        JANITOR: [(Q, T0 + 1)],
         f"{P}:completed": [("fresh", T0 + 1)],
         f"{P}:archived": [("a3", T0 - 20), ("a4", T0 - 10)],
         f"{P}:t:fresh": {"b": "env-fresh", "mr": "3", "s": "completed"},
@@ -326,6 +335,7 @@ async def test_archive_task_dead_letters_waiting_tasks_and_releases_their_lock(
     await redis.set(lock, "wait")
     assert [await store.move("archive", Q, i, T0) for i in ("wait", "again", "busy")] == [0, 0, 1]
     assert await snapshot(redis) == {
+        JANITOR: [(Q, T0)],
         f"{P}:archived": [("again", T0), ("wait", T0)],
         f"{P}:t:wait": {"b": "env-wait", "mr": "3", "s": "archived", "aa": str(T0), "uk": lock},
         f"{P}:t:again": {"b": "env-again", "mr": "3", "s": "archived", "aa": str(T0)},

@@ -103,6 +103,7 @@ async def test_reclaim_archives_an_expired_lease_past_the_deadline(store_env: St
     await redis.zadd(f"{P}:active", {"late": T0 - 1, "ok": T0 - 1})
     assert await store.reclaim([Q], T0, 100) == [[1, 1, -1]]
     assert await snapshot(redis) == {
+        "leasq:{~due}:janitor": [(Q, T0)],
         f"{P}:pending": ["ok"],
         f"{P}:archived": [("late", T0)],
         f"{P}:t:late": {"b": "env-late", "mr": "3", "dl": str(T0 - 1), "ll": "1",
