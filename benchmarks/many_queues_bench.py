@@ -1,7 +1,8 @@
 """Background cost with many queues: 10,000 empty queues plus 10 busy ones, against one queue.
 
 Run: ``.venv/bin/python benchmarks/many_queues_bench.py`` (starts its own Redis and broker per
-setup; ``--queues 10000 --idle-seconds 30`` by default). Two setups, each on a fresh stack:
+setup; ``--queues 10000 --idle-seconds 30`` by default, ``--quick``: 2,000 queues, 10 s).
+Two setups, each on a fresh stack:
 
 - ``1 queue``: only the probe queues below exist.
 - ``many queues``: ``--queues`` queues that each held one task (leased and acked, so they are
@@ -211,7 +212,11 @@ async def main() -> None:
     parser.add_argument("--queues", type=int, default=10_000)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--recoveries", type=int, default=9)
+    parser.add_argument("--quick", action="store_true",
+                        help="2,000 queues, 10 s of idle CPU, 5 recoveries")
     args = parser.parse_args()
+    if args.quick:
+        args.queues, args.idle_seconds, args.recoveries = 2000, 10.0, 5
     rows = {setup: await measure(setup, args.queues, args.idle_seconds, args.recoveries)
             for setup in ("1 queue", "many queues")}
     print(f"{args.queues:,} empty queues + {BUSY} busy ones, against one queue")
