@@ -41,6 +41,7 @@ from leasq_broker.keys import Keys
 from leasq_broker.observability import registry
 from leasq_broker.observability.queue_stats import QueueStats
 from leasq_broker.reader import TaskReader
+from leasq_broker.redis_packing import pack_with_hiredis
 
 if TYPE_CHECKING:
     from leasq_broker.observability.http import HttpServer
@@ -179,6 +180,7 @@ async def _connect(config: BrokerConfig) -> AsyncIterator[_Store]:
         url = await embedded.start()
     try:
         client = Redis.from_url(url, health_check_interval=30)
+        pack_with_hiredis(client)
         try:
             await client.ping()
             yield _Store(client, url, embedded)
