@@ -28,6 +28,7 @@ if fi > 0 then
 end
 local statuses = {}
 local added = 0
+local pushed = {}  -- ids for the pending list, pushed together at the end (same order)
 for i = 1, n do
   local tkey = KEYS[3 + i]
   local id, at, mr, ttl, rt, ui, dl, group, ck = string.match(ARGV[5 + 2 * i],
@@ -56,11 +57,14 @@ for i = 1, n do
     elseif ck ~= '' then
       key_push(fk, ck, id, false)
     else
-      redis.call('LPUSH', KEYS[1], id)
+      pushed[#pushed + 1] = id
     end
     added = added + 1
   end
   statuses[i] = status
+end
+for first = 1, #pushed, 1000 do  -- unpack's limit on arguments
+  redis.call('LPUSH', KEYS[1], unpack(pushed, first, math.min(first + 999, #pushed)))
 end
 if added > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
