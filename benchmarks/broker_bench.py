@@ -1,7 +1,9 @@
 """Drives a real broker with the raw generated stubs and prints a table of throughputs.
 
 Run: ``.venv/bin/python benchmarks/broker_bench.py`` (starts its own Redis and broker).
-Targets on a 2-core machine: Enqueue x64 in flight >= 5,000/s, EnqueueBatch(500) >= 50,000/s,
+Targets on a 2-core machine: Enqueue x64 in flight >= 5,000/s, Enqueue calls in turn >= 2,000/s
+(a bare gRPC health check round trip to the same broker, in turn, is printed as the floor),
+EnqueueBatch(500) >= 50,000/s,
 Lease(100) + batched Ack drain >= 15,000/s, idle enqueue -> lease p50 <= 2 ms.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import print_cpu_table, running_stack
 
 from leasq.v1 import broker_service_pb2 as pb
@@ -39,6 +42,24 @@ async def single_enqueue(stub: pb_grpc.BrokerServiceStub, n: int, in_flight: int
         while remaining > 0:
             remaining -= 1
             await stub.Enqueue(request)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(in_flight)))
+    return n / (time.perf_counter() - started)
+
+
+async def health_checks(channel: grpc.aio.Channel, n: int, in_flight: int) -> float:
+    """Bare gRPC round trips to the same broker (no Redis, no Leasq code): the floor under any
+    one-RPC-per-task call on this machine."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest()
+    remaining = n
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await stub.Check(request)
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(in_flight)))
@@ -141,11 +162,18 @@ async def main(scale: float) -> None:
             await stub.Enqueue(pb.EnqueueRequest(task=task("warmup")))
             n_single, n_batch = int(20_000 * scale), int(100_000 * scale)
             single = await measured(pid, n_single, single_enqueue(stub, n_single, 64))
+            n_turn = n_single // 4
+            turn = await measured(pid, n_turn, single_enqueue(stub, n_turn, 1))
+            floor = await measured(pid, n_turn, health_checks(channel, n_turn, 1))
             batch = await measured(pid, n_batch, batch_enqueue(stub, n_batch, 500, "drain"))
             drained = await measured(pid, n_batch, drain(stub, n_batch, "drain", 4))
             p50, p99 = await idle_latency(stub, int(500 * scale) or 50)
     rows = [
         ("Enqueue, 64 in flight", f"{single[0]:,.0f} tasks/s", f"{single[1]:.0f}", ">= 5,000"),
+        ("Enqueue, calls in turn", f"{turn[0]:,.0f} tasks/s ({1e6 / turn[0]:.0f} us/call)",
+         f"{turn[1]:.0f}", ">= 2,000"),
+        ("gRPC health check, calls in turn (floor)",
+         f"{floor[0]:,.0f} calls/s ({1e6 / floor[0]:.0f} us/call)", f"{floor[1]:.0f}", ""),
         ("EnqueueBatch(500)", f"{batch[0]:,.0f} tasks/s", f"{batch[1]:.0f}", ">= 50,000"),
         ("Lease(100) + batched Ack drain", f"{drained[0]:,.0f} tasks/s", f"{drained[1]:.0f}",
          ">= 15,000"),
