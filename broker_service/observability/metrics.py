@@ -39,7 +39,8 @@ POISON_ARCHIVED = Counter(
 )  # fmt: skip
 ENQUEUE_BATCH_SIZE = Histogram(
     "leasq_enqueue_batch_size", "Tasks per enqueue round trip to Redis: single Enqueue calls "
-    "coalesced in one loop turn (kind=coalesced), or one EnqueueBatch call (kind=batch)",
+    "that arrived together and shared a trip (kind=coalesced), or one EnqueueBatch call "
+    "(kind=batch)",
     ["kind"], buckets=SIZE_BUCKETS,
 )  # fmt: skip
 REDIS_ROUNDTRIP = Histogram(
