@@ -6,7 +6,8 @@ The login form takes one of the broker's bearer tokens and keeps it in an http-o
 :class:`~leasq_broker.edge.roles.Authorizer` as the gRPC edge, naming the gRPC method whose
 effect a page or action has. So a token removed from the tokens file stops working in the
 dashboard at once, a ``reader`` token sees everything and changes nothing, and queue-scoped
-tokens see only the queues they may see. Without tokens configured the dashboard is open, like
+tokens open only the pages of the queues they may read (the overview, like ListQueues, names
+every queue). Without tokens configured the dashboard is open, like
 the gRPC port (bind it to loopback: the default).
 
 CSRF: a random value in a ``SameSite=Strict`` cookie must come back in every POST (form field
@@ -30,8 +31,11 @@ SESSION_COOKIE = "leasq_session"
 CSRF_COOKIE = "leasq_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
-# Reading pages shows what ListQueues and GetTask show: role reader.
+# Reading pages shows what ListQueues shows (every queue's name and numbers): role reader. A
+# page of one queue (its tasks, a task) shows what GetQueueStats and ListTasks show, so a token
+# limited to some queues reads only their pages.
 READ_METHOD = "/leasq.v1.InspectService/ListQueues"
+READ_QUEUE_METHOD = "/leasq.v1.InspectService/ListTasks"
 # A token that may run bulk moves (admin) sees the action buttons.
 ACT_PROBE_METHOD = "/leasq.v1.InspectService/RunAllTasks"
 PREFIX = web.AppKey("dashboard_prefix", str)
@@ -87,7 +91,8 @@ def viewer(request: web.Request, queues: Iterable[str] = ()) -> Viewer:
     if authorizer is None:
         return Viewer(None, True, csrf, False)
     token = _token(request)
-    decision = authorizer.check(token, READ_METHOD, queues)
+    queues = list(queues)
+    decision = authorizer.check(token, READ_QUEUE_METHOD if queues else READ_METHOD, queues)
     if decision.verdict is Verdict.UNAUTHENTICATED:
         raise web.HTTPSeeOther(f"{prefix_of(request)}login")
     if not decision.allowed:

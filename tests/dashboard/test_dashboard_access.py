@@ -79,3 +79,20 @@ def test_the_dashboard_is_served_under_a_path_prefix(dashboard_factory: ServedFa
     assert httpx.get(served.url + "static/app.js").status_code == 200
     bare = httpx.get(served.url.rstrip("/"))
     assert bare.status_code == 301 and bare.headers["Location"] == "/ops/leasq/"
+
+
+def test_a_reader_limited_to_some_queues_opens_only_their_pages(
+    dashboard_factory: ServedFactory, tmp_path: Path
+) -> None:
+    path = tokens_file(tmp_path)
+    scoped = "billing-reader-token"
+    path.write_text(path.read_text() + f'[[token]]\nname = "billing-reader"\nsha256 = '
+                    f'"{hash_token(scoped)}"\nrole = "reader"\nqueues = ["billing*"]\n')
+    served = dashboard_factory(auth_tokens_file=path, token=ADMIN)
+    with httpx.Client(headers={"Authorization": f"Bearer {scoped}"}) as client:
+        assert client.get(served.at("queues/billing-eu")).status_code == 404  # none yet
+        refused = client.get(served.at("queues/payroll"))
+        assert refused.status_code == 403
+        assert "payroll" in refused.text
+        assert client.get(served.at("queues/payroll/tasks/some-id")).status_code == 403
+        assert client.get(served.url).status_code == 200
