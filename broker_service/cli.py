@@ -40,6 +40,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _processes(text: str) -> int:
+    from leasq_broker.supervisor import process_count
+
+    return process_count(text)
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -149,6 +155,9 @@ SERVE_FLAGS = (
          "TOML file of per-queue settings (rate limit, max active, groups, ...); applied at "
          "start and whenever it changes, settings it does not name left as they are (see "
          "docs/queue-settings-file.md)"),
+    Flag("processes", "processes", _processes,
+         "broker processes serving the same gRPC and HTTP ports (SO_REUSEPORT), each with its "
+         "own event loop, under one parent; N or auto (one per CPU); see docs/scaling.md"),
 )  # fmt: skip
 METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
             "http-listen": "HOST:PORT", "schedules": "PATH", "auth-tokens-file": "PATH",
@@ -195,6 +204,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--ready-file", type=Path, metavar="PATH",
         help=f"{READY_FILE.help} (env {READY_FILE.env}; default: unset)",
     )  # fmt: skip
+    # Set by the parent of --processes N on each child it starts (1..N); not for people.
+    parser.add_argument("--process-index", type=_positive_int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -215,6 +226,8 @@ def resolve_config(
                 continue
         if value is not None:
             values[flag.field] = value
+    if getattr(args, "process_index", None) is not None:
+        values["process_index"] = args.process_index
     ready_file = args.ready_file
     if ready_file is None and environ.get(READY_FILE.env):
         ready_file = Path(environ[READY_FILE.env])
@@ -233,8 +246,11 @@ def _ready_writer(path: Path | None) -> Callable[[str], None] | None:
     return ready
 
 
-def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
-    """Run the broker in this process until it is told to stop; the process exit code."""
+def run_serve(
+    config: BrokerConfig, ready_file: Path | None, serve_argv: Sequence[str] = ()
+) -> int:
+    """Run the broker in this process until it is told to stop, or (``--processes`` above 1)
+    run ``config.processes`` broker processes with ``serve_argv``; the process exit code."""
     # Imported here, not at the top: every `leasq` command imports this module, and the
     # operator commands should not pay for Redis, grpc servers and the schedule parser.
     import structlog
@@ -249,6 +265,14 @@ def run_serve(config: BrokerConfig, ready_file: Path | None) -> int:
     configure_logging(config.log_level, config.log_format)
     log = structlog.get_logger("leasq_broker.cli")
     try:
+        if config.processes > 1 and config.process_index is None:
+            from leasq_broker.supervisor import run_supervisor
+
+            return run_supervisor(config, serve_argv, _ready_writer(ready_file))
+        if config.process_index is not None:
+            from leasq_broker.supervisor import mark_child
+
+            mark_child(config.process_index)
         asyncio.run(serve(config, ready=_ready_writer(ready_file)))
     except (OSError, RedisError, EmbeddedRedisError, ScheduleFileError, TokenFileError,
             QueueSettingsFileError) as exc:
@@ -338,4 +362,4 @@ def main(argv: list[str] | None = None) -> int:
         config, ready_file = resolve_config(args, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
-    return run_serve(config, ready_file)
+    return run_serve(config, ready_file, args_list[1:])

@@ -66,6 +66,10 @@ class BrokerConfig:
     # the dashboard on and no http_listen, the HTTP server listens on DEFAULT_DASHBOARD_LISTEN.
     dashboard: bool = False
     dashboard_path: str = "/"
+    # Broker processes serving one port with SO_REUSEPORT (see leasq_broker.supervisor); a
+    # parent runs them when above 1. process_index is set only in those children (1..N).
+    processes: int = 1
+    process_index: int | None = None
 
     @property
     def http_address(self) -> str | None:

@@ -72,17 +72,18 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_connection_idle_ms", 30 * 60_000),
     ("grpc.max_connection_age_ms", 60 * 60_000),
     ("grpc.max_connection_age_grace_ms", 90_000),
-    # A second broker on a taken port must fail instead of silently sharing it.
-    ("grpc.so_reuseport", 0),
 )
 
 
 def server_options(config: BrokerConfig) -> tuple[tuple[str, int], ...]:
-    """:data:`SERVER_OPTIONS` with the message size limit of ``config``."""
+    """:data:`SERVER_OPTIONS` with the message size limit of ``config``. A broker on a taken
+    port must fail instead of silently sharing it, except the processes of one ``--processes
+    N`` broker, which share their port on purpose (SO_REUSEPORT)."""
     return (
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
         *SERVER_OPTIONS,
+        ("grpc.so_reuseport", int(config.process_index is not None)),
     )
 
 
@@ -262,7 +263,7 @@ def _http_server(
 
 async def _start_http(config: BrokerConfig, http: HttpServer) -> None:
     assert config.http_address is not None
-    bound = await http.start(config.http_address)
+    bound = await http.start(config.http_address, reuse_port=config.process_index is not None)
     log.info("http serving", address=bound, paths=["/metrics", "/healthz"])
     if config.dashboard:
         host, _, port = bound.rpartition(":")

@@ -94,13 +94,14 @@ class HttpServer:
         self.app = app
         self._runner: web.AppRunner | None = None
 
-    async def start(self, listen: str) -> str:
+    async def start(self, listen: str, *, reuse_port: bool = False) -> str:
         """Bind and serve; the bound ``host:port`` (port 0 picks a free one). Raises OSError
-        when the address is taken."""
+        when the address is taken, unless ``reuse_port`` and every holder of the port set
+        SO_REUSEPORT too (the processes of one ``--processes N`` broker)."""
         host, port = split_listen(listen)
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port)
         try:
             await site.start()
         except OSError:
