@@ -46,6 +46,13 @@ def _processes(text: str) -> int:
     return process_count(text)
 
 
+def _redis_url(text: str) -> str | None:
+    """An empty URL means the embedded Redis; a URL the broker cannot use is refused here."""
+    from leasq_broker.redis_connection import check_redis_url
+
+    return check_redis_url(text) if text else None
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if value < 0:
@@ -102,8 +109,9 @@ class Flag:
 
 SERVE_FLAGS = (
     Flag("listen", "listen", str, "host:port to serve gRPC on; port 0 picks a free port"),
-    Flag("redis-url", "redis_url", _optional,
-         "Redis to keep tasks in (redis://, rediss:// or unix://); unset or empty: start a "
+    Flag("redis-url", "redis_url", _redis_url,
+         "Redis to keep tasks in (redis://, rediss://, unix://, or "
+         "redis+sentinel://host:port,.../service; see docs/redis.md); unset or empty: start a "
          "private redis-server with AOF under --data-dir"),
     Flag("data-dir", "data_dir", Path, "directory of the private Redis (socket, AOF, log)"),
     Flag("max-payload-bytes", "max_payload_bytes", _positive_int,

@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING
 
@@ -36,12 +35,12 @@ from leasq_broker.edge.interceptors import build_interceptors
 from leasq_broker.edge.roles import Authorizer
 from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.tls import add_port, certificate_files, transport_name
-from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from leasq_broker.embedded_redis import EmbeddedRedisError
 from leasq_broker.keys import Keys
 from leasq_broker.observability import registry
 from leasq_broker.observability.queue_stats import QueueStats
 from leasq_broker.reader import TaskReader
-from leasq_broker.redis_packing import pack_with_hiredis
+from leasq_broker.redis_connection import RedisConnection, connect, redact
 
 if TYPE_CHECKING:
     from leasq_broker.observability.http import HttpServer
@@ -100,16 +99,6 @@ def bound_address(listen: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def redact(url: str) -> str:
-    """A Redis URL fit for a log line: the password replaced."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, location = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user}:***@{location}"
-
-
 class _StopSignals:
     """SIGTERM/SIGINT handling for the whole life of the server.
 
@@ -162,37 +151,7 @@ async def _drain(
         hurry.cancel()
 
 
-@dataclass(frozen=True, slots=True)
-class _Store:
-    """The connected Redis client, its URL, and the private server when there is one."""
-
-    client: Redis
-    url: str
-    embedded: EmbeddedRedis | None
-
-
-@contextlib.asynccontextmanager
-async def _connect(config: BrokerConfig) -> AsyncIterator[_Store]:
-    """A connected client: to ``config.redis_url``, or to a private Redis started here."""
-    embedded: EmbeddedRedis | None = None
-    url = config.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(config.data_dir)
-        url = await embedded.start()
-    try:
-        client = Redis.from_url(url, health_check_interval=30)
-        pack_with_hiredis(client)
-        try:
-            await client.ping()
-            yield _Store(client, url, embedded)
-        finally:
-            await client.aclose()
-    finally:
-        if embedded is not None:
-            await embedded.stop()
-
-
-async def _wait_for_stop(signals: _StopSignals, store: _Store) -> None:
+async def _wait_for_stop(signals: _StopSignals, store: RedisConnection) -> None:
     """Until a stop signal; raises if the private Redis dies first (nothing left to serve)."""
     if store.embedded is None:
         await signals.requested.wait()
@@ -296,7 +255,7 @@ async def serve(
     ``ready`` is called with the bound address (``host:port``) once the broker serves.
     """
     with _StopSignals(stop) as signals, Hangup() as hangup:
-        async with _connect(config) as store:
+        async with connect(config.redis_url, config.data_dir) as store:
             app = BrokerApp(config, store.client)
             authorizer = Authorizer.from_config(config)
             server, port = _build_server(config, app, hangup, authorizer)
