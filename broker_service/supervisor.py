@@ -61,8 +61,11 @@ def restart_delay(failures: int) -> float:
 def process_count(text: str) -> int:
     """``--processes`` value: a positive integer, or ``auto`` for the CPUs this process may use."""
     if text.strip().lower() == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
     value = int(text)
     if value <= 0:
         raise ValueError(f"must be a positive integer or auto, got {text!r}")
@@ -87,7 +90,8 @@ def reserve_port(listen: str) -> tuple[str, socket.socket | None]:
         return listen, None
     bare = host.strip("[]") or "0.0.0.0"
     family, kind, proto, _, address = socket.getaddrinfo(
-        bare, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        bare, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
@@ -165,8 +169,11 @@ class Supervisor:
     async def _run_group(self, redis_url: str, redis_died: asyncio.Future[int], tmp: Path
                          ) -> int:  # fmt: skip
         listen, grpc_hold = reserve_port(self.config.listen)
-        http, http_hold = (None, None) if self.config.http_address is None else reserve_port(
-            self.config.http_address)
+        http, http_hold = (
+            (None, None)
+            if self.config.http_address is None
+            else reserve_port(self.config.http_address)
+        )
         self._commands(listen, http, redis_url, tmp)
         try:
             for child in self.children:
