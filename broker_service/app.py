@@ -35,7 +35,7 @@ from leasq_broker.schedules.file_sync import ScheduleFileSync
 from leasq_broker.schedules.loop import Scheduler
 from leasq_broker.schedules.service import Schedules
 from leasq_broker.schedules.store import ScheduleStore
-from leasq_broker.scripts import Scripts
+from leasq_broker.scripts import ReplicaAck, Scripts
 from leasq_broker.settings.file_sync import QueueSettingsFileSync
 from leasq_broker.settings.service import QueueSettingsService
 from leasq_broker.settings.store import QueueSettingsStore
@@ -59,7 +59,8 @@ class BrokerApp:
         self._redis_clock = RedisClock() if clock is None else None
         self.clock: Clock = clock or self._redis_clock  # type: ignore[assignment]
         keys = Keys(config.key_prefix)
-        self.scripts = Scripts(redis)
+        self.scripts = Scripts(redis, ReplicaAck(config.redis_min_replicas_ack,
+                                                 config.redis_min_replicas_timeout_ms))
         self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap,
                                release_cap=config.release_cap)
         self.notifier = Notifier(redis, keys.notify_channel())

@@ -46,6 +46,13 @@ def _processes(text: str) -> int:
     return process_count(text)
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return value
+
+
 def _redis_url(text: str) -> str | None:
     """An empty URL means the embedded Redis; a URL the broker cannot use is refused here."""
     from leasq_broker.redis_connection import check_redis_url
@@ -113,6 +120,11 @@ SERVE_FLAGS = (
          "Redis to keep tasks in (redis://, rediss://, unix://, or "
          "redis+sentinel://host:port,.../service; see docs/redis.md); unset or empty: start a "
          "private redis-server with AOF under --data-dir"),
+    Flag("redis-min-replicas-ack", "redis_min_replicas_ack", _non_negative_int,
+         "replicas that must acknowledge each state change (Redis WAIT) before it is "
+         "confirmed; fewer in time: the call fails UNAVAILABLE; 0: off"),
+    Flag("redis-min-replicas-timeout", "redis_min_replicas_timeout_ms", _positive_int,
+         "milliseconds a state change waits for --redis-min-replicas-ack replicas"),
     Flag("data-dir", "data_dir", Path, "directory of the private Redis (socket, AOF, log)"),
     Flag("max-payload-bytes", "max_payload_bytes", _positive_int,
          "largest task payload or result accepted, in bytes"),
@@ -170,7 +182,8 @@ SERVE_FLAGS = (
 METAVARS = {"listen": "HOST:PORT", "grace": "SECONDS", "archive-max-age": "SECONDS",
             "http-listen": "HOST:PORT", "schedules": "PATH", "auth-tokens-file": "PATH",
             "queue-settings-file": "PATH", "dashboard": "on|off", "dashboard-path": "PATH",
-            "tls-cert": "PATH", "tls-key": "PATH", "tls-client-ca": "PATH"}
+            "tls-cert": "PATH", "tls-key": "PATH", "tls-client-ca": "PATH",
+            "redis-min-replicas-ack": "N", "redis-min-replicas-timeout": "MS"}
 READY_FILE = Flag("ready-file", "", Path, "write the bound host:port here once serving")
 
 

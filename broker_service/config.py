@@ -70,6 +70,10 @@ class BrokerConfig:
     # parent runs them when above 1. process_index is set only in those children (1..N).
     processes: int = 1
     process_index: int | None = None
+    # Every state change waits (Redis WAIT) for this many replicas to acknowledge it before it
+    # is confirmed, for up to redis_min_replicas_timeout_ms; 0: off (docs/redis.md).
+    redis_min_replicas_ack: int = 0
+    redis_min_replicas_timeout_ms: int = 1000
 
     @property
     def http_address(self) -> str | None:

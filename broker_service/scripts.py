@@ -5,6 +5,12 @@ starts with ``_`` is a fragment that scripts share through a ``-- include: _name
 has no imports, so the text is inlined before loading). Calls use EVALSHA;
 when Redis answers NOSCRIPT (a restart or SCRIPT FLUSH), the scripts are loaded again and only
 the calls that did not run are repeated, so no transition is ever applied twice.
+
+With a :class:`ReplicaAck` (``--redis-min-replicas-ack``), every call that may write is followed
+by ``WAIT replicas timeout`` in the same pipeline, hence on the same connection right after the
+write: Redis answers how many replicas hold everything this connection wrote, and fewer than
+asked fails the call with :class:`ReplicationUnconfirmed` (UNAVAILABLE) instead of confirming a
+change that a failover could lose.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import (
     BusyLoadingError,
     ExecAbortError,
@@ -23,6 +30,8 @@ from redis.exceptions import (
     ReadOnlyError,
     ResponseError,
 )
+
+from leasq_broker.errors import StorageUnavailable
 
 ScriptArg = str | bytes | int | float
 
@@ -40,6 +49,28 @@ def refused_before_writing(error: ResponseError) -> bool:
 
 
 _INCLUDE = "-- include: "
+# Scripts that only read: no WAIT after them.
+READ_ONLY_SCRIPTS = frozenset({"queue_stats", "search"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaAck:
+    """Wait for ``replicas`` replicas, at most ``timeout_ms``, after every write."""
+
+    replicas: int
+    timeout_ms: int
+
+
+class ReplicationUnconfirmed(StorageUnavailable):
+    """The primary applied a change but too few replicas acknowledged it in time."""
+
+    reason = "REPLICATION_UNCONFIRMED"
+
+    def __init__(self, acknowledged: int, wanted: int) -> None:
+        super().__init__(
+            f"the change was applied on the Redis primary but only {acknowledged} of {wanted} "
+            "required replicas acknowledged it in time, so it may or may not survive a "
+            "failover; retry (an enqueue with a task id is idempotent)")
 
 
 def _inline_includes(source: str, files: dict[str, str]) -> str:
@@ -62,8 +93,9 @@ class ScriptCall:
 class Scripts:
     """The transition scripts of one Redis deployment."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, replica_ack: ReplicaAck | None = None) -> None:
         self._redis = redis
+        self._ack = replica_ack if replica_ack is not None and replica_ack.replicas else None
         files = {
             entry.name.removesuffix(".lua"): entry.read_text()
             for entry in resources.files("leasq_broker.lua").iterdir()
@@ -83,6 +115,8 @@ class Scripts:
 
     async def call(self, name: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         """Run one script and return its reply."""
+        if self._ack is not None and name not in READ_ONLY_SCRIPTS:
+            return (await self.call_many([ScriptCall(name, keys, args)]))[0]
         try:
             return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
@@ -117,7 +151,7 @@ class Scripts:
         ``after``: like ``also`` but sent after the scripts (an index entry that must not be
         written before the data it points at).
         """
-        if len(calls) == 1 and not also and not after:
+        if len(calls) == 1 and not also and not after and not self._waits(calls):
             only = calls[0]
             try:
                 return [await self.call(only.name, only.keys, only.args)]
@@ -139,16 +173,44 @@ class Scripts:
         self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = (),
         atomic: bool = False, after: Sequence[Sequence[ScriptArg]] = (),
     ) -> list[Any]:
-        pipe = self._redis.pipeline(transaction=atomic)
+        wait = self._waits(calls)
+        pipe = self._redis.pipeline(transaction=atomic and not wait)
+        if atomic and wait:  # WAIT inside MULTI would not block: EXEC by hand, WAIT after
+            pipe.execute_command("MULTI")
         for command in also:
             pipe.execute_command(*command)
         for call in calls:
             pipe.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
         for command in after:
             pipe.execute_command(*command)
-        replies = list(await pipe.execute(raise_on_error=False))
+        replies = await self._execute(pipe, wait, manual_exec=atomic and wait)
         extra = replies[: len(also)] + replies[len(replies) - len(after) :]
         for reply in extra:
             if isinstance(reply, Exception):
                 raise reply
         return replies[len(also) : len(replies) - len(after)]
+
+    def _waits(self, calls: Sequence[ScriptCall]) -> bool:
+        """Whether these calls are followed by WAIT (some may write and the knob is on)."""
+        return self._ack is not None and any(c.name not in READ_ONLY_SCRIPTS for c in calls)
+
+    async def _execute(self, pipe: Pipeline, wait: bool, *, manual_exec: bool) -> list[Any]:
+        """The pipeline's replies; with ``wait``, the WAIT reply is checked and dropped (and a
+        hand-made MULTI/EXEC unwrapped)."""
+        if not wait or self._ack is None:
+            return list(await pipe.execute(raise_on_error=False))
+        if manual_exec:
+            pipe.execute_command("EXEC")
+        pipe.execute_command("WAIT", self._ack.replicas, self._ack.timeout_ms)
+        replies = list(await pipe.execute(raise_on_error=False))
+        acknowledged = replies.pop()
+        if manual_exec:
+            executed = replies.pop()
+            if isinstance(executed, Exception):
+                raise executed
+            replies = list(executed)
+        if isinstance(acknowledged, Exception):
+            raise acknowledged
+        if int(acknowledged) < self._ack.replicas:
+            raise ReplicationUnconfirmed(int(acknowledged), self._ack.replicas)
+        return replies
