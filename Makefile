@@ -100,6 +100,7 @@ bench: $(BENCH_STAMP) $(ARQ_VENV)/.installed
 	cd benchmarks && ../$(BIN)/python scale.py $(BENCH_ARGS)
 	cd benchmarks && ../$(BIN)/python enqueue_bench.py $(BENCH_ARGS)
 	cd benchmarks && ../$(BIN)/python many_queues_bench.py $(BENCH_ARGS)
+	cd benchmarks && ../$(BIN)/python processes_bench.py $(BENCH_ARGS)
 	cd benchmarks && ../$(BIN)/python report.py $(BENCH_ARGS)
 
 bench-quick:
