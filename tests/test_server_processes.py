@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+import pytest
 from broker_process import BrokerFactory, BrokerHandle
 from waiting import SETTLE, eventually
 
@@ -27,6 +28,7 @@ from leasq.v1 import (
     inspect_service_pb2_grpc,
     task_pb2,
 )
+from leasq_broker.cli import build_parser, resolve_config
 
 # Fresh connections tried before giving up on reaching every process: with two processes and
 # a hash over the client port, all landing on one process has a chance of 2**-99.
@@ -208,3 +210,17 @@ def test_one_process_is_the_broker_itself_without_a_parent(
     assert child_pids(broker) == {}
     serving = next(e for e in events(broker) if e["event"] == "broker serving")
     assert "process" not in serving
+
+
+def test_the_processes_flag_takes_a_count_or_auto_also_from_the_environment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    auto, _ = resolve_config(build_parser().parse_args(["serve", "--processes", "auto"]), {})
+    assert auto.processes == len(os.sched_getaffinity(0))
+    from_env, _ = resolve_config(build_parser().parse_args(["serve"]), {"LEASQ_PROCESSES": "3"})
+    assert from_env.processes == 3
+    assert resolve_config(build_parser().parse_args(["serve"]), {})[0].processes == 1
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--processes", "0"])
+    assert "must be a positive integer or auto, got '0'" in capsys.readouterr().err
