@@ -164,7 +164,7 @@ def test_the_autoscaling_component_scales_the_external_overlay_deployment(tmp_pa
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
 
 
-@pytest.mark.parametrize("document", ["deploy/README.md", "README.md"])
+@pytest.mark.parametrize("document", ["deploy/README.md", "README.md", "docs/metrics.md"])
 def test_the_docs_name_only_deploy_files_that_exist(document: str) -> None:
     text = (REPO / document).read_text()
     base = DEPLOY if document.startswith("deploy/") else REPO
