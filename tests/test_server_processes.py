@@ -224,3 +224,21 @@ def test_the_processes_flag_takes_a_count_or_auto_also_from_the_environment(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--processes", "0"])
     assert "must be a positive integer or auto, got '0'" in capsys.readouterr().err
+
+
+async def test_sighup_to_the_parent_reaches_every_process_and_none_stops(
+    broker_factory: BrokerFactory,
+) -> None:
+    broker = broker_factory(processes=2)
+    assert broker.process is not None
+
+    broker.process.send_signal(signal.SIGHUP)
+
+    async def both_reloaded() -> bool:
+        return {e.get("process") for e in events(broker)
+                if e["event"].startswith("SIGHUP: reloading")} == {1, 2}  # fmt: skip
+
+    await eventually(both_reloaded, SETTLE, "SIGHUP reloads logged by both processes")
+    assert broker.running
+    assert await enqueue_on_a_new_connection(broker.address, "after-hup")
+    assert not [e for e in events(broker) if e["event"] == "broker shutting down"]
