@@ -109,6 +109,8 @@ class _Child:
     process: asyncio.subprocess.Process | None = None
     failures: int = 0
     started_at: float = 0.0
+    # This process was sent SIGTERM or SIGINT (a second one would cut its grace short).
+    stop_sent: bool = False
 
     async def start(self) -> None:
         self.ready_path.unlink(missing_ok=True)
@@ -116,12 +118,14 @@ class _Child:
             *self.command, stdin=asyncio.subprocess.DEVNULL, env=self.env,
             start_new_session=True, preexec_fn=_parent_death_signal())  # fmt: skip
         self.started_at = time.monotonic()
+        self.stop_sent = False
         log.info("broker process started", process=self.index, pid=self.process.pid)
 
     def signal(self, sig: int) -> None:
         if self.process is not None and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(sig)
+            self.stop_sent = self.stop_sent or sig != signal.SIGHUP
 
 
 class Supervisor:
@@ -232,14 +236,16 @@ class Supervisor:
             if self.stopping or self.stop_requested.is_set():
                 return 0
             await child.start()
+            if self.stopping or self.stop_requested.is_set():  # came while it started
+                child.signal(signal.SIGTERM)
 
     async def _stop_all(self, *, failed: bool, keepers: Sequence[asyncio.Future[int]] = ()
                         ) -> int:  # fmt: skip
-        """Stop every child and wait for it; the parent's exit code. A stop signal has reached
-        the children already (a second SIGTERM would cut their grace short): others get one."""
+        """Stop every child and wait for it; the parent's exit code. Children a stop signal
+        has reached already get no second one (it would cut their grace short)."""
         self.stopping = True
-        if not self.stop_requested.is_set():
-            for child in self.children:
+        for child in self.children:
+            if not child.stop_sent:
                 child.signal(signal.SIGTERM)
         if keepers:
             codes = list(await asyncio.gather(*keepers))
