@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import grpc.aio
 import pytest
-from broker_process import BrokerFactory, BrokerHandle
+from broker_process import BrokerFactory, BrokerHandle, ProcessStartError
 from waiting import SETTLE, eventually
 
 from leasq.v1 import (
@@ -242,3 +242,15 @@ async def test_sighup_to_the_parent_reaches_every_process_and_none_stops(
     assert broker.running
     assert await enqueue_on_a_new_connection(broker.address, "after-hup")
     assert not [e for e in events(broker) if e["event"] == "broker shutting down"]
+
+
+def test_a_process_failing_before_the_group_serves_stops_the_group_with_exit_code_one(
+    broker_factory: BrokerFactory, tmp_path: Path
+) -> None:
+    schedules = tmp_path / "schedules.toml"
+    schedules.write_text("this is [[not toml\n")
+
+    with pytest.raises(ProcessStartError, match="exited with 1 before serving") as failed:
+        broker_factory(processes=2, schedules=str(schedules))
+
+    assert "a broker process exited before serving; stopping the others" in str(failed.value)
