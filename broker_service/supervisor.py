@@ -252,7 +252,9 @@ class Supervisor:
         else:
             codes = [await child.process.wait() for child in self.children if child.process]
         log.info("broker processes stopped", processes=len(self.children), codes=codes)
-        return 1 if failed or any(code != 0 for code in codes) else 0
+        # A process stopped before it had its handlers installed dies of the signal itself.
+        clean = (0, -signal.SIGTERM, -signal.SIGINT)
+        return 1 if failed or any(code not in clean for code in codes) else 0
 
 
 @contextlib.asynccontextmanager
