@@ -56,6 +56,23 @@ def replica_of(primary_url: str, workdir: Path) -> Iterator[None]:
         process.wait(10)
 
 
+def round_trips(url: str, n: int = 2000) -> tuple[float, float]:
+    """Median microseconds of one write round trip (SET in a pipeline) without and with a
+    ``WAIT 1`` after it: what the knob adds to every call, without the broker's noise."""
+    client = redis.Redis.from_url(url)
+    timings: tuple[list[float], list[float]] = ([], [])
+    for i in range(2 * n):
+        pipe = client.pipeline(transaction=False)
+        pipe.set("leasq-bench:wait", i)
+        if i % 2:
+            pipe.execute_command("WAIT", 1, 1000)
+        started = time.perf_counter()
+        pipe.execute()
+        timings[i % 2].append((time.perf_counter() - started) * 1e6)
+    client.delete("leasq-bench:wait")
+    return statistics.median(timings[0]), statistics.median(timings[1])
+
+
 def redis_cpu(url: str) -> float:
     info = redis.Redis.from_url(url).info("cpu")
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
@@ -93,6 +110,7 @@ def main(rounds: int, scale: float) -> None:
     try:
         (workdir / "replica").mkdir()
         with private_redis(workdir) as url, replica_of(url, workdir / "replica"):
+            trips = [round_trips(url) for _ in range(rounds)]
             for _ in range(rounds):
                 for setting, flags in (("off", ()), ("ack 1", ("--redis-min-replicas-ack", "1"))):
                     redis.Redis.from_url(url).flushall()
@@ -104,6 +122,8 @@ def main(rounds: int, scale: float) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"load average before/after: {load_before} / {os.getloadavg()}; {rounds} rounds, "
           "medians")
+    without, with_wait = (statistics.median(t[i] for t in trips) for i in range(2))
+    print(f"write round trip p50: {without:.0f} us, with WAIT 1: {with_wait:.0f} us")
     print("| scenario | WAIT | tasks/s | broker CPU us/task | Redis primary CPU us/task |")
     print("|---|---|---|---|---|")
     for (name, setting), runs in results.items():
