@@ -272,6 +272,14 @@ def run_serve(
 ) -> int:
     """Run the broker in this process until it is told to stop, or (``--processes`` above 1)
     run ``config.processes`` broker processes with ``serve_argv``; the process exit code."""
+    if config.processes > 1 and config.process_index is None:
+        from leasq_broker.supervisor import run_supervisor
+
+        try:
+            return run_supervisor(config, serve_argv, _ready_writer(ready_file))
+        finally:
+            if ready_file is not None:
+                ready_file.unlink(missing_ok=True)
     # Imported here, not at the top: every `leasq` command imports this module, and the
     # operator commands should not pay for Redis, grpc servers and the schedule parser.
     import structlog
@@ -286,10 +294,6 @@ def run_serve(
     configure_logging(config.log_level, config.log_format)
     log = structlog.get_logger("leasq_broker.cli")
     try:
-        if config.processes > 1 and config.process_index is None:
-            from leasq_broker.supervisor import run_supervisor
-
-            return run_supervisor(config, serve_argv, _ready_writer(ready_file))
         if config.process_index is not None:
             from leasq_broker.supervisor import mark_child
 

@@ -64,7 +64,9 @@ def configure_logging(
     structlog.configure(
         processors=[*shared, *final, _renderer(fmt, colors)],
         wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write per line (print() writes the line, then its newline): the processes of
+        # `serve --processes N` share one stderr, and their lines must not interleave.
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(out)

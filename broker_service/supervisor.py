@@ -6,7 +6,7 @@ same flags plus a hidden ``--process-index I``. Every child binds the same gRPC 
 same HTTP port) with ``SO_REUSEPORT``, so the kernel spreads incoming connections over them;
 they share the Redis, which holds all state, exactly as several brokers behind one address do.
 
-The parent stays small and imports no gRPC:
+The parent stays small: it starts no gRPC server and serves no call itself.
 - a port 0 is turned into a concrete free port first (held with ``SO_REUSEPORT`` until every
   child serves), since children binding port 0 on their own would get different ports;
 - with no ``--redis-url``, the parent starts the embedded Redis once, passes its URL to the
@@ -40,7 +40,8 @@ from typing import Any
 import structlog
 
 from leasq_broker.config import BrokerConfig
-from leasq_broker.embedded_redis import EmbeddedRedis, _parent_death_signal
+from leasq_broker.embedded_redis import EmbeddedRedis, EmbeddedRedisError, _parent_death_signal
+from leasq_broker.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 
@@ -277,4 +278,9 @@ async def _redis_url(config: BrokerConfig) -> AsyncIterator[tuple[str, asyncio.F
 def run_supervisor(config: BrokerConfig, serve_argv: Sequence[str],
                    ready: Callable[[str], None] | None) -> int:  # fmt: skip
     """The exit code of a parent of ``config.processes`` broker processes."""
-    return asyncio.run(Supervisor(config, serve_argv, ready).run())
+    configure_logging(config.log_level, config.log_format)
+    try:
+        return asyncio.run(Supervisor(config, serve_argv, ready).run())
+    except (OSError, EmbeddedRedisError) as exc:
+        log.error("broker failed", error=str(exc), error_type=type(exc).__name__)
+        return 1
