@@ -74,6 +74,13 @@ def check_redis_url(url: str) -> str:
         raise RedisUrlError(
             f"unsupported Redis URL {redact(url)!r}: expected redis://, rediss://, unix://, "
             "redis+sentinel://host:port[,host:port...]/service or rediss+sentinel://...")
+    else:
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as error:
+            raise RedisUrlError(f"bad Redis URL {redact(url)!r}: {error}") from None
     return url
 
 

@@ -34,6 +34,7 @@ def test_a_sentinel_url_names_every_sentinel_the_service_and_the_primary_credent
     ("redis+sentinel://s1/cache?db=one", "db must be a number"),
     ("redis+cluster://n1:7000/", "unsupported Redis URL"),
     ("localhost:6379", "unsupported Redis URL"),
+    ("redis://:secret@localhost:63790000/0", "Port out of range"),
 ])
 def test_an_unusable_redis_url_is_refused_saying_what_is_wrong(url: str, says: str) -> None:
     with pytest.raises(RedisUrlError) as refused:
