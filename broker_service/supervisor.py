@@ -51,6 +51,8 @@ READY_POLL_SECONDS = 0.05
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 BACKOFF_RESET_SECONDS = 30.0
+# A child still running this long after the grace period is killed (SIGKILL).
+STOP_MARGIN_SECONDS = 30.0
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -248,10 +250,18 @@ class Supervisor:
         for child in self.children:
             if not child.stop_sent:
                 child.signal(signal.SIGTERM)
-        if keepers:
-            codes = list(await asyncio.gather(*keepers))
-        else:
-            codes = [await child.process.wait() for child in self.children if child.process]
+        waits = keepers or [asyncio.ensure_future(c.process.wait())
+                            for c in self.children if c.process]  # fmt: skip
+        done = asyncio.gather(*waits)
+        limit = self.config.grace_seconds + STOP_MARGIN_SECONDS
+        try:
+            codes = list(await asyncio.wait_for(asyncio.shield(done), limit))
+        except TimeoutError:
+            log.error("broker processes still running long after the grace period; killing them",
+                      seconds=limit)  # fmt: skip
+            for child in self.children:
+                child.signal(signal.SIGKILL)
+            codes = list(await done)
         log.info("broker processes stopped", processes=len(self.children), codes=codes)
         # A process stopped before it had its handlers installed dies of the signal itself.
         clean = (0, -signal.SIGTERM, -signal.SIGINT)
