@@ -23,7 +23,8 @@ from leasq_broker.embedded_redis import find_redis_server, free_loopback_port
 SERVICE = "mymaster"
 # Sentinels call the primary down after this long without an answer.
 DOWN_AFTER_MS = 1000
-FAILOVER_TIMEOUT_MS = 5000
+# Also the pause before the sentinels try again when an election fails (twice this).
+FAILOVER_TIMEOUT_MS = 3000
 START_TIMEOUT_S = 30.0
 POLL_S = 0.05
 
