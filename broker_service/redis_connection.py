@@ -78,7 +78,7 @@ def check_redis_url(url: str) -> str:
         from redis.connection import parse_url
 
         try:
-            parse_url(url)
+            parse_url(url)  # type: ignore[no-untyped-call]
         except ValueError as error:
             raise RedisUrlError(f"bad Redis URL {redact(url)!r}: {error}") from None
     return url
