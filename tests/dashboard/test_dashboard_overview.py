@@ -124,7 +124,9 @@ def test_the_history_chart_switches_between_7_30_and_90_days(
     for days in (30, 90):
         page.click(f".segmented a:has-text('{days} days')")
         page.wait_for_url(f"**/?days={days}")
-        page.wait_for_function(f"Chart.getChart('history-chart').data.labels.length == {days}")
+        # A new page: its chart exists once the history JSON arrived.
+        page.wait_for_function("window.Chart && Chart.getChart('history-chart') && "
+                               f"Chart.getChart('history-chart').data.labels.length == {days}")
         expect(page.locator(".segmented a[aria-current]")).to_have_text(f"{days} days")
     sizes = page.evaluate("Chart.getChart('sizes-chart').data.labels")
     assert sizes == ["mail"]
