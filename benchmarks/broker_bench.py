@@ -19,6 +19,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from grpc_floor import calls_per_second
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from harness import print_cpu_table, running_stack
 
@@ -35,17 +36,7 @@ def task(queue: str = "bench") -> task_pb2.TaskSpec:
 
 async def single_enqueue(stub: pb_grpc.BrokerServiceStub, n: int, in_flight: int) -> float:
     request = pb.EnqueueRequest(task=task())
-    remaining = n
-
-    async def client() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await stub.Enqueue(request)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(in_flight)))
-    return n / (time.perf_counter() - started)
+    return await calls_per_second(lambda: stub.Enqueue(request), n, in_flight)
 
 
 async def health_checks(channel: grpc.aio.Channel, n: int, in_flight: int) -> float:
@@ -53,17 +44,7 @@ async def health_checks(channel: grpc.aio.Channel, n: int, in_flight: int) -> fl
     one-RPC-per-task call on this machine."""
     stub = health_pb2_grpc.HealthStub(channel)
     request = health_pb2.HealthCheckRequest()
-    remaining = n
-
-    async def client() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await stub.Check(request)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(in_flight)))
-    return n / (time.perf_counter() - started)
+    return await calls_per_second(lambda: stub.Check(request), n, in_flight)
 
 
 async def batch_enqueue(stub: pb_grpc.BrokerServiceStub, n: int, size: int, queue: str) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import time
+from collections.abc import Awaitable, Callable
 from multiprocessing.queues import Queue
 
 import grpc
@@ -29,22 +30,27 @@ def _serve(ports: Queue[int]) -> None:
     asyncio.run(main())
 
 
+async def calls_per_second(call: Callable[[], Awaitable[object]], n: int, in_flight: int) -> float:
+    """``n`` awaits of ``call()``, ``in_flight`` at a time: calls per second."""
+    remaining = n
+
+    async def lane() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(in_flight)))
+    return n / (time.perf_counter() - started)
+
+
 async def _calls(port: int, calls: int, in_flight: int) -> float:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest()
         await stub.Check(request)
-        remaining = calls
-
-        async def lane() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await stub.Check(request)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(lane() for _ in range(in_flight)))
-        return calls / (time.perf_counter() - started)
+        return await calls_per_second(lambda: stub.Check(request), calls, in_flight)
 
 
 def unary_calls_per_second(calls: int = 10_000, in_flight: int = 64) -> float:

@@ -8,19 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_testing import Served, ServedFactory, sign_in
+from dashboard_testing import ADMIN, PRODUCER, READER, Served, ServedFactory, sign_in, tokens_file
 
 from leasq_broker.edge.tokens import hash_token
-
-ADMIN, READER, PRODUCER = "admin-secret-token", "reader-secret-token", "producer-secret-token"
-
-
-def tokens_file(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens.toml"
-    path.write_text("".join(
-        f'[[token]]\nname = "{name}"\nsha256 = "{hash_token(secret)}"\nrole = "{name}"\n\n'
-        for name, secret in (("admin", ADMIN), ("reader", READER), ("producer", PRODUCER))))
-    return path
 
 
 @pytest.fixture
