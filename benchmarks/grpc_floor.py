@@ -16,6 +16,7 @@ from multiprocessing.queues import Queue
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
+from peers import base as peer_base
 
 
 def _serve(ports: Queue[int]) -> None:
@@ -32,16 +33,8 @@ def _serve(ports: Queue[int]) -> None:
 
 async def calls_per_second(call: Callable[[], Awaitable[object]], n: int, in_flight: int) -> float:
     """``n`` awaits of ``call()``, ``in_flight`` at a time: calls per second."""
-    remaining = n
-
-    async def lane() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await call()
-
     started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(in_flight)))
+    await peer_base.in_flight(n, call, in_flight)
     return n / (time.perf_counter() - started)
 
 

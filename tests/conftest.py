@@ -7,6 +7,7 @@ Fixtures (see each docstring):
 - ``broker_factory``: ``broker_factory(**overrides) -> BrokerHandle``, a real
   ``python -m leasq_broker serve`` subprocess; every broker is stopped after the test.
 - ``broker``: ``broker_factory()`` with defaults.
+- ``client`` / ``aclient``: a sync / asyncio SDK client on ``broker``.
 - ``grpc_channel`` / ``broker_stub`` / ``inspect_stub``: a ``grpc.aio`` channel to ``broker``
   and the generated stubs on it.
 - ``local_logs`` (autouse): error-level records logged in the test process.
@@ -40,6 +41,7 @@ from broker_process import (
 from process_checks import LocalLogs, fail_on_problems, take_all_problems
 
 from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+from leasq_sdk import AsyncClient, Client
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,6 +148,20 @@ def broker_factory(
 def broker(broker_factory: BrokerFactory) -> BrokerHandle:
     """A broker with default settings on the emptied session Redis."""
     return broker_factory()
+
+
+@pytest.fixture
+def client(broker: BrokerHandle) -> Iterator[Client]:
+    """A sync SDK client on ``broker``."""
+    with Client(broker.address) as sync_client:
+        yield sync_client
+
+
+@pytest.fixture
+async def aclient(broker: BrokerHandle) -> AsyncIterator[AsyncClient]:
+    """An asyncio SDK client on ``broker``."""
+    async with AsyncClient(broker.address) as async_client:
+        yield async_client
 
 
 @pytest.fixture

@@ -107,10 +107,7 @@ async def check_action(request: web.Request, method: str, queues: Iterable[str] 
     valid token. Reads the form, so handlers use ``await request.post()`` afterwards."""
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-    form = await request.post()
-    sent = request.headers.get(CSRF_HEADER) or str(form.get(CSRF_FIELD, ""))
-    expected = request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not await csrf_ok(request):
         raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page and retry\n")
     authorizer = _authorizer(request)
     if authorizer is None:
@@ -120,6 +117,14 @@ async def check_action(request: web.Request, method: str, queues: Iterable[str] 
         raise web.HTTPUnauthorized(text=decision.message + "\n")
     if not decision.allowed:
         raise web.HTTPForbidden(text=decision.message + "\n")
+
+
+async def csrf_ok(request: web.Request) -> bool:
+    """Does this POST carry (form field or header) the CSRF value of its cookie?"""
+    form = await request.post()
+    sent = request.headers.get(CSRF_HEADER) or str(form.get(CSRF_FIELD, ""))
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def login_token_error(request: web.Request, token: str) -> str | None:

@@ -57,12 +57,10 @@ async def _login_form(request: web.Request) -> web.StreamResponse:
 
 
 async def _login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    sent = str(form.get(access.CSRF_FIELD, ""))
-    if not sent or sent != request.cookies.get(access.CSRF_COOKIE):
+    if not await access.csrf_ok(request):
         return render(request, "login.html", _anonymous(request), status=403,
                       error="The form expired: please sign in again.")  # fmt: skip
-    token = str(form.get("token", "")).strip()
+    token = str((await request.post()).get("token", "")).strip()
     error = "Enter a token." if not token else access.login_token_error(request, token)
     if error is not None:
         return render(request, "login.html", _anonymous(request), status=401, error=error)
@@ -72,8 +70,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 
 async def _logout(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    if str(form.get(access.CSRF_FIELD, "")) != request.cookies.get(access.CSRF_COOKIE):
+    if not await access.csrf_ok(request):
         raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page and retry\n")
     response = web.HTTPSeeOther(f"{access.prefix_of(request)}login")
     access.clear_session(request, response)

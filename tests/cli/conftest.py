@@ -3,14 +3,11 @@ on the same broker to seed state and check what a command changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from broker_process import BrokerHandle
 from cli_testing import Leasq, Run, run_in_process
-
-from leasq_sdk import Client
 
 
 @pytest.fixture
@@ -34,8 +31,3 @@ def leasq(broker: BrokerHandle, home: Path) -> Leasq:
     return run
 
 
-@pytest.fixture
-def client(broker: BrokerHandle) -> Iterator[Client]:
-    """An SDK client on ``broker``."""
-    with Client(broker.address) as sdk_client:
-        yield sdk_client

@@ -3,26 +3,11 @@ keys on enqueue, and get_task's ``blocked``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
-from broker_process import BrokerHandle
 
 from leasq_sdk import DEFAULT, AsyncClient, Client, InvalidArgument, RateLimit, TaskRequest
 
 Q = "flow-sdk"
-
-
-@pytest.fixture
-def client(broker: BrokerHandle) -> Iterator[Client]:
-    with Client(broker.address) as sync_client:
-        yield sync_client
-
-
-@pytest.fixture
-async def aclient(broker: BrokerHandle) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(broker.address) as async_client:
-        yield async_client
 
 
 def test_sync_client_sets_reads_and_resets_flow_settings(client: Client) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
 import grpc
 import pytest
-from broker_process import BrokerHandle
 
 from leasq_sdk import (
     DEFAULT,
@@ -29,18 +28,6 @@ from leasq_sdk.groups import settings_update
 HOUR = timedelta(hours=1)
 DEFAULTS = (timedelta(seconds=5), timedelta(seconds=60), 100)
 T = TypeVar("T")
-
-
-@pytest.fixture
-def client(broker: BrokerHandle) -> Iterator[Client]:
-    with Client(broker.address) as sync_client:
-        yield sync_client
-
-
-@pytest.fixture
-async def aclient(broker: BrokerHandle) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(broker.address) as async_client:
-        yield async_client
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from broker_process import BrokerHandle
 
 from leasq_sdk import (
     AsyncClient,
@@ -32,18 +30,6 @@ class Report:
 REPORT = TaskDef("report:monthly", Report, queue="reports", max_retry=3, timeout=600)
 MONTHLY = REPORT.schedule("monthly-report", "0 9 1 * *", Report(month="previous"),
                           time_zone="Europe/Berlin", catch_up="one", overlap=Overlap.SKIP)
-
-
-@pytest.fixture
-def client(broker: BrokerHandle) -> Iterator[Client]:
-    with Client(broker.address) as sync_client:
-        yield sync_client
-
-
-@pytest.fixture
-async def aclient(broker: BrokerHandle) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(broker.address) as async_client:
-        yield async_client
 
 
 def test_a_taskdef_schedule_round_trips_with_its_defaults_and_policies(client: Client) -> None:
