@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from leasq_broker.admin import Admin
 from leasq_broker.clock import Clock, RedisClock
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.config import BrokerConfig
 from leasq_broker.edge import converters, group_converters
 from leasq_broker.edge.schedule_servicer import ScheduleServicer
@@ -58,7 +59,7 @@ class BrokerApp:
         self._redis = redis
         self._redis_clock = RedisClock() if clock is None else None
         self.clock: Clock = clock or self._redis_clock  # type: ignore[assignment]
-        keys = Keys(config.key_prefix)
+        self.keys = keys = Keys(config.key_prefix, cluster=is_cluster(redis))
         self.scripts = Scripts(redis, ReplicaAck(config.redis_min_replicas_ack,
                                                  config.redis_min_replicas_timeout_ms))
         self.store = TaskStore(redis, self.scripts, keys, lease_lost_cap=config.lease_lost_cap,
@@ -68,11 +69,11 @@ class BrokerApp:
         self.notifier.on_wake = self.patterns.hint
         self.pattern_refresher = PatternRefresher(self.patterns)
         self.due_index = DueIndex(redis, keys)
-        self.reclaimer = Reclaimer(self.store, self.clock, self.due_index, keys)
-        self.forwarder = Forwarder(self.store, self.clock, self.due_index, keys)
+        self.reclaimer = Reclaimer(self.store, self.clock, self.due_index)
+        self.forwarder = Forwarder(self.store, self.clock, self.due_index)
         self.store.on_retry_due = self.forwarder.note_due
         self.janitor = Janitor(
-            self.store, self.clock, self.due_index, keys,
+            self.store, self.clock, self.due_index,
             archive_max_age_ms=int(config.archive_max_age_seconds * 1000),
             archive_max_size=config.archive_max_size,
         )

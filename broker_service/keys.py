@@ -8,7 +8,13 @@ it pops from a list, which is produced here too (:meth:`Keys.task_prefix`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from leasq_broker.cluster_slots import slot_of, slot_tag
+
+# The kinds of background work that have a due index (see :meth:`Keys.due_forward`).
+DUE_KINDS = ("forward", "reclaim", "janitor")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +22,8 @@ class Keys:
     """Key names under one deployment prefix (default ``leasq``)."""
 
     prefix: str = "leasq"
+    # Redis Cluster: the due indexes exist once per slot (see :meth:`due_index`).
+    cluster: bool = False
 
     def task_prefix(self, queue: str) -> str:
         """Prefix to which a task id is appended to name the task's hash."""
@@ -167,35 +175,58 @@ class Keys:
     def due_forward(self, queue: str) -> str:
         """Sorted set: queues scored by the earliest instant (ms) a SCHEDULED or RETRY task of
         theirs falls due: the forwarder's index of what is due (see :meth:`due_version`)."""
-        return self._due("forward", queue)
+        return self.due_index("forward", queue)
 
     def due_reclaim(self, queue: str) -> str:
         """Sorted set: queues scored by their earliest lease expiry (ms): the reclaimer's."""
-        return self._due("reclaim", queue)
+        return self.due_index("reclaim", queue)
 
     def due_janitor(self, queue: str) -> str:
         """Sorted set: queues scored by when the janitor should look at them (ms): their
         earliest completed expiry, or an archive that may have outgrown its limits."""
-        return self._due("janitor", queue)
+        return self.due_index("janitor", queue)
 
-    def _due(self, kind: str, queue: str) -> str:
+    def due_index(self, kind: str, queue: str) -> str:
         """The due index of ``kind`` that files ``queue``.
 
         Scripts that add work for a background loop file the queue in that loop's index in
         the same script (``ZADD ... LT``, so the index keeps each queue's earliest instant),
         and the loop's own script re-files the queue at its true next instant: every key a
-        script touches is in ``KEYS``, and one Redis runs it atomically. Today there is one
-        index per kind for the whole deployment (``queue`` is not used). Under Redis Cluster a
-        script may only touch keys of one slot, so the index becomes one per slot: this
-        function then returns a key whose hash tag maps to ``queue``'s slot, and each loop
-        reads the index of every slot. That is why every caller passes the queue.
+        script touches is in ``KEYS``, and one Redis runs it atomically. On one Redis there is
+        one index per kind for the whole deployment. Under Redis Cluster a script may only
+        touch keys of one slot, so there is one index per kind and slot, its hash tag mapping
+        to ``queue``'s slot (:func:`leasq_broker.cluster_slots.slot_tag`); the loops read the
+        indexes of the slots listed in :meth:`due_slots`.
         """
-        del queue  # one index per deployment until Cluster support splits it per slot
-        return f"{self.prefix}:{{~due}}:{kind}"
+        if not self.cluster:
+            return f"{self.prefix}:{{~due}}:{kind}"
+        return self.due_in_slot(kind, slot_of(self.pending(queue)))
 
-    def due_kinds(self) -> tuple[str, ...]:
-        """Every due index (one per kind of background work), for building them at start."""
-        return tuple(self._due(kind, "") for kind in ("forward", "reclaim", "janitor"))
+    def due_in_slot(self, kind: str, slot: int) -> str:
+        """Under Cluster: the due index of ``kind`` for the queues of ``slot``."""
+        return f"{self.prefix}:{{{slot_tag(slot)}}}:due:{kind}"
+
+    def due_slots(self) -> str:
+        """Set (Cluster only): the slots that hold a known queue, as decimal numbers: the
+        slots whose due indexes the loops read. Written with the index of known queues."""
+        return f"{self.prefix}:{{~due}}:slots"
+
+    def queue_slot(self, queue: str) -> int:
+        """The Cluster slot of every key of ``queue``."""
+        return slot_of(self.pending(queue))
+
+    def register_queues(self, queues: Iterable[str]) -> list[tuple[str, ...]]:
+        """The idempotent commands that make queues known: the index of known queues and,
+        under Cluster, the slots whose due indexes the loops read. Sent before (or in the same
+        pipeline ahead of) the first write to a queue, so the loops never miss its work."""
+        names = tuple(dict.fromkeys(queues))
+        if not names:
+            return []
+        commands: list[tuple[str, ...]] = [("SADD", self.queues(), *names)]
+        if self.cluster:
+            slots = dict.fromkeys(str(self.queue_slot(name)) for name in names)
+            commands.append(("SADD", self.due_slots(), *slots))
+        return commands
 
     def due_version(self) -> str:
         """String: the version of the due indexes' layout; a broker that finds another value

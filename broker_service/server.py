@@ -36,7 +36,6 @@ from leasq_broker.edge.roles import Authorizer
 from leasq_broker.edge.shutdown import ShutdownGate
 from leasq_broker.edge.tls import add_port, certificate_files, transport_name
 from leasq_broker.embedded_redis import EmbeddedRedisError
-from leasq_broker.keys import Keys
 from leasq_broker.observability import registry
 from leasq_broker.observability.queue_stats import QueueStats
 from leasq_broker.reader import TaskReader
@@ -209,7 +208,7 @@ def _http_server(
 
     # No *_created series: they would double the output for nothing.
     disable_created_metrics()  # type: ignore[no-untyped-call]
-    queues = QueueStats(TaskReader(redis, Keys(config.key_prefix), app.scripts), app.clock.now_ms)
+    queues = QueueStats(TaskReader(redis, app.keys, app.scripts), app.clock.now_ms)
     registry.ensure_registered(queues)
     http_app = create_app(authorizer=authorizer, before_scrape=queues.refresh,
                           healthy=lambda: not app.shutdown_gate.closed)  # fmt: skip

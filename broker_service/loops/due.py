@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
-from leasq_broker.keys import Keys
+from leasq_broker.keys import DUE_KINDS, Keys
 from leasq_broker.store import as_text
 
 log = structlog.get_logger(__name__)
@@ -39,19 +39,39 @@ class DueQueues:
 
 
 class DueIndex:
-    """Reads the due indexes; the scripts write them."""
+    """Reads the due indexes; the scripts write them.
+
+    On one Redis each kind has one index. Under Cluster each kind has one index per slot that
+    holds a known queue (:meth:`leasq_broker.keys.Keys.due_index`): a read visits every such
+    slot in one pipeline (one round trip per primary), so its cost follows the number of
+    occupied slots (at most 16,384), not the number of queues.
+    """
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
 
-    async def due(self, key: str, now_ms: int, limit: int) -> DueQueues:
-        """Up to ``limit`` queues of index ``key`` due at ``now_ms``, in one round trip."""
+    async def due(self, kind: str, now_ms: int, limit: int) -> DueQueues:
+        """Up to ``limit`` queues whose ``kind`` work is due at ``now_ms``."""
+        if self._keys.cluster:
+            slots = await self._redis.smembers(self._keys.due_slots())
+            index_keys = [self._keys.due_in_slot(kind, int(slot)) for slot in slots]
+        else:
+            index_keys = [self._keys.due_index(kind, "")]
+        if not index_keys:
+            return DueQueues([], None)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zrange(key, "-inf", now_ms, byscore=True, offset=0, num=limit)
-        pipe.zrange(key, 0, 0, withscores=True)
-        due, head = await pipe.execute()
-        return DueQueues([as_text(queue) for queue in due], int(head[0][1]) if head else None)
+        for key in index_keys:
+            pipe.zrange(key, "-inf", now_ms, byscore=True, offset=0, num=limit)
+            pipe.zrange(key, 0, 0, withscores=True)
+        replies = await pipe.execute()
+        queues: list[str] = []
+        heads: list[int] = []
+        for due, head in zip(replies[::2], replies[1::2], strict=True):
+            queues.extend(as_text(queue) for queue in due)
+            if head:
+                heads.append(int(head[0][1]))
+        return DueQueues(queues[:limit], min(heads) if heads else None)
 
     async def build(self) -> int:
         """File every known queue as due now in every index, unless the indexes' version says
@@ -67,9 +87,13 @@ class DueIndex:
         while True:
             cursor, chunk = await self._redis.sscan(k.queues(), cursor, count=BUILD_CHUNK)
             if chunk:
+                names = [as_text(q) for q in chunk]
                 pipe = self._redis.pipeline(transaction=False)
-                for key in k.due_kinds():
-                    pipe.zadd(key, dict.fromkeys((as_text(q) for q in chunk), 0), lt=True)
+                for command in k.register_queues(names):
+                    pipe.execute_command(*command)
+                for name in names:
+                    for kind in DUE_KINDS:
+                        pipe.zadd(k.due_index(kind, name), {name: 0}, lt=True)
                 await pipe.execute()
                 filed += len(chunk)
             if cursor == 0:

@@ -11,7 +11,6 @@ are seen within that), and is poked when this broker files a sooner one (a Nack'
 from __future__ import annotations
 
 from leasq_broker.clock import Clock
-from leasq_broker.keys import Keys
 from leasq_broker.loops.base import BackgroundLoop
 from leasq_broker.loops.due import DueIndex, pause_until
 from leasq_broker.store import TaskStore
@@ -26,12 +25,12 @@ AFTER_DUE_S = 0.001
 class Forwarder(BackgroundLoop):
     name = "forwarder"
 
-    def __init__(self, store: TaskStore, clock: Clock, index: DueIndex, keys: Keys) -> None:
+    def __init__(self, store: TaskStore, clock: Clock, index: DueIndex) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
         self._index = index
-        self._key = keys.due_forward("")
+        self._kind = "forward"
         self._wake_at_ms = 0
 
     def note_due(self, due_ms: int) -> None:
@@ -42,7 +41,7 @@ class Forwarder(BackgroundLoop):
 
     async def tick(self) -> float:
         now = self._clock.now_ms()
-        due = await self._index.due(self._key, now, QUEUES_PER_TICK)
+        due = await self._index.due(self._kind, now, QUEUES_PER_TICK)
         if due.queues:
             await self._store.forward(due.queues, now, BATCH)
             self._wake_at_ms = now

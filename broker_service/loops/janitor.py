@@ -10,7 +10,6 @@ and at least every ``INTERVAL_S`` (instants filed by other replicas).
 from __future__ import annotations
 
 from leasq_broker.clock import Clock
-from leasq_broker.keys import Keys
 from leasq_broker.loops.base import BackgroundLoop
 from leasq_broker.loops.due import DueIndex, pause_until
 from leasq_broker.store import TaskStore
@@ -25,20 +24,20 @@ class Janitor(BackgroundLoop):
     name = "janitor"
 
     def __init__(
-        self, store: TaskStore, clock: Clock, index: DueIndex, keys: Keys, *,
+        self, store: TaskStore, clock: Clock, index: DueIndex, *,
         archive_max_age_ms: int, archive_max_size: int,
     ) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
         self._index = index
-        self._key = keys.due_janitor("")
+        self._kind = "janitor"
         self._archive_max_age_ms = archive_max_age_ms
         self._archive_max_size = archive_max_size
 
     async def tick(self) -> float:
         now = self._clock.now_ms()
-        due = await self._index.due(self._key, now, QUEUES_PER_TICK)
+        due = await self._index.due(self._kind, now, QUEUES_PER_TICK)
         if due.queues:
             replies = await self._store.clean(
                 due.queues, now, archive_cutoff_ms=now - self._archive_max_age_ms,

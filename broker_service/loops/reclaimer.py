@@ -12,7 +12,6 @@ from __future__ import annotations
 import structlog
 
 from leasq_broker.clock import Clock
-from leasq_broker.keys import Keys
 from leasq_broker.loops.base import BackgroundLoop
 from leasq_broker.loops.due import DueIndex, pause_until
 from leasq_broker.observability import metrics
@@ -30,12 +29,12 @@ AFTER_EXPIRY_S = 0.002
 class Reclaimer(BackgroundLoop):
     name = "reclaimer"
 
-    def __init__(self, store: TaskStore, clock: Clock, index: DueIndex, keys: Keys) -> None:
+    def __init__(self, store: TaskStore, clock: Clock, index: DueIndex) -> None:
         super().__init__()
         self._store = store
         self._clock = clock
         self._index = index
-        self._key = keys.due_reclaim("")
+        self._kind = "reclaim"
         self._wake_at_ms = 0
 
     def note_lease(self, expires_ms: int) -> None:
@@ -46,7 +45,7 @@ class Reclaimer(BackgroundLoop):
 
     async def tick(self) -> float:
         now = self._clock.now_ms()
-        due = await self._index.due(self._key, now, QUEUES_PER_TICK)
+        due = await self._index.due(self._kind, now, QUEUES_PER_TICK)
         if due.queues:
             replies = await self._store.reclaim(due.queues, now, BATCH)
             for queue, (returned, archived, _) in zip(due.queues, replies, strict=True):
