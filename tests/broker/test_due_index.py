@@ -25,7 +25,7 @@ from leasq.v1 import broker_service_pb2_grpc as pb_grpc
 from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import inspect_service_pb2_grpc as ipb_grpc
 from leasq.v1 import task_pb2
-from leasq_broker.keys import Keys
+from leasq_broker.keys import DUE_KINDS, Keys
 from leasq_broker.leasing import MAX_IDLE_CHECK_S
 
 LONG_POLL = Duration(seconds=20)
@@ -127,7 +127,7 @@ async def test_leases_granted_before_the_due_indexes_existed_are_still_reclaimed
         await stub.Lease(lease_request("q", lease_duration=Duration(seconds=1)), timeout=5)
     await old.stop_async()
     # What data written by a version without the indexes looks like.
-    await redis_client.delete(KEYS.due_version(), *KEYS.due_kinds())
+    await redis_client.delete(KEYS.due_version(), *(KEYS.due_index(kind, "q") for kind in DUE_KINDS))
     new = broker_factory()
     async with grpc.aio.insecure_channel(new.address) as channel:
         stub = pb_grpc.BrokerServiceStub(channel)
