@@ -4,6 +4,12 @@ Enqueue (and the forwarder and reclaimer) publish the queue's name on one pub/su
 some broker marks the queue as waited on; every broker subscribes once and wakes its local
 waiters of that queue. Enqueues through this broker wake local waiters directly as well, without
 the pub/sub hop.
+
+On a Redis Cluster, a PUBLISH on any node reaches the subscribers of every node, so one
+subscription anywhere is enough; redis-py's cluster client routes commands, not pub/sub
+sessions, so the listener opens a plain ``Redis`` on one node of the cluster (the nodes the
+cluster client knows, primaries and replicas alike) and, when that node is lost, subscribes
+on the next one.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from leasq_broker.redis_connection import is_cluster
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +40,9 @@ class Notifier:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        # Cluster only: how many node changes so far (picks the next node to listen on).
+        self._attempt = 0
+        self.node: str | None = None  # cluster only: "host:port" listened on (tests, logs)
         # Told of every queue woken (local enqueue or published), waiters or not: the pattern
         # index uses it to learn which queues may hold ready tasks.
         self.on_wake: Callable[[str], None] = lambda queue: None
@@ -72,9 +84,21 @@ class Notifier:
                     if not waiters:
                         del self._waiters[queue]
 
+    def _pubsub(self) -> tuple[PubSub, Redis | None]:
+        """A pub/sub session, and the single-node client to close with it (cluster only)."""
+        if not is_cluster(self._redis):
+            return self._redis.pubsub(ignore_subscribe_messages=True), None
+        nodes = sorted(self._redis.get_nodes(), key=lambda node: node.name)  # type: ignore[attr-defined]
+        node = nodes[self._attempt % len(nodes)]
+        self._attempt += 1
+        self.node = str(node.name)
+        pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
+        single = Redis(connection_pool=pool)
+        return single.pubsub(ignore_subscribe_messages=True), single
+
     async def _listen(self) -> None:
         while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            pubsub, single = self._pubsub()
             try:
                 await pubsub.subscribe(self._channel)
                 self._subscribed.set()
@@ -84,8 +108,12 @@ class Notifier:
                     if message and message.get("type") == "message":
                         self.wake(message["data"].decode())
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                log.warning("notifier lost redis; resubscribing", error=str(error))
+                log.warning("notifier lost redis; resubscribing", error=str(error),
+                            node=self.node)
                 await asyncio.sleep(RECONNECT_DELAY_S)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if single is not None:
+                    with contextlib.suppress(Exception):
+                        await single.aclose(close_connection_pool=True)

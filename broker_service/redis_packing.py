@@ -5,7 +5,9 @@ growing buffer: an EnqueueBatch of 500 tasks is one script call of ~1,500 argume
 packing cost more broker CPU per task than anything else on the path (about 14 us per task
 against about 3 us with hiredis). redis-py's sync connections already use hiredis' packer when
 hiredis is installed (it is: ``redis[hiredis]``); :func:`pack_with_hiredis` gives a client's
-asyncio connections the same packer. The bytes on the wire are the same.
+asyncio connections the same packer. The bytes on the wire are the same. A Redis Cluster
+client has no single pool: its nodes (those known now and those it learns later) open
+connections of the class in its nodes manager's connection arguments, which is replaced.
 """
 
 from __future__ import annotations
@@ -24,15 +26,25 @@ except ImportError:  # a redis-py without it: keep its own packer
 def pack_with_hiredis(client: Redis) -> None:
     """Make the connections ``client`` opens from now on pack commands with hiredis (a no-op
     without hiredis). Call it before the client's first command."""
-    pool = getattr(client, "connection_pool", None)
-    if not HIREDIS_AVAILABLE or pool is None:
+    if not HIREDIS_AVAILABLE:
         return
-    base = pool.connection_class
+    pool = getattr(client, "connection_pool", None)
+    nodes_manager = getattr(client, "nodes_manager", None)
+    if pool is not None:
+        pool.connection_class = _hiredis_class(pool.connection_class)
+    elif nodes_manager is not None:  # redis.asyncio.RedisCluster
+        kwargs = nodes_manager.connection_kwargs
+        kwargs["connection_class"] = _hiredis_class(kwargs["connection_class"])
+        for node in [*nodes_manager.startup_nodes.values(), *nodes_manager.nodes_cache.values()]:
+            node.connection_class = kwargs["connection_class"]
+
+
+def _hiredis_class(base: type[Any]) -> type[Any]:
+    """A subclass of connection class ``base`` that packs commands with hiredis."""
     serializer = HiredisRespSerializer()
 
     def pack_command(self: Any, *args: Any) -> list[bytes]:
         packed: list[bytes] = serializer.pack(*args)
         return packed
 
-    pool.connection_class = type(f"Hiredis{base.__name__}", (base,),
-                                 {"pack_command": pack_command})
+    return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})

@@ -11,6 +11,16 @@ by ``WAIT replicas timeout`` in the same pipeline, hence on the same connection 
 write: Redis answers how many replicas hold everything this connection wrote, and fewer than
 asked fails the call with :class:`ReplicationUnconfirmed` (UNAVAILABLE) instead of confirming a
 change that a failover could lose.
+
+On a Redis Cluster (redis-py's ``RedisCluster``, :func:`~leasq_broker.redis_connection.is_cluster`):
+SCRIPT LOAD goes to every primary the client knows (a primary promoted later answers NOSCRIPT,
+and the reload reaches it); EVALSHA goes to the primary of its first key's slot (every key of a
+call shares that slot: the queue's hash tag); a pipeline of calls on several slots is split per
+node by redis-py's ``ClusterPipeline`` (non-transactional). ``atomic=True`` cannot be honoured
+there, MULTI/EXEC being limited to one slot: the calls run one by one, each script still atomic
+by itself, and the callers, which report an outcome per queue, see each call's own reply.
+``--redis-min-replicas-ack`` is refused on a cluster (:class:`ReplicaAckOnCluster`): WAIT must
+follow the write on the same connection, which the cluster client does not promise.
 """
 
 from __future__ import annotations
@@ -28,10 +38,12 @@ from redis.exceptions import (
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisError,
     ResponseError,
 )
 
 from leasq_broker.errors import StorageUnavailable
+from leasq_broker.redis_connection import is_cluster
 
 ScriptArg = str | bytes | int | float
 
@@ -73,6 +85,17 @@ class ReplicationUnconfirmed(StorageUnavailable):
             "failover; retry (an enqueue with a task id is idempotent)")
 
 
+class ReplicaAckOnCluster(RedisError):
+    """``--redis-min-replicas-ack`` asked for on a Redis Cluster: refused at start (a
+    ``RedisError``, so that ``leasq serve`` reports it as the reason it failed and exits 1)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "--redis-min-replicas-ack is not supported with a Redis Cluster (redis+cluster://): "
+            "WAIT must run on the connection that wrote, and the cluster client does not "
+            "promise that; set it to 0, or use one Redis or Sentinel (docs/redis.md)")
+
+
 def _inline_includes(source: str, files: dict[str, str]) -> str:
     """``source`` with each ``-- include: _name`` line replaced by the fragment's text."""
     return "".join(
@@ -96,6 +119,9 @@ class Scripts:
     def __init__(self, redis: Redis, replica_ack: ReplicaAck | None = None) -> None:
         self._redis = redis
         self._ack = replica_ack if replica_ack is not None and replica_ack.replicas else None
+        self._cluster = is_cluster(redis)
+        if self._cluster and self._ack is not None:
+            raise ReplicaAckOnCluster()
         files = {
             entry.name.removesuffix(".lua"): entry.read_text()
             for entry in resources.files("leasq_broker.lua").iterdir()
@@ -157,8 +183,9 @@ class Scripts:
                 return [await self.call(only.name, only.keys, only.args)]
             except ResponseError as error:
                 return [error]
-        # One script is atomic by itself; ``also`` holds idempotent commands only.
-        atomic = atomic and len(calls) > 1
+        # One script is atomic by itself; ``also`` holds idempotent commands only. A cluster
+        # has no MULTI/EXEC over several slots: the calls then run one by one (docstring).
+        atomic = atomic and len(calls) > 1 and not self._cluster
         replies = await self._pipeline(calls, also, atomic, after)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
@@ -180,7 +207,9 @@ class Scripts:
         for command in also:
             pipe.execute_command(*command)
         for call in calls:
-            pipe.evalsha(self._sha[call.name], len(call.keys), *call.keys, *call.args)
+            # execute_command: redis-py's ClusterPipeline blocks its evalsha() helper
+            pipe.execute_command("EVALSHA", self._sha[call.name], len(call.keys), *call.keys,
+                                 *call.args)
         for command in after:
             pipe.execute_command(*command)
         replies = await self._execute(pipe, wait, manual_exec=atomic and wait)

@@ -1,0 +1,58 @@
+"""Fixtures for tests on a real Redis Cluster (see ``cluster_testing``).
+
+``cluster``: one 6-node cluster for the module (the session's own in ``--redis-kind cluster``
+mode), flushed before each test; tests that must not break it (no kill, no failover) use it.
+``fresh_cluster``: a new cluster for one test that kills or fails over nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio
+from cluster_testing import RedisClusterGroup, cluster_client
+
+
+@pytest.fixture(scope="module")
+def module_cluster(
+    tmp_path_factory: pytest.TempPathFactory, redis_cluster_group: RedisClusterGroup | None
+) -> Iterator[RedisClusterGroup]:
+    if redis_cluster_group is not None:
+        yield redis_cluster_group
+        return
+    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def cluster(module_cluster: RedisClusterGroup) -> RedisClusterGroup:
+    """The module's cluster, emptied (FLUSHALL and SCRIPT FLUSH on every primary)."""
+    module_cluster.flush()
+    for port in module_cluster.primaries():
+        with module_cluster.client(port) as client:
+            client.script_flush()
+    return module_cluster
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterGroup]:
+    """A cluster of this test's own (it may kill nodes); stopped after the test."""
+    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+async def cluster_redis(cluster: RedisClusterGroup) -> AsyncIterator[redis.asyncio.RedisCluster]:
+    """A ``RedisCluster`` client on the emptied ``cluster``."""
+    client = await cluster_client(cluster)
+    try:
+        yield client
+    finally:
+        await client.aclose()
