@@ -1,9 +1,14 @@
 """Shared fixtures: a private Redis, real broker subprocesses, and gRPC stubs on them.
 
 Fixtures (see each docstring):
-- ``redis_server`` (session): URL of a private redis-server on a free loopback port.
-- ``redis_url``: that URL after FLUSHALL, so every test starts from an empty Redis.
-- ``redis_client``: a ``redis.asyncio.Redis`` on ``redis_url``.
+- ``redis_server`` (session): URL of a private redis-server on a free loopback port; with
+  ``--redis-kind cluster`` (or ``LEASQ_TEST_REDIS_KIND=cluster``) the ``redis+cluster://`` URL
+  of a private 6-node Redis Cluster instead (``cluster_testing``).
+- ``redis_url``: that URL after FLUSHALL (on every primary), so every test starts empty.
+- ``redis_client``: a ``redis.asyncio.Redis`` on ``redis_url`` (a ``RedisCluster`` on a cluster).
+
+Tests that cannot run on a cluster by nature (embedded Redis, Sentinel, killing the single
+Redis, ...) are marked ``@pytest.mark.single_redis`` and skipped in cluster mode.
 - ``broker_factory``: ``broker_factory(**overrides) -> BrokerHandle``, a real
   ``python -m leasq_broker serve`` subprocess; every broker is stopped after the test.
 - ``broker``: ``broker_factory()`` with defaults.
@@ -23,6 +28,7 @@ Never the shared Redis on port 6379: tests own every process they talk to.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -38,10 +44,30 @@ from broker_process import (
     broker_environment,
     overrides_to_flags,
 )
+from cluster_testing import RedisClusterGroup
 from process_checks import LocalLogs, fail_on_problems, take_all_problems
 
 from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc
+from leasq_broker.redis_connection import parse_cluster_url
 from leasq_sdk import AsyncClient, Client
+
+REDIS_KINDS = ("single", "cluster")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-kind", choices=REDIS_KINDS, default=None,
+        help="the Redis the tests run on: one redis-server (single, the default) or a 6-node "
+             "Redis Cluster (cluster); environment LEASQ_TEST_REDIS_KIND",
+    )  # fmt: skip
+
+
+def redis_kind(config: pytest.Config) -> str:
+    """``single`` or ``cluster``: the option, else LEASQ_TEST_REDIS_KIND, else single."""
+    kind = config.getoption("--redis-kind") or os.environ.get("LEASQ_TEST_REDIS_KIND", "single")
+    if kind not in REDIS_KINDS:
+        raise pytest.UsageError(f"LEASQ_TEST_REDIS_KIND={kind!r}: expected single or cluster")
+    return str(kind)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +75,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "expect_log(*texts): error-level log lines or tracebacks containing one of "
         "these texts are caused on purpose (in any process the test checks)",
     )  # fmt: skip
+    config.addinivalue_line(
+        "markers", "single_redis(reason): needs one plain redis-server (embedded Redis, "
+        "Sentinel, killing the Redis, ...); skipped with --redis-kind cluster",
+    )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In cluster mode, skip the tests marked ``single_redis``, saying why."""
+    if redis_kind(config) != "cluster":
+        return
+    for item in items:
+        marker = item.get_closest_marker("single_redis")
+        if marker is not None:
+            why = marker.args[0] if marker.args else "needs one plain redis-server"
+            item.add_marker(pytest.mark.skip(reason=f"not on a Redis Cluster: {why}"))
 
 
 def expected_logs(node: pytest.Item) -> list[str]:
@@ -73,8 +114,29 @@ def local_logs(request: pytest.FixtureRequest) -> Iterator[LocalLogs]:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server (``--save "" --appendonly no``) for the whole session; its URL."""
+def redis_cluster_group(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisClusterGroup | None]:
+    """In cluster mode, the session's 6-node Redis Cluster; else None."""
+    if redis_kind(request.config) != "cluster":
+        yield None
+        return
+    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory, redis_cluster_group: RedisClusterGroup | None
+) -> Iterator[str]:
+    """A private redis-server (``--save "" --appendonly no``) for the whole session; its URL.
+    In cluster mode, the session cluster's ``redis+cluster://`` URL."""
+    if redis_cluster_group is not None:
+        yield redis_cluster_group.url
+        return
     server = RedisProcess(tmp_path_factory.mktemp("redis"))
     try:
         yield server.start()
@@ -83,8 +145,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url(redis_server: str) -> str:
-    """The session Redis, emptied with FLUSHALL before the test."""
+def redis_url(redis_server: str, redis_cluster_group: RedisClusterGroup | None) -> str:
+    """The session Redis, emptied with FLUSHALL (on every primary) before the test."""
+    if redis_cluster_group is not None:
+        redis_cluster_group.flush()
+        return redis_server
     client = redis.Redis.from_url(redis_server)
     try:
         client.flushall()
@@ -95,7 +160,16 @@ def redis_url(redis_server: str) -> str:
 
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    """An asyncio client on the (emptied) session Redis, closed after the test."""
+    """An asyncio client on the (emptied) session Redis, closed after the test: a
+    ``redis.asyncio.RedisCluster`` (typed as ``Redis``) in cluster mode."""
+    if redis_url.startswith("redis+cluster://"):
+        node_host, node_port = parse_cluster_url(redis_url).nodes[0]
+        cluster = redis.asyncio.RedisCluster(host=node_host, port=node_port)
+        try:
+            yield cluster  # type: ignore[misc]
+        finally:
+            await cluster.aclose()
+        return
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
         yield client
