@@ -104,6 +104,11 @@ class RedisState:
     fragmentation_ratio: float = 0.0
     #: Per database (``db0``...): its key count and how many of them expire.
     keyspace: tuple[KeyspaceEntry, ...] = ()
+    #: ``host:port`` of this node (a Redis Cluster's primaries only; "" otherwise).
+    name: str = ""
+    #: On a Redis Cluster: each primary's own state; the fields above then sum (memory,
+    #: clients, commands, keys) or take the first primary's value (version, settings).
+    nodes: tuple[RedisState, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import importlib.metadata
 import time
 from collections.abc import Mapping
@@ -10,6 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from leasq_broker.operations.models import KeyspaceEntry, RedisState, ServerState
+from leasq_broker.redis_connection import is_cluster
 
 #: When this broker process started (ms): the module is imported while the broker starts up.
 PROCESS_STARTED_AT_MS = int(time.time() * 1000)
@@ -27,18 +30,62 @@ def broker_version() -> str:
 async def read_server_state(redis: Redis) -> ServerState:
     """INFO, ``CONFIG GET appendfsync`` and ``CONFIG GET save`` in one pipelined round trip.
     Managed Redis services often rename or forbid CONFIG: ``aof_fsync`` and ``rdb_save`` are
-    then empty, and the rest is still answered."""
-    pipe = redis.pipeline(transaction=False)
-    pipe.info()
-    pipe.config_get("appendfsync")
-    pipe.config_get("save")
-    info, fsync, save = await pipe.execute(raise_on_error=False)
-    if isinstance(info, Exception):
-        raise info
-    return ServerState(
-        version=broker_version(),
-        started_at_ms=PROCESS_STARTED_AT_MS,
-        redis=redis_state(info, _config(fsync, "appendfsync"), _config(save, "save")),
+    then empty, and the rest is still answered. On a Redis Cluster, every primary is asked
+    (concurrently) and the figures are summed (:func:`cluster_state`)."""
+    if is_cluster(redis):
+        primaries = redis.get_primaries()  # type: ignore[attr-defined]
+        states = await asyncio.gather(*(_node_state(redis, node) for node in primaries))
+        state = cluster_state(states)
+    else:
+        pipe = redis.pipeline(transaction=False)
+        pipe.info()
+        pipe.config_get("appendfsync")
+        pipe.config_get("save")
+        info, fsync, save = await pipe.execute(raise_on_error=False)
+        if isinstance(info, Exception):
+            raise info
+        state = redis_state(info, _config(fsync, "appendfsync"), _config(save, "save"))
+    return ServerState(version=broker_version(), started_at_ms=PROCESS_STARTED_AT_MS,
+                       redis=state)
+
+
+async def _node_state(redis: Redis, node: Any) -> RedisState:
+    """One cluster node's RedisState (INFO and the two CONFIG GETs sent to that node; the
+    cluster client has no pipelines of node commands)."""
+    info = await redis.info(target_nodes=node)  # type: ignore[call-arg]
+    fsync, save = await asyncio.gather(
+        redis.config_get("appendfsync", target_nodes=node),  # type: ignore[call-arg]
+        redis.config_get("save", target_nodes=node),  # type: ignore[call-arg]
+        return_exceptions=True)
+    state = redis_state(info, _config(fsync, "appendfsync"), _config(save, "save"))
+    return dataclasses.replace(state, name=str(node.name))
+
+
+def cluster_state(nodes: list[RedisState]) -> RedisState:
+    """A cluster's state from its primaries': counts and sizes summed, the rest the first
+    primary's, and every primary listed in ``nodes``."""
+    first = nodes[0]
+    keyspace: dict[str, list[int]] = {}
+    for node in nodes:
+        for entry in node.keyspace:
+            totals = keyspace.setdefault(entry.db, [0, 0])
+            totals[0] += entry.keys
+            totals[1] += entry.expires
+    return dataclasses.replace(
+        first, mode="cluster", name="",
+        used_memory_bytes=sum(n.used_memory_bytes for n in nodes),
+        peak_memory_bytes=sum(n.peak_memory_bytes for n in nodes),
+        max_memory_bytes=sum(n.max_memory_bytes for n in nodes),
+        connected_clients=sum(n.connected_clients for n in nodes),
+        aof_enabled=all(n.aof_enabled for n in nodes),
+        uptime_s=min(n.uptime_s for n in nodes),
+        rdb_changes_since_save=sum(n.rdb_changes_since_save for n in nodes),
+        connected_replicas=sum(n.connected_replicas for n in nodes),
+        ops_per_second=sum(n.ops_per_second for n in nodes),
+        total_commands=sum(n.total_commands for n in nodes),
+        keyspace=tuple(KeyspaceEntry(db, keys, expires)
+                       for db, (keys, expires) in sorted(keyspace.items())),
+        nodes=tuple(nodes),
     )
 
 

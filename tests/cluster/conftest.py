@@ -1,7 +1,8 @@
 """Fixtures for tests on a real Redis Cluster (see ``cluster_testing``).
 
-``cluster``: one 6-node cluster for the module (the session's own in ``--redis-kind cluster``
-mode), flushed before each test; tests that must not break it (no kill, no failover) use it.
+``redis_cluster``: one 6-node cluster for the module (the session's own in ``--redis-kind
+cluster`` mode), flushed before each test; a test may fail a primary over (the cluster stays
+whole), but not kill a node.
 ``fresh_cluster``: a new cluster for one test that kills or fails over nodes.
 """
 
@@ -29,7 +30,7 @@ def module_cluster(
 
 
 @pytest.fixture
-def cluster(module_cluster: RedisClusterGroup) -> RedisClusterGroup:
+def redis_cluster(module_cluster: RedisClusterGroup) -> RedisClusterGroup:
     """The module's cluster, emptied (FLUSHALL and SCRIPT FLUSH on every primary)."""
     module_cluster.flush()
     for port in module_cluster.primaries():
@@ -49,9 +50,11 @@ def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 
 
 @pytest.fixture
-async def cluster_redis(cluster: RedisClusterGroup) -> AsyncIterator[redis.asyncio.RedisCluster]:
-    """A ``RedisCluster`` client on the emptied ``cluster``."""
-    client = await cluster_client(cluster)
+async def cluster_redis(
+    redis_cluster: RedisClusterGroup,
+) -> AsyncIterator[redis.asyncio.RedisCluster]:
+    """A ``RedisCluster`` client on the emptied ``redis_cluster``."""
+    client = await cluster_client(redis_cluster)
     try:
         yield client
     finally:

@@ -34,14 +34,14 @@ async def keys_on_every_primary(client: redis.asyncio.RedisCluster) -> dict[str,
 
 
 async def test_every_script_is_loaded_on_every_primary(
-    cluster: RedisClusterGroup, cluster_redis: redis.asyncio.RedisCluster
+    redis_cluster: RedisClusterGroup, cluster_redis: redis.asyncio.RedisCluster
 ) -> None:
     scripts = probe_scripts(cluster_redis)
     await scripts.load()
     shas = list(scripts._sha.values())
     assert len(shas) > 10
-    for port in cluster.primaries():
-        with cluster.client(port) as node:
+    for port in redis_cluster.primaries():
+        with redis_cluster.client(port) as node:
             assert all(node.script_exists(*shas)), port
 
 
@@ -61,19 +61,19 @@ async def test_calls_go_to_the_primary_of_their_slot_one_by_one_and_pipelined(
 
 
 async def test_a_primary_that_lost_its_scripts_gets_them_again_and_no_call_runs_twice(
-    cluster: RedisClusterGroup, cluster_redis: redis.asyncio.RedisCluster
+    redis_cluster: RedisClusterGroup, cluster_redis: redis.asyncio.RedisCluster
 ) -> None:
     scripts = probe_scripts(cluster_redis)
     await scripts.load()
     by_node = await keys_on_every_primary(cluster_redis)
     keys = list(by_node.values())
     flushed = cluster_redis.get_node_from_key(keys[0])
-    with cluster.client(int(flushed.port)) as node:
+    with redis_cluster.client(int(flushed.port)) as node:
         node.script_flush()
         assert not node.script_exists(scripts._sha["probe"])[0]
     # a pipeline over every primary: only the refused call (flushed node) is repeated
     assert await scripts.call_many([ScriptCall("probe", [key], []) for key in keys]) == [1, 1, 1]
-    with cluster.client(int(flushed.port)) as node:
+    with redis_cluster.client(int(flushed.port)) as node:
         node.script_flush()
     assert await scripts.call("probe", [keys[0]], []) == 2
     assert [int(await cluster_redis.get(key)) for key in keys] == [2, 1, 1]

@@ -2,8 +2,9 @@
 persistence, keyspace, the node it is), read with one pipelined round trip (INFO and two
 CONFIG GETs) through :meth:`~leasq_broker.operations.service.Operations.server_state`.
 
-The broker runs on one Redis (standalone or a replica set's primary): the node list is that
-node. A Cluster would list its nodes here once the broker can run on one.
+On one Redis (standalone or a replica set's primary) the node list is that node; on a Redis
+Cluster it lists every primary, and the cards show the primaries' sums (memory, clients,
+commands, keys).
 """
 
 from __future__ import annotations
