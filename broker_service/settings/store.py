@@ -15,6 +15,7 @@ from leasq_broker.groups.models import (
 )
 from leasq_broker.keys import Keys
 from leasq_broker.models import StoredTask
+from leasq_broker.redis_connection import is_cluster
 from leasq_broker.settings.blocked import FlowSnapshot
 from leasq_broker.settings.models import (
     BURST_FIELD,
@@ -78,16 +79,22 @@ class QueueSettingsStore:
     async def snapshot(self, task: StoredTask) -> FlowSnapshot:
         """The flow state that may hold ``task`` back, in one round trip."""
         k, queue = self._keys, task.queue
+        # TIME has no key: a Cluster transaction (one slot) cannot carry it, so there it is
+        # read right after the transaction (one more round trip).
+        cluster = is_cluster(self._redis)
         pipe = self._redis.pipeline(transaction=True)
-        pipe.time()
+        if not cluster:
+            pipe.time()
         pipe.exists(k.paused(queue))
         pipe.hmget(k.queue_settings(queue), [*_ALL, "ll"])
         pipe.hmget(k.flow(queue), ["tk", "tt"])
         pipe.zcard(k.active(queue))
         pipe.hget(k.key_active(queue), task.fields.get("ck", ""))
         pipe.zscore(k.group_due(queue), task.fields.get("gi", ""))
-        (seconds, micros), paused, raw, (tokens, at), active, key_active, due = (
-            await pipe.execute())
+        replies = await pipe.execute()
+        if cluster:
+            replies = [await self._redis.time(), *replies]
+        (seconds, micros), paused, raw, (tokens, at), active, key_active, due = replies
         last = raw[-1]
         return FlowSnapshot(
             now_ms=seconds * 1000 + micros / 1000, paused=bool(paused),
