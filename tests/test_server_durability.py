@@ -44,6 +44,7 @@ from leasq.v1 import schedule_service_pb2_grpc as spb_grpc
 from leasq.v1 import task_pb2
 from leasq_broker.embedded_redis import find_redis_server, free_loopback_port, server_arguments
 
+pytestmark = pytest.mark.single_redis("kills and restarts one redis-server or the embedded one")
 QUEUE, PAUSED = "durable", "durable-paused"
 HOUR = Duration(seconds=3600)
 LONG_LEASE = Duration(seconds=600)

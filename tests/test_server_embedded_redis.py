@@ -19,6 +19,8 @@ from leasq_broker.embedded_redis import (
     find_redis_server,
 )
 
+pytestmark = pytest.mark.single_redis("the embedded Redis is one private redis-server")
+
 
 def config_of(url: str) -> dict[str, str]:
     client = redis.Redis.from_url(url, decode_responses=True)

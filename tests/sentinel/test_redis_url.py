@@ -32,7 +32,7 @@ def test_a_sentinel_url_names_every_sentinel_the_service_and_the_primary_credent
     ("redis+sentinel://s1:port/cache", "bad sentinel address"),
     ("redis+sentinel://s1/cache?dbx=1", "unknown option(s) dbx"),
     ("redis+sentinel://s1/cache?db=one", "db must be a number"),
-    ("redis+cluster://n1:7000/", "unsupported Redis URL"),
+    ("redis+clusters://n1:7000/", "unsupported Redis URL"),
     ("localhost:6379", "unsupported Redis URL"),
     ("redis://:secret@localhost:63790000/0", "Port out of range"),
 ])
