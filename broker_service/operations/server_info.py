@@ -52,11 +52,12 @@ async def read_server_state(redis: Redis) -> ServerState:
 async def _node_state(redis: Redis, node: Any) -> RedisState:
     """One cluster node's RedisState (INFO and the two CONFIG GETs sent to that node; the
     cluster client has no pipelines of node commands)."""
-    info = await redis.info(target_nodes=node)  # type: ignore[call-arg]
-    fsync, save = await asyncio.gather(
-        redis.config_get("appendfsync", target_nodes=node),  # type: ignore[call-arg]
-        redis.config_get("save", target_nodes=node),  # type: ignore[call-arg]
-        return_exceptions=True)
+    cluster: Any = redis  # a RedisCluster: its commands take target_nodes
+    info = await cluster.info(target_nodes=node)
+    configs: tuple[Any, Any] = await asyncio.gather(
+        cluster.config_get("appendfsync", target_nodes=node),
+        cluster.config_get("save", target_nodes=node), return_exceptions=True)
+    fsync, save = configs
     state = redis_state(info, _config(fsync, "appendfsync"), _config(save, "save"))
     return dataclasses.replace(state, name=str(node.name))
 
