@@ -42,16 +42,18 @@ SLOW_US = 1000
 # Writes tasks i = ARGV[3] .. ARGV[3] + ARGV[4] - 1 as ARCHIVED; every second one carries
 # the error type 'Even' (for the filtered run). The envelope is the LeasedTask bytes with the
 # id field (1) spliced in front of the shared rest (protobuf fields may come in any order).
+# KEYS[1] archived zset, KEYS[2] task records hash, KEYS[3] envelopes hash (layout 2: a record
+# is a cmsgpack map of string fields, see lua/_task.lua).
 _BUILD = """
 local now, rest, first, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local prefix = ARGV[5]
 local members = {}
 for i = first, first + n - 1 do
   local id = string.format('b-%09d', i)
   local et = 'Odd'
   if i % 2 == 0 then et = 'Even' end
-  redis.call('HSET', prefix .. id, 'b', '\\10' .. string.char(#id) .. id .. rest, 'mr', '3',
-    'na', now, 's', 'archived', 'aa', now, 'r', '3', 'e', 'boom', 'et', et, 'ef', now)
+  redis.call('HSET', KEYS[2], id, cmsgpack.pack({mr = '3', na = now, s = 'archived', aa = now,
+    r = '3', e = 'boom', et = et, ef = now}))
+  redis.call('HSET', KEYS[3], id, '\\10' .. string.char(#id) .. id .. rest)
   members[#members + 1] = now
   members[#members + 1] = id
   if #members >= 1000 then
@@ -78,8 +80,8 @@ async def build(client: redis.asyncio.Redis, keys: Keys, n: int) -> float:
     rest = envelope_rest(now)
     script = client.register_script(_BUILD)
     for first in range(0, n, BUILD_BATCH):
-        await script(keys=[keys.archived(QUEUE)],
-                     args=[now, rest, first, min(BUILD_BATCH, n - first), keys.task_prefix(QUEUE)])
+        await script(keys=[keys.archived(QUEUE), keys.tasks(QUEUE), keys.envelopes(QUEUE)],
+                     args=[now, rest, first, min(BUILD_BATCH, n - first)])
     await client.sadd(keys.queues(), QUEUE)
     return time.perf_counter() - started
 

@@ -25,6 +25,7 @@ from leasq_broker.loops.due import DueIndex
 from leasq_broker.loops.forwarder import Forwarder
 from leasq_broker.loops.janitor import Janitor
 from leasq_broker.loops.reclaimer import Reclaimer
+from leasq_broker.migrations import migrate_layout
 from leasq_broker.notifier import Notifier
 from leasq_broker.operations.service import Operations
 from leasq_broker.patterns.index import PatternIndex
@@ -132,6 +133,7 @@ class BrokerApp:
         """Load scripts, sync the clock with Redis, apply the schedules file, start the notifier
         and background loops."""
         await self.scripts.load()
+        await migrate_layout(self._redis, self.scripts, self.keys)  # once, for layout-1 data
         if self._redis_clock is not None:
             await self._redis_clock.sync(self._redis)
         if self.queue_settings_file is not None:

@@ -2,8 +2,18 @@
 
 All keys of one queue carry the queue as a hash tag (``leasq:{q}:...``) so that a queue's keys
 live on one Redis Cluster slot and one Lua script can touch them atomically. Scripts never
-build key names; the only exception is the task-key prefix that a script needs to reach tasks
-it pops from a list, which is produced here too (:meth:`Keys.task_prefix`).
+build or read key names at run time: every key a script touches is passed in ``KEYS`` (what
+Redis Cluster requires). That is why a queue's tasks are fields of per-queue hashes rather than
+keys of their own: a script reaches a task it pops from an index by id, inside a key it was
+given. Layout version 2 (see :meth:`Keys.layout_version` and ``migrations.py``):
+
+- ``tasks``: task id -> the task's fields (short names: s, mr, na, uk, ...; every value a
+  string), packed with MessagePack (Redis' ``cmsgpack``; ``lua/_task.lua``, ``task_records.py``)
+- ``env``: task id -> the task's envelope bytes, apart so that a state change never re-encodes
+  them
+- ``ulocks`` / ``uexp``: unique locks, digest -> holder task id, and digest scored by expiry
+- ``kpend`` / ``kpos``: PENDING tasks of concurrency keys, one sorted set for all keys (members
+  ``key\\0<sequence>id``, read by lex range) and id -> member (see ``lua/_flow.lua``)
 """
 
 from __future__ import annotations
@@ -25,12 +35,15 @@ class Keys:
     # Redis Cluster: the due indexes exist once per slot (see :meth:`due_index`).
     cluster: bool = False
 
-    def task_prefix(self, queue: str) -> str:
-        """Prefix to which a task id is appended to name the task's hash."""
-        return f"{self.prefix}:{{{queue}}}:t:"
+    def tasks(self, queue: str) -> str:
+        """Hash: task id -> the task's record, a MessagePack map of its fields (all values
+        strings) without the envelope (see :mod:`leasq_broker.task_records`)."""
+        return f"{self.prefix}:{{{queue}}}:tasks"
 
-    def task(self, queue: str, task_id: str) -> str:
-        return f"{self.prefix}:{{{queue}}}:t:{task_id}"
+    def envelopes(self, queue: str) -> str:
+        """Hash: task id -> the task's envelope bytes (an AGGREGATING member: its
+        GroupMember bytes). Kept apart from the record: it is immutable and may be large."""
+        return f"{self.prefix}:{{{queue}}}:env"
 
     def pending(self, queue: str) -> str:
         """List: LPUSH to enqueue, RPOP to lease (so the right end is the oldest)."""
@@ -68,8 +81,15 @@ class Keys:
         Ack/Nack with that token is answered "already settled"."""
         return f"{self.prefix}:{{{queue}}}:settled:{task_id}"
 
-    def unique(self, queue: str, digest: str) -> str:
-        return f"{self.prefix}:{{{queue}}}:u:{digest}"
+    def unique_locks(self, queue: str) -> str:
+        """Hash: unique-lock digest -> the task id holding it. A lock is held while its
+        :meth:`unique_expiry` score is in the future; a task record's ``uk`` is its digest."""
+        return f"{self.prefix}:{{{queue}}}:ulocks"
+
+    def unique_expiry(self, queue: str) -> str:
+        """Sorted set: unique-lock digests scored by their expiry instant (ms). Taking a lock
+        drops a few expired entries (``lua/_unique.lua``), so stale locks do not pile up."""
+        return f"{self.prefix}:{{{queue}}}:uexp"
 
     def processed(self, queue: str, day: str | None = None) -> str:
         """Counter of finished attempts; per UTC day (``YYYY-MM-DD``) or in total."""
@@ -157,15 +177,33 @@ class Keys:
         """Hash: concurrency key -> tasks of that key ACTIVE now."""
         return f"{self.prefix}:{{{queue}}}:kact"
 
-    def key_pending_prefix(self, queue: str) -> str:
-        """Prefix to which a concurrency key is appended to name its PENDING list (LPUSH to
-        enqueue, RPOP to lease, like the queue's pending list). Scripts reach these lists
-        through the prefix, as they reach task hashes: which keys a Lease serves is only
-        known inside the script."""
-        return f"{self.prefix}:{{{queue}}}:kp:"
+    def key_pending(self, queue: str) -> str:
+        """Sorted set: the PENDING tasks of every concurrency key, all scored 0, members
+        ``key \\0 <15 hex digits sequence> id``: a lex range over ``[key\\0`` .. ``(key\\1`` is
+        one key's tasks in lease order (see ``lua/_flow.lua``). One set per queue, so that a
+        script that learns which key to serve only inside itself still names no key."""
+        return f"{self.prefix}:{{{queue}}}:kpend"
 
-    def key_pending(self, queue: str, key: str) -> str:
-        return f"{self.key_pending_prefix(queue)}{key}"
+    def key_position(self, queue: str) -> str:
+        """Hash: task id -> its member in :meth:`key_pending` (to remove a given task)."""
+        return f"{self.prefix}:{{{queue}}}:kpos"
+
+    def layout_version(self) -> str:
+        """String: the version of the storage layout (``"2"``: task records in per-queue
+        hashes); a broker that finds an older one (or none) migrates the data at start."""
+        return f"{self.prefix}:{{~meta}}:layout"
+
+    def legacy_task_pattern(self, queue: str) -> str:
+        """SCAN pattern of layout 1's per-task hashes (read only by the migration)."""
+        return f"{self.prefix}:{{{queue}}}:t:*"
+
+    def legacy_unique_pattern(self, queue: str) -> str:
+        """SCAN pattern of layout 1's string unique locks (read only by the migration)."""
+        return f"{self.prefix}:{{{queue}}}:u:*"
+
+    def legacy_key_pending_pattern(self, queue: str) -> str:
+        """SCAN pattern of layout 1's per-key PENDING lists (read only by the migration)."""
+        return f"{self.prefix}:{{{queue}}}:kp:*"
 
     def grouped_queues(self) -> str:
         """Set: queues that may hold groups (an index for the aggregator; ``~`` keeps its hash

@@ -42,6 +42,7 @@ class TaskRecord:
     envelope: bytes
     process_at_ms: int
     max_retry: int
+    # The unique lock's digest within the queue's lock hash (Keys.unique_locks); "" = none.
     unique_lock: str
     unique_ttl_ms: int
     retention_ms: int
@@ -57,10 +58,10 @@ class TaskRecord:
     # Fairness within the queue (TaskSpec.concurrency_key); empty: none.
     concurrency_key: str = ""
 
-    def meta(self, lock_index: int) -> str:
+    def meta(self) -> str:
         """The per-task argument of ``enqueue.lua`` and ``schedule_fire.lua``."""
         meta = (f"{self.id}\t{self.process_at_ms}\t{self.max_retry}\t{self.unique_ttl_ms}"
-                f"\t{self.retention_ms}\t{lock_index}\t{self.deadline_ms}\t{self.group}")
+                f"\t{self.retention_ms}\t{self.unique_lock}\t{self.deadline_ms}\t{self.group}")
         return f"{meta}\t{self.concurrency_key}" if self.concurrency_key else meta
 
 

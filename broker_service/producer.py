@@ -140,7 +140,7 @@ class Producer:
                               task.deadline_ms or 0)
         unique_lock = ""
         if task.unique_ttl_ms:
-            unique_lock = self._keys.unique(task.queue, _unique_digest(task))
+            unique_lock = _unique_digest(task)
         member = base = b""
         if task.group:
             if self._encode_group is None:

@@ -18,10 +18,13 @@ from leasq_broker.models import QueueCounts, StoredTask
 from leasq_broker.scripts import ScriptCall, Scripts
 from leasq_broker.store import as_text as text
 from leasq_broker.store import utc_day
+from leasq_broker.task_records import read_record, read_records
 
 SORTED_STATES = ("scheduled", "retry", "active", "archived", "completed")
 # Task hashes sampled per state for a queue's memory estimate (as Asynq samples 20).
 MEMORY_SAMPLES = 20
+# Per task, the bookkeeping of its two hash entries (record, envelope): an estimate.
+TASK_OVERHEAD_BYTES = 48
 
 
 class TaskReader:
@@ -35,7 +38,7 @@ class TaskReader:
         self._loaded = scripts is not None
 
     async def get_task(self, queue: str, task_id: str) -> StoredTask | None:
-        raw = await self._redis.hgetall(self._keys.task(queue, task_id))
+        raw = await read_record(self._redis, self._keys, queue, task_id)
         return _stored(queue, task_id, raw) if raw else None
 
     async def list_tasks(
@@ -47,12 +50,10 @@ class TaskReader:
 
     async def tasks(self, queue: str, ids: list[str]) -> list[StoredTask]:
         """The records of these tasks, in order; tasks that are gone are left out."""
-        pipe = self._redis.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.hgetall(self._keys.task(queue, task_id))
+        records = await read_records(self._redis, self._keys, queue, ids)
         return [
             _stored(queue, task_id, raw)
-            for task_id, raw in zip(ids, await pipe.execute(), strict=True)
+            for task_id, raw in zip(ids, records, strict=True)
             if raw
         ]
 
@@ -116,8 +117,9 @@ class TaskReader:
             ScriptCall("queue_stats", [
                 k.paused(q), k.pending(q), k.scheduled(q), k.retry(q), k.active(q),
                 k.archived(q), k.completed(q), k.processed(q, day), k.failed(q, day),
-                k.processed(q), k.failed(q), k.aggregating(q), k.flow(q),
-            ], [k.task_prefix(q)])
+                k.processed(q), k.failed(q), k.aggregating(q), k.flow(q), k.tasks(q),
+                k.envelopes(q),
+            ], [])
             for q in queues
         ]
         if not calls:
@@ -131,10 +133,16 @@ class TaskReader:
 
     async def memory_bytes(self, counts: QueueCounts) -> int:
         """Approximate Redis memory of a queue: ``MEMORY USAGE`` of its index and counter keys,
-        plus, per state, the mean size of up to MEMORY_SAMPLES task hashes (the oldest) times
-        the state's count. Like Asynq's estimate: cheap, and close when tasks look alike."""
+        plus, per state, the mean size of up to MEMORY_SAMPLES tasks (the oldest) times the
+        state's count. Like Asynq's estimate: cheap, and close when tasks look alike.
+
+        A task is a field in each of the queue's two task hashes (record, envelope), which
+        ``MEMORY USAGE`` cannot measure one by one: a task's size is estimated as the lengths
+        of its id (twice), packed record and envelope plus :data:`TASK_OVERHEAD_BYTES` (two
+        hash entries' bookkeeping)."""
         k, q = self._keys, counts.queue
         fixed = [k.pending(q), *(getattr(k, s)(q) for s in SORTED_STATES), k.paused(q),
+                 k.unique_locks(q), k.unique_expiry(q), k.key_pending(q), k.key_position(q),
                  k.processed(q), k.failed(q), k.aggregating(q), k.groups(q), k.group_due(q),
                  k.queue_settings(q)]
         sizes = {"pending": counts.pending, "scheduled": counts.scheduled,
@@ -158,11 +166,16 @@ class TaskReader:
         pipe = self._redis.pipeline(transaction=False)
         drawn = [(state, [text(i) for i in ids]) for state, ids in samples.items() if ids]
         for _state, ids in drawn:
-            for task_id in ids:
-                pipe.memory_usage(k.task(q, task_id))
-        usage = iter(await pipe.execute()) if drawn else iter(())
+            pipe.hmget(k.tasks(q), ids)
+            pipe.hmget(k.envelopes(q), ids)
+        found = iter(await pipe.execute()) if drawn else iter(())
         for state, ids in drawn:
-            measured = [int(next(usage) or 0) for _ in ids]
+            records, envelopes = next(found), next(found)
+            measured = [
+                2 * len(task_id.encode()) + len(record or b"") + len(envelope or b"")
+                + TASK_OVERHEAD_BYTES
+                for task_id, record, envelope in zip(ids, records, envelopes, strict=True)
+            ]
             total += sum(measured) * sizes[state] // len(measured)
         return total
 

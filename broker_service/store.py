@@ -163,28 +163,33 @@ class TaskStore:
 
     def _enqueue_call(self, queue: str, records: Sequence[TaskRecord], now_ms: int) -> ScriptCall:
         k = self._keys
-        prefix = k.task_prefix(queue)
-        keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue)]
-        keys += [prefix + record.id for record in records]
-        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records), 0,
-                                 k.key_pending_prefix(queue)]
+        keys = [k.pending(queue), k.scheduled(queue), k.waiting(queue), *self._task_keys(queue),
+                *self._unique_keys(queue), *self._flow_keys(queue), k.key_pending(queue),
+                k.key_position(queue), k.due_forward(queue)]
+        keyed = "1" if any(record.concurrency_key for record in records) else "0"
+        args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records), keyed]
         for record in records:
-            lock_index = 0
-            if record.unique_lock:
-                keys.append(record.unique_lock)
-                lock_index = len(keys)
-            args.append(record.meta(lock_index))
+            args.append(record.meta())
             args.append(record.envelope)
-        if any(record.concurrency_key for record in records):
-            args[4] = len(keys) + 1
-            keys += self._flow_keys(queue)
-        keys.append(k.due_forward(queue))
         return ScriptCall("enqueue", keys, args)
 
     def _flow_keys(self, queue: str) -> list[str]:
-        """The keys of ``_flow.lua``, in its order: settings, flow, key ring, key active."""
+        """The first keys of ``_flow.lua``, in its order: settings, flow, key ring, key active
+        (its key pending set and key positions come where each script says)."""
         k = self._keys
         return [k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue)]
+
+    def _task_keys(self, queue: str) -> list[str]:
+        """The keys of ``_task.lua``: the task records and envelopes hashes."""
+        return [self._keys.tasks(queue), self._keys.envelopes(queue)]
+
+    def _unique_keys(self, queue: str) -> list[str]:
+        """The keys of ``_unique.lua``: the unique locks hash and expiry zset."""
+        return [self._keys.unique_locks(queue), self._keys.unique_expiry(queue)]
+
+    def _key_list_keys(self, queue: str) -> list[str]:
+        """The concurrency keys' PENDING set and positions (``_flow.lua``'s kpend, kpos)."""
+        return [self._keys.key_pending(queue), self._keys.key_position(queue)]
 
     async def remember_queue(self, queue: str) -> None:
         """Add a queue to the index of known queues (background loops serve those)."""
@@ -249,11 +254,11 @@ class TaskStore:
         keys = [k.pending(queue), k.scheduled(queue), k.retry(queue), k.active(queue),
                 k.paused(queue), k.archived(queue), k.processed(queue, day), k.processed(queue),
                 k.failed(queue, day), k.failed(queue), *self._flow_keys(queue),
-                k.due_reclaim(queue), k.due_janitor(queue)]
-        args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix,
-                                 k.task_prefix(queue), byte_budget, FORWARD_PER_LEASE,
-                                 DEADLINE_ARCHIVES_PER_LEASE, DAY_COUNTER_TTL_S,
-                                 k.key_pending_prefix(queue), queue]
+                k.due_reclaim(queue), k.due_janitor(queue), *self._task_keys(queue),
+                *self._unique_keys(queue), *self._key_list_keys(queue)]
+        args: list[ScriptArg] = [now_ms, count, lease_ms, worker_id, prefix, byte_budget,
+                                 FORWARD_PER_LEASE, DEADLINE_ARCHIVES_PER_LEASE,
+                                 DAY_COUNTER_TTL_S, queue]
         return ScriptCall("lease", keys, args)
 
     async def heartbeat(
@@ -263,12 +268,11 @@ class TaskStore:
         by_queue = _group_by_queue(leases, lambda ref: ref.queue)
         calls = []
         for queue, indexes in by_queue.items():
-            keys = [self._keys.active(queue)]
+            keys = [self._keys.active(queue), *self._task_keys(queue),
+                    self._keys.due_reclaim(queue)]
             args: list[str | int] = [now_ms, lease_ms, queue]
             for i in indexes:
-                keys.append(self._keys.task(queue, leases[i].task_id))
                 args += [leases[i].task_id, leases[i].token]
-            keys.append(self._keys.due_reclaim(queue))
             calls.append(ScriptCall("heartbeat", keys, args))
         replies = await self._scripts.call_many(calls)
         outcomes: list[HeartbeatOutcome] = [HeartbeatOutcome(HeartbeatStatus.LOST, None)] * len(
@@ -320,11 +324,12 @@ class TaskStore:
         k = self._keys
         keys = [k.active(queue), k.completed(queue), k.processed(queue, utc_day(now_ms)),
                 k.processed(queue), *self._flow_keys(queue), k.held(queue),
-                k.due_janitor(queue)]
+                k.due_janitor(queue), *self._task_keys(queue), *self._unique_keys(queue),
+                *self._key_list_keys(queue)]
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, SETTLED_MARKER_MS,
-                                         k.key_pending_prefix(queue), k.notify_channel(), queue]
+                                         k.notify_channel(), queue]
         for item in items:
-            keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
+            keys.append(k.settled(queue, item.lease.task_id))
             args += [item.lease.task_id, item.lease.token, item.result]
         return ScriptCall("ack", keys, args)
 
@@ -334,14 +339,14 @@ class TaskStore:
         keys = [k.active(queue), k.pending(queue), k.retry(queue), k.archived(queue),
                 k.processed(queue, day), k.processed(queue), k.failed(queue, day),
                 k.failed(queue), k.waiting(queue), *self._flow_keys(queue), k.held(queue),
-                k.due_forward(queue), k.due_janitor(queue)]
+                k.due_forward(queue), k.due_janitor(queue), *self._task_keys(queue),
+                *self._unique_keys(queue), *self._key_list_keys(queue)]
         policy = self._backoff
         args: list[str | bytes | int] = [now_ms, DAY_COUNTER_TTL_S, policy.base_s,
                                          policy.exponent, k.notify_channel(), queue,
-                                         self._release_cap, SETTLED_MARKER_MS,
-                                         k.key_pending_prefix(queue)]
+                                         self._release_cap, SETTLED_MARKER_MS]
         for item in items:
-            keys += [k.task(queue, item.lease.task_id), k.settled(queue, item.lease.task_id)]
+            keys.append(k.settled(queue, item.lease.task_id))
             delay = item.retry_after_ms
             if delay is None:
                 delay = DEFAULT_RELEASE_DELAY_MS if item.action is NackAction.RELEASE else -1
@@ -358,9 +363,9 @@ class TaskStore:
                 "reclaim",
                 [k.active(q), k.pending(q), k.archived(q), k.waiting(q), k.processed(q, day),
                  k.processed(q), k.failed(q, day), k.failed(q), *self._flow_keys(q),
-                 k.held(q), k.due_reclaim(q), k.due_janitor(q)],
-                [now_ms, limit, self._lease_lost_cap, k.task_prefix(q), k.notify_channel(), q,
-                 DAY_COUNTER_TTL_S, k.key_pending_prefix(q)],
+                 k.held(q), k.due_reclaim(q), k.due_janitor(q), *self._task_keys(q),
+                 *self._unique_keys(q), *self._key_list_keys(q)],
+                [now_ms, limit, self._lease_lost_cap, k.notify_channel(), q, DAY_COUNTER_TTL_S],
             )
             for q in queues
         ]
@@ -373,9 +378,8 @@ class TaskStore:
             ScriptCall(
                 "forward",
                 [k.scheduled(q), k.retry(q), k.pending(q), k.waiting(q), *self._flow_keys(q),
-                 k.due_forward(q)],
-                [now_ms, limit, k.task_prefix(q), k.notify_channel(), q,
-                 k.key_pending_prefix(q)],
+                 k.due_forward(q), *self._task_keys(q), *self._key_list_keys(q)],
+                [now_ms, limit, k.notify_channel(), q],
             )
             for q in queues
         ]
@@ -388,31 +392,34 @@ class TaskStore:
         """Remove expired completed and archived tasks; per queue [completed, archived]."""
         k = self._keys
         calls = [
-            ScriptCall("janitor", [k.completed(q), k.archived(q), k.due_janitor(q)],
-                       [now_ms, archive_cutoff_ms, archive_max, limit, k.task_prefix(q), q])
+            ScriptCall("janitor", [k.completed(q), k.archived(q), k.due_janitor(q),
+                                   *self._task_keys(q), *self._unique_keys(q)],
+                       [now_ms, archive_cutoff_ms, archive_max, limit, q])
             for q in queues
         ]
         return [[int(v) for v in reply] for reply in await self._scripts.call_many(calls)]
 
     async def cancel(self, queue: str, task_id: str) -> int:
         """Flag an active task for cancellation: 0 flagged, 1 not active, 2 not found."""
-        return int(await self._scripts.call("cancel", [self._keys.task(queue, task_id)], []))
+        return int(await self._scripts.call("cancel", self._task_keys(queue), [task_id]))
 
     async def move(self, action: str, queue: str, task_id: str, now_ms: int) -> int:
         """An operator's run / archive / delete of one task: 0 done, 1 wrong state, 2 missing."""
         k = self._keys
-        keys = [k.task(queue, task_id), k.pending(queue), k.scheduled(queue), k.retry(queue),
+        keys = [k.tasks(queue), k.pending(queue), k.scheduled(queue), k.retry(queue),
                 k.archived(queue)]
         args: list[ScriptArg] = [task_id]
         if action == "run":
-            keys += [k.waiting(queue), *self._flow_keys(queue)]
-            args += [now_ms, k.notify_channel(), queue, k.key_pending_prefix(queue)]
+            keys += [k.waiting(queue), *self._flow_keys(queue), *self._key_list_keys(queue),
+                     k.envelopes(queue)]
+            args += [now_ms, k.notify_channel(), queue]
         elif action == "archive":
-            keys += [k.flow(queue), k.due_janitor(queue)]
-            args += [now_ms, k.key_pending_prefix(queue), queue]
+            keys += [k.flow(queue), k.due_janitor(queue), k.envelopes(queue),
+                     *self._unique_keys(queue), *self._key_list_keys(queue)]
+            args += [now_ms, queue]
         else:
-            keys += [k.completed(queue), k.flow(queue)]
-            args.append(k.key_pending_prefix(queue))
+            keys += [k.completed(queue), k.flow(queue), k.envelopes(queue),
+                     *self._unique_keys(queue), *self._key_list_keys(queue)]
         return int(await self._scripts.call(f"{action}_task", keys, args))
 
     async def set_paused(self, queue: str, paused: bool) -> bool:

@@ -55,7 +55,10 @@ def queue_name(field: str, value: str) -> str:
 
 
 def concurrency_key(field: str, value: str) -> str:
-    """A concurrency key: 1-256 printable ASCII characters (it names a Redis list)."""
+    """A concurrency key: 1-256 printable ASCII characters. Never a control character: the
+    key's PENDING tasks are members ``key \\0 <sequence> id`` of one sorted set, read by a lex
+    range that ends at ``key \\1`` (see ``lua/_flow.lua``), and the enqueue script's per-task
+    argument separates its fields by tabs."""
     if len(value) > MAX_SHORT_TEXT or not PRINTABLE_RE.fullmatch(value):
         raise InvalidField(field, f"invalid concurrency key {value[:140]!r} ({len(value):,} "
                                   f"characters): use 1-{MAX_SHORT_TEXT} printable ASCII "

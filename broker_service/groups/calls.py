@@ -22,19 +22,18 @@ def join_call(keys: Keys, queue: str, records: Sequence[TaskRecord], now_ms: int
     """``group_join.lua`` for grouped records of one queue: one argument per task (its meta
     and GroupMember bytes), the flushed tasks' bases once per distinct base."""
     k = keys
-    script_keys = [*_flush_keys(keys, queue), k.queue_settings(queue)]
+    script_keys = [*_flush_keys(keys, queue), k.queue_settings(queue), k.tasks(queue),
+                   k.envelopes(queue)]
     bases: dict[bytes, int] = {}
     tasks: list[ScriptArg] = []
     for r in records:
-        script_keys += [k.task(queue, r.id), k.group_members(queue, r.group_id),
-                        k.group_info(queue, r.group_id)]
+        script_keys += [k.group_members(queue, r.group_id), k.group_info(queue, r.group_id)]
         base = bases.setdefault(r.base, len(bases) + 1)
         tasks.append(f"{r.id}\t{r.group_id}\t{r.group}\t{r.max_retry}\t{r.retention_ms}"
                      f"\t{r.deadline_ms}\t{base}\t".encode() + r.member)
-    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue),
-                             len(records), DEFAULT_GRACE_MS, DEFAULT_MAX_DELAY_MS,
-                             DEFAULT_MAX_SIZE, len(bases), MAX_FLUSH_BYTES, inline_flush_members,
-                             *bases, *tasks]
+    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, len(records), DEFAULT_GRACE_MS,
+                             DEFAULT_MAX_DELAY_MS, DEFAULT_MAX_SIZE, len(bases), MAX_FLUSH_BYTES,
+                             inline_flush_members, *bases, *tasks]
     return ScriptCall("group_join", script_keys, args)
 
 
@@ -42,11 +41,10 @@ def flush_call(keys: Keys, queue: str, group_ids: Sequence[str], now_ms: int,
                mode: str) -> ScriptCall:
     """``group_flush.lua`` for some groups of one queue."""
     k = keys
-    script_keys = _flush_keys(keys, queue)
+    script_keys = [*_flush_keys(keys, queue), k.tasks(queue), k.envelopes(queue)]
     for gid in group_ids:
         script_keys += [k.group_members(queue, gid), k.group_info(queue, gid)]
-    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, k.task_prefix(queue), mode,
-                             *group_ids]
+    args: list[ScriptArg] = [now_ms, k.notify_channel(), queue, mode, *group_ids]
     return ScriptCall("group_flush", script_keys, args)
 
 
@@ -61,5 +59,5 @@ def delete_call(keys: Keys, queue: str, group_id: str) -> ScriptCall:
     return ScriptCall("group_delete",
                       [k.groups(queue), k.group_due(queue), k.aggregating(queue),
                        k.group_members(queue, group_id), k.group_info(queue, group_id),
-                       k.group_times(queue)],
-                      [k.task_prefix(queue), group_id])
+                       k.group_times(queue), k.tasks(queue), k.envelopes(queue)],
+                      [group_id])

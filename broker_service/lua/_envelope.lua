@@ -1,4 +1,4 @@
--- Shared by bulk.lua and search.lua: reads a task envelope (a leasq.v1.LeasedTask in protobuf
+-- Shared by bulk.lua and search.lua (after _task): reads a task envelope (a leasq.v1.LeasedTask in protobuf
 -- encoding) in Lua, so that filters run where the tasks are instead of shipping them out.
 local function pb_varint(s, i)
   local result, mul = 0, 1
@@ -67,12 +67,13 @@ end
 
 -- Whether a task matches every set criterion of `c`: id_prefix, ttype, etype (last error
 -- type, hash field `et`), before (enqueued at or before this ms; -1: any), needle (payload
--- substring). `tkey` is the task's hash; its envelope is read only when a criterion needs it.
-local function task_matches(id, tkey, et, c)
+-- substring). `T` holds the queue's task hashes (_task.lua); the envelope is read only when a
+-- criterion needs it.
+local function task_matches(T, id, et, c)
   if c.id_prefix ~= '' and string.sub(id, 1, #c.id_prefix) ~= c.id_prefix then return false end
   if c.etype ~= '' and et ~= c.etype then return false end
   if c.ttype ~= '' or c.before >= 0 or c.needle ~= '' then
-    local env = redis.call('HGET', tkey, 'b')
+    local env = task_envelope(T, id)
     if not env then return false end
     local t, p, enq = envelope_fields(env, c.ttype ~= '', c.needle ~= '', c.before >= 0)
     if c.ttype ~= '' and t ~= c.ttype then return false end

@@ -1,27 +1,33 @@
 -- archive_task: an operator moves a PENDING, SCHEDULED or RETRY task to ARCHIVED and releases
 -- its unique lock.
--- KEYS[1] task hash   KEYS[2] pending list   KEYS[3] scheduled zset   KEYS[4] retry zset
+-- KEYS[1] task records hash   KEYS[2] pending list   KEYS[3] scheduled zset   KEYS[4] retry zset
 -- KEYS[5] archived zset
--- KEYS[6] flow hash (a PENDING task with a concurrency key leaves its key's list)
+-- KEYS[6] flow hash (a PENDING task with a concurrency key leaves its key's tasks)
 -- KEYS[7] janitor due index (the queue is filed now: its archive may outgrow its limits)
--- ARGV[1] task id   ARGV[2] now (ms)   ARGV[3] key-list prefix   ARGV[4] queue name
+-- KEYS[8] envelopes hash   KEYS[9] unique locks hash   KEYS[10] unique expiry zset
+-- KEYS[11] key pending zset   KEYS[12] key position hash
+-- ARGV[1] task id   ARGV[2] now (ms)   ARGV[3] queue name
+-- include: _task
+-- include: _unique
 -- include: _flow
 -- Returns: 0 archived, 1 wrong state, 2 not found.
-local f = redis.call('HMGET', KEYS[1], 's', 'uk', 'ck')
-if not f[1] then return 2 end
-if f[1] == 'pending' and f[3] then
-  key_unlist({flow = KEYS[6], kprefix = ARGV[3]}, f[3], ARGV[1])
-elseif f[1] == 'pending' then
-  redis.call('LREM', KEYS[2], 1, ARGV[1])
-elseif f[1] == 'scheduled' then
-  redis.call('ZREM', KEYS[3], ARGV[1])
-elseif f[1] == 'retry' then
-  redis.call('ZREM', KEYS[4], ARGV[1])
+local T = {tasks = KEYS[1], env = KEYS[8]}
+local id = ARGV[1]
+local r = task_record(T, id)
+if not r then return 2 end
+if r.s == 'pending' and r.ck then
+  key_unlist({flow = KEYS[6], kpend = KEYS[11], kpos = KEYS[12]}, id)
+elseif r.s == 'pending' then
+  redis.call('LREM', KEYS[2], 1, id)
+elseif r.s == 'scheduled' then
+  redis.call('ZREM', KEYS[3], id)
+elseif r.s == 'retry' then
+  redis.call('ZREM', KEYS[4], id)
 else
   return 1
 end
-redis.call('HSET', KEYS[1], 's', 'archived', 'aa', ARGV[2])
-redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[7], 'LT', ARGV[2], ARGV[4])
-if f[2] and redis.call('GET', f[2]) == ARGV[1] then redis.call('DEL', f[2]) end
+task_save(T, id, task_assign(r, 's', 'archived', 'aa', ARGV[2]))
+redis.call('ZADD', KEYS[5], ARGV[2], id)
+redis.call('ZADD', KEYS[7], 'LT', ARGV[2], ARGV[3])
+unique_release({locks = KEYS[9], expiry = KEYS[10]}, r.uk, id)
 return 0

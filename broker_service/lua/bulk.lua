@@ -4,29 +4,34 @@
 -- count kept, leasers woken; archive and delete: unique lock released).
 -- KEYS[1] the state's index (pending list or the state's zset)   KEYS[2] pending list
 -- KEYS[3] archived zset   KEYS[4] waiting marker
+-- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
+-- KEYS[9] janitor due index (archive: the queue is filed now, its archive may outgrow limits)
+-- KEYS[10] task records hash   KEYS[11] envelopes hash   KEYS[12] unique locks hash
+-- KEYS[13] unique expiry zset   KEYS[14] key pending zset   KEYS[15] key position hash
+--   (run: a task with a concurrency key goes to its key's tasks)
 -- ARGV[1] 'run' | 'archive' | 'delete'   ARGV[2] state name   ARGV[3] 'list' | 'zset'
 -- ARGV[4] cursor id ('' = start)   ARGV[5] cursor score   ARGV[6] most tasks to examine
--- ARGV[7] now (ms)   ARGV[8] task key prefix   ARGV[9] type ('' = any)
--- ARGV[10] last error type ('' = any)   ARGV[11] enqueued at or before (ms; -1 = any)
--- ARGV[12] notify channel   ARGV[13] queue name
--- KEYS[5] settings hash   KEYS[6] flow hash   KEYS[7] key ring   KEYS[8] key active hash
--- ARGV[14] key-list prefix (run: a task with a concurrency key goes to its key's list)
--- KEYS[9] janitor due index (archive: the queue is filed now, its archive may outgrow limits)
+-- ARGV[7] now (ms)   ARGV[8] type ('' = any)   ARGV[9] last error type ('' = any)
+-- ARGV[10] enqueued at or before (ms; -1 = any)   ARGV[11] notify channel   ARGV[12] queue name
 -- Returns: {tasks moved, 1 when the index was walked to its end else 0, cursor id, score}
+-- include: _task
+-- include: _unique
 -- include: _envelope
 -- include: _walk
 -- include: _flow
 local op, state, kind = ARGV[1], ARGV[2], ARGV[3]
-local now, prefix = tonumber(ARGV[7]), ARGV[8]
-local crit = {id_prefix = '', ttype = ARGV[9], etype = ARGV[10], before = tonumber(ARGV[11]),
+local now = tonumber(ARGV[7])
+local crit = {id_prefix = '', ttype = ARGV[8], etype = ARGV[9], before = tonumber(ARGV[10]),
   needle = ''}
+local T = {tasks = KEYS[10], env = KEYS[11]}
+local U = {locks = KEYS[12], expiry = KEYS[13]}
 local ids, aux, skip, done, llen, cpos = index_window(kind, KEYS[1], ARGV[4], ARGV[5],
   tonumber(ARGV[6]))
 local cid, cscore = ARGV[4], ARGV[5]
 local moved, tombs = 0, 0
 local TOMB = '\0bulk'
 -- Index writes are gathered and sent in multi-member commands at the end: per task only its
--- hash is read and written (a chunk's time is mostly its calls into Redis).
+-- record is read and written (a chunk's time is mostly its calls into Redis).
 local gone, runs, archs = {}, {}, {}
 local function flush(cmd, key, args)
   for i = 1, #args, 1000 do
@@ -35,9 +40,8 @@ local function flush(cmd, key, args)
 end
 for j, id in ipairs(ids) do
   if not skip[j] then
-    local tkey = prefix .. id
-    local f = redis.call('HMGET', tkey, 's', 'et', 'uk', 'ck')
-    if f[1] == state and task_matches(id, tkey, f[2] or '', crit) then
+    local r = task_record(T, id)
+    if r and r.s == state and task_matches(T, id, r.et or '', crit) then
       if kind == 'list' then
         -- A negative index: the window lies near the right end, and LSET seeks from there.
         redis.call('LSET', KEYS[1], aux[j] - llen, TOMB)
@@ -46,22 +50,22 @@ for j, id in ipairs(ids) do
         gone[#gone + 1] = id
       end
       if op == 'run' then
-        redis.call('HSET', tkey, 's', 'pending', 'na', now)
-        redis.call('HDEL', tkey, 'aa')
-        if f[4] then
+        task_clear(r, 'aa')
+        task_save(T, id, task_assign(r, 's', 'pending', 'na', now))
+        if r.ck then
           key_push({settings = KEYS[5], flow = KEYS[6], ring = KEYS[7], kact = KEYS[8],
-            kprefix = ARGV[14]}, f[4], id, false)
+            kpend = KEYS[14], kpos = KEYS[15]}, r.ck, id, false)
         else
           runs[#runs + 1] = id
         end
       else
-        if f[3] and redis.call('GET', f[3]) == id then redis.call('DEL', f[3]) end
+        unique_release(U, r.uk, id)
         if op == 'archive' then
-          redis.call('HSET', tkey, 's', 'archived', 'aa', now)
+          task_save(T, id, task_assign(r, 's', 'archived', 'aa', now))
           archs[#archs + 1] = now
           archs[#archs + 1] = id
         else
-          redis.call('DEL', tkey)
+          task_del(T, id)
         end
       end
       moved = moved + 1
@@ -88,9 +92,9 @@ flush('ZREM', KEYS[1], gone)
 -- Oldest first, so that the oldest is leased first (the list's right end is leased first).
 flush('LPUSH', KEYS[2], runs)
 flush('ZADD', KEYS[3], archs)
-if #archs > 0 then redis.call('ZADD', KEYS[9], 'LT', now, ARGV[13]) end
+if #archs > 0 then redis.call('ZADD', KEYS[9], 'LT', now, ARGV[12]) end
 if op == 'run' and moved > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
-  redis.call('PUBLISH', ARGV[12], ARGV[13])
+  redis.call('PUBLISH', ARGV[11], ARGV[12])
 end
 if kind == 'list' then cscore = cpos end
 return {moved, done and 1 or 0, cid, tostring(cscore)}

@@ -5,25 +5,27 @@
 -- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
 -- KEYS[3] aggregating counter   KEYS[4] pending list   KEYS[5] waiting marker
 -- KEYS[6] group times hash
--- then per group i (i = 1..n): KEYS[5+2i] member list, KEYS[6+2i] info hash
--- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
--- ARGV[5] mode: 'due' (flush groups that are due) or 'now' (flush groups that hold members)
--- then ARGV[5+i] group id i
+-- KEYS[7] task records hash   KEYS[8] envelopes hash
+-- then per group i (i = 1..n): KEYS[7+2i] member list, KEYS[8+2i] info hash
+-- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name
+-- ARGV[4] mode: 'due' (flush groups that are due) or 'now' (flush groups that hold members)
+-- then ARGV[4+i] group id i
 -- The flushed task's id is 'g-' .. sha1(group id, first member id, first join time).
 -- Returns: flat list, 2 values per group: flushed task id ('' when not flushed) and member
 -- count, then the queue's earliest flush instant still planned (-1 none).
 local now = tonumber(ARGV[1])
-local prefix = ARGV[4]
+local T = {tasks = KEYS[7], env = KEYS[8]}
 
+-- include: _task
 -- include: _group_flush
 
 local out = {}
 local flushed = 0
-for i = 1, #ARGV - 5 do
-  local gid = ARGV[5 + i]
-  local mkey, ikey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+for i = 1, #ARGV - 4 do
+  local gid = ARGV[4 + i]
+  local mkey, ikey = KEYS[7 + 2 * i], KEYS[8 + 2 * i]
   local go
-  if ARGV[5] == 'due' then
+  if ARGV[4] == 'due' then
     local score = redis.call('ZSCORE', KEYS[2], gid)
     go = score and tonumber(score) <= now
   else

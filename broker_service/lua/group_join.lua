@@ -3,40 +3,41 @@
 -- KEYS[1] groups zset (group id -> size)   KEYS[2] due zset (group id -> flush instant)
 -- KEYS[3] aggregating counter   KEYS[4] pending list   KEYS[5] waiting marker
 -- KEYS[6] group times hash   KEYS[7] queue settings hash
--- then per task i (i = 1..n): KEYS[5+3i] task hash, KEYS[6+3i] group's member list,
---   KEYS[7+3i] group's info hash
--- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name   ARGV[4] task key prefix
--- ARGV[5] n   ARGV[6] default grace (ms)   ARGV[7] default max delay (ms)
--- ARGV[8] default max size   ARGV[9] m, the number of distinct bases
--- ARGV[10] most bytes of members in one flushed task: a member that would take its group past
+-- KEYS[8] task records hash   KEYS[9] envelopes hash
+-- then per task i (i = 1..n): KEYS[8+2i] group's member list, KEYS[9+2i] group's info hash
+-- ARGV[1] now (ms)   ARGV[2] notify channel   ARGV[3] queue name
+-- ARGV[4] n   ARGV[5] default grace (ms)   ARGV[6] default max delay (ms)
+-- ARGV[7] default max size   ARGV[8] m, the number of distinct bases
+-- ARGV[9] most bytes of members in one flushed task: a member that would take its group past
 --   it flushes the group first and starts the next one (a flushed task must fit a Lease answer)
--- ARGV[11] most members this script flushes for reaching max size: a group that fills past
+-- ARGV[10] most members this script flushes for reaching max size: a group that fills past
 --   it is made due now and left to the aggregator, so that a batch filling many groups at once
 --   cannot hold Redis for long (such a group may take the rest of the batch's members for it)
--- ARGV[11+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
+-- ARGV[10+j] (j = 1..m) a base: the envelope of a flushed task without group, id, enqueued_at
 --   and members (shared by every group of a type with the same options: sent once)
--- then per task i: ARGV[11+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
+-- then per task i: ARGV[10+m+i] "id<TAB>group id<TAB>group key<TAB>max_retry<TAB>retention ms
 --   <TAB>deadline ms (0 = none)<TAB>base index j<TAB>" followed by the member's GroupMember
 --   bytes (one argument per task: argument encoding dominates big batches)
--- A waiting member's hash keeps its GroupMember in 'b' (it has no envelope of its own) and
--- its group id in 'gi'.
+-- A waiting member's envelope is its GroupMember (it has no envelope of its own) and its
+-- record keeps its group id in 'gi'.
 -- The flushed task's id is 'g-' .. sha1(group id, first member id, first join time): the
 -- same flush always makes the same id.
 -- Returns: {statuses (0 joined, 1 task id conflict), earliest flush instant of a group created
 -- or made due here (-1 none), groups flushed here}
 local now = tonumber(ARGV[1])
-local prefix = ARGV[4]
+local T = {tasks = KEYS[8], env = KEYS[9]}
 
+-- include: _task
 -- include: _group_flush
 
 local s = redis.call('HMGET', KEYS[7], 'gp', 'md', 'ms')
-local grace = tonumber(s[1] or ARGV[6])
-local max_delay = tonumber(s[2] or ARGV[7])
-local max_size = tonumber(s[3] or ARGV[8])
-local n = tonumber(ARGV[5])
-local m = tonumber(ARGV[9])
-local max_bytes = tonumber(ARGV[10])
-local inline_budget = tonumber(ARGV[11])
+local grace = tonumber(s[1] or ARGV[5])
+local max_delay = tonumber(s[2] or ARGV[6])
+local max_size = tonumber(s[3] or ARGV[7])
+local n = tonumber(ARGV[4])
+local m = tonumber(ARGV[8])
+local max_bytes = tonumber(ARGV[9])
+local inline_budget = tonumber(ARGV[10])
 local inline_flushed = 0
 local statuses = {}
 local earliest = -1
@@ -44,7 +45,7 @@ local flushed = 0
 local joined = 0
 local metas, fields, seen = {}, {}, {}
 for i = 1, n do
-  local meta = {string.match(ARGV[11 + m + i],
+  local meta = {string.match(ARGV[10 + m + i],
     '^([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t(%d+)\t(%d+)\t(.*)$')}
   metas[i] = meta
   if not seen[meta[2]] then
@@ -67,9 +68,9 @@ for i = 1, #fields, 1000 do
 end
 local dues, sizes = {}, {}
 for i = 1, n do
-  local tkey, mkey, ikey = KEYS[5 + 3 * i], KEYS[6 + 3 * i], KEYS[7 + 3 * i]
+  local mkey, ikey = KEYS[8 + 2 * i], KEYS[9 + 2 * i]
   local id, gid, group, mr, rt, dl, bi, member = unpack(metas[i])
-  if redis.call('EXISTS', tkey) == 1 then
+  if task_exists(T, id) then
     statuses[i] = 1
   else
     statuses[i] = 0
@@ -81,12 +82,13 @@ for i = 1, n do
       flushed = flushed + 1
     end
     bytes[gid] = bytes[gid] + weight
-    redis.call('HSET', tkey, 'b', member, 's', 'aggregating', 'gi', gid)
+    task_save(T, id, {s = 'aggregating', gi = gid})
+    task_put_envelope(T, id, member)
     local size = redis.call('RPUSH', mkey, id)
     local first = firsts[gid]
     if size == 1 then
       first = now
-      redis.call('HSET', ikey, 'gb', ARGV[11 + tonumber(bi)] .. len_field('\122', group),
+      redis.call('HSET', ikey, 'gb', ARGV[10 + tonumber(bi)] .. len_field('\122', group),
         'mr', mr, 'rt', rt, 'dl', dl, 'g', group)
       -- a group made here is flushed with the right first instant even before the end
       redis.call('HSET', KEYS[6], 'f:' .. gid, now)

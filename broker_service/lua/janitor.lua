@@ -2,17 +2,20 @@
 -- age limit, and trim the archive to its size cap (oldest first); then re-file the queue in
 -- the janitor's due index at the next instant it needs a look, or drop it from the index.
 -- KEYS[1] completed zset   KEYS[2] archived zset   KEYS[3] janitor due index
+-- KEYS[4] task records hash   KEYS[5] envelopes hash   KEYS[6] unique locks hash
+-- KEYS[7] unique expiry zset
 -- ARGV[1] now (ms)   ARGV[2] archive cutoff (ms; archived before it are deleted)
--- ARGV[3] archive size cap   ARGV[4] max tasks per call   ARGV[5] task key prefix
--- ARGV[6] queue name
+-- ARGV[3] archive size cap   ARGV[4] max tasks per call   ARGV[5] queue name
 -- Returns: {completed removed, archived removed}
+-- include: _task
+-- include: _unique
 local limit = tonumber(ARGV[4])
+local T = {tasks = KEYS[4], env = KEYS[5]}
+local U = {locks = KEYS[6], expiry = KEYS[7]}
 local function drop(zkey, ids)
   for _, id in ipairs(ids) do
-    local tkey = ARGV[5] .. id
-    local uk = redis.call('HGET', tkey, 'uk')
-    if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
-    redis.call('DEL', tkey)
+    unique_release(U, (task_fields(T, id, 'uk')), id)
+    task_del(T, id)
     redis.call('ZREM', zkey, id)
   end
   return #ids
@@ -36,8 +39,8 @@ if head[2] then
   if nxt < 0 or at < nxt then nxt = at end
 end
 if nxt >= 0 then
-  redis.call('ZADD', KEYS[3], nxt, ARGV[6])
+  redis.call('ZADD', KEYS[3], nxt, ARGV[5])
 else
-  redis.call('ZREM', KEYS[3], ARGV[6])
+  redis.call('ZREM', KEYS[3], ARGV[5])
 end
 return {done, old}

@@ -10,31 +10,40 @@
 -- KEYS[8] processed total   KEYS[9] failed today   KEYS[10] failed total
 -- KEYS[11] settings hash   KEYS[12] flow hash   KEYS[13] key ring   KEYS[14] key active hash
 -- KEYS[15] reclaim due index   KEYS[16] janitor due index (the queue is filed at its lease
---   expiry, and now when a task is archived; the earliest instant kept)   ARGV[12] queue name
+--   expiry, and now when a task is archived; the earliest instant kept)
+-- KEYS[17] task records hash   KEYS[18] envelopes hash   KEYS[19] unique locks hash
+-- KEYS[20] unique expiry zset   KEYS[21] key pending zset   KEYS[22] key position hash
 -- ARGV[1] now (ms)   ARGV[2] max tasks   ARGV[3] lease duration (ms)   ARGV[4] worker id
 -- ARGV[5] token prefix (unique per call; the token is prefix .. '.' .. n)
--- ARGV[6] task key prefix   ARGV[7] envelope byte budget   ARGV[8] forward limit
--- ARGV[9] most tasks archived for their deadline per call   ARGV[10] TTL of daily counters (s)
--- ARGV[11] key-list prefix
+-- ARGV[6] envelope byte budget   ARGV[7] forward limit
+-- ARGV[8] most tasks archived for their deadline per call   ARGV[9] TTL of daily counters (s)
+-- ARGV[10] queue name
 -- A leased task records its worker (w), lease expiry (lx), token (tk), duration (ld) and when
 -- the lease was granted (la: ListWorkers shows it). The settings hash records the call (ll).
 -- Returns: {held, then 4 values per leased task: id, envelope, retried, lease-lost count};
 --   held: 0 when no limit stopped the call, -1 when max active or the key limits did (a slot
 --   must free), else the Redis-clock instant (ms) of the next rate-limit token.
 -- Stops early once the envelopes exceed the byte budget (at least one task is always leased).
+-- include: _task
+-- include: _unique
 -- include: _flow
 if redis.call('EXISTS', KEYS[5]) == 1 then return {0} end
 local now = tonumber(ARGV[1])
 local fk = {settings = KEYS[11], flow = KEYS[12], ring = KEYS[13], kact = KEYS[14],
-  kprefix = ARGV[11]}
-local prefix = ARGV[6]
-local limit = tonumber(ARGV[8])
+  kpend = KEYS[21], kpos = KEYS[22]}
+local T = {tasks = KEYS[17], env = KEYS[18]}
+local U = {locks = KEYS[19], expiry = KEYS[20]}
+local limit = tonumber(ARGV[7])
 for _, zkey in ipairs({KEYS[2], KEYS[3]}) do
   local due = redis.call('ZRANGE', zkey, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
   for _, id in ipairs(due) do
     redis.call('ZREM', zkey, id)
-    local ck = redis.call('HGET', prefix .. id, 'ck')
-    redis.call('HSET', prefix .. id, 's', 'pending')  -- 'na': pending since due
+    local r = task_record(T, id)
+    local ck = r and r.ck
+    if r then
+      r.s = 'pending'  -- 'na': pending since due
+      task_save(T, id, r)
+    end
     if ck then key_push(fk, ck, id, false) else redis.call('LPUSH', KEYS[1], id) end
   end
 end
@@ -67,8 +76,8 @@ if max_active and max_active > 0 then
   end
 end
 local expires = now + tonumber(ARGV[3])
-local budget = tonumber(ARGV[7])
-local expired_cap = tonumber(ARGV[9])
+local budget = tonumber(ARGV[6])
+local expired_cap = tonumber(ARGV[8])
 local out = {0}
 local taken = 0
 local bytes = 0
@@ -89,13 +98,12 @@ local function next_task()
         keyed = false
       else
         local act = tonumber(redis.call('HGET', KEYS[14], ck) or '0')
-        local list = ARGV[11] .. ck
         if act < key_limit(fk) then
-          local id = redis.call('RPOP', list)
+          local id = key_pop(fk, ck)
           if id then
             redis.call('HSET', KEYS[14], ck, act + 1)
             redis.call('HINCRBY', KEYS[12], 'kn', -1)
-            if act + 1 < key_limit(fk) and redis.call('LLEN', list) > 0 then
+            if act + 1 < key_limit(fk) and key_waiting(fk, ck) > 0 then
               redis.call('RPUSH', KEYS[13], ck)
             end
             return id, ck
@@ -116,19 +124,18 @@ end
 while taken < max and expired < expired_cap do
   local id, ck = next_task()
   if not id then break end
-  local tkey = prefix .. id
-  local f = redis.call('HMGET', tkey, 'b', 'r', 'll', 'dl')
-  if f[1] and f[4] and tonumber(f[4]) <= now then
+  local r = task_record(T, id)
+  local env = r and task_envelope(T, id)
+  if env and r.dl and tonumber(r.dl) <= now then
     expired = expired + 1
     if ck then key_release(fk, ck) end
-    redis.call('HSET', tkey, 's', 'archived', 'aa', now, 'ef', now, 'et', 'DeadlineExceeded',
-      'e', 'the deadline passed before the task was leased')
+    task_save(T, id, task_assign(r, 's', 'archived', 'aa', now, 'ef', now,
+      'et', 'DeadlineExceeded', 'e', 'the deadline passed before the task was leased'))
     redis.call('ZADD', KEYS[6], now, id)
-    redis.call('ZADD', KEYS[16], 'LT', now, ARGV[12])
-    local uk = redis.call('HGET', tkey, 'uk')
-    if uk and redis.call('GET', uk) == id then redis.call('DEL', uk) end
-  elseif f[1] then
-    bytes = bytes + #f[1]
+    redis.call('ZADD', KEYS[16], 'LT', now, ARGV[10])
+    unique_release(U, r.uk, id)
+  elseif env then
+    bytes = bytes + #env
     if taken > 0 and bytes > budget then
       if ck then
         key_release(fk, ck)
@@ -139,18 +146,18 @@ while taken < max and expired < expired_cap do
       break
     end
     taken = taken + 1
-    redis.call('HSET', tkey, 's', 'active', 'w', ARGV[4], 'lx', expires,
-      'tk', ARGV[5] .. '.' .. taken, 'ld', ARGV[3], 'la', now)
+    task_save(T, id, task_assign(r, 's', 'active', 'w', ARGV[4], 'lx', expires,
+      'tk', ARGV[5] .. '.' .. taken, 'ld', ARGV[3], 'la', now))
     redis.call('ZADD', KEYS[4], expires, id)
     out[#out + 1] = id
-    out[#out + 1] = f[1]
-    out[#out + 1] = f[2] or '0'
-    out[#out + 1] = f[3] or '0'
+    out[#out + 1] = env
+    out[#out + 1] = r.r or '0'
+    out[#out + 1] = r.ll or '0'
   elseif ck then
-    key_release(fk, ck)  -- a listed id whose hash is gone
+    key_release(fk, ck)  -- a listed id whose record is gone
   end
 end
-if taken > 0 then redis.call('ZADD', KEYS[15], 'LT', expires, ARGV[12]) end
+if taken > 0 then redis.call('ZADD', KEYS[15], 'LT', expires, ARGV[10]) end
 if rate then
   tokens = tokens - taken
   redis.call('HSET', KEYS[12], 'tk', tokens, 'tt', tnow)
@@ -171,7 +178,7 @@ end
 if expired > 0 then
   for _, counter in ipairs({KEYS[7], KEYS[9]}) do
     redis.call('INCRBY', counter, expired)
-    redis.call('EXPIRE', counter, ARGV[10])
+    redis.call('EXPIRE', counter, ARGV[9])
   end
   redis.call('INCRBY', KEYS[8], expired)
   redis.call('INCRBY', KEYS[10], expired)

@@ -1,17 +1,20 @@
 -- search: examines at most ARGV[4] tasks of one state's index after the cursor (read only) and
 -- answers those matching every given criterion, oldest first, up to ARGV[5] of them.
 -- KEYS[1] the state's index (pending list or the state's zset)
+-- KEYS[2] task records hash   KEYS[3] envelopes hash
 -- ARGV[1] 'list' | 'zset'   ARGV[2] cursor id ('' = start)   ARGV[3] cursor score
--- ARGV[4] most tasks to examine   ARGV[5] most matches   ARGV[6] task key prefix
--- ARGV[7] id prefix   ARGV[8] type   ARGV[9] last error type   ARGV[10] payload substring
--- ARGV[11] state name
+-- ARGV[4] most tasks to examine   ARGV[5] most matches
+-- ARGV[6] id prefix   ARGV[7] type   ARGV[8] last error type   ARGV[9] payload substring
+-- ARGV[10] state name
 -- Returns: {1 when the index was walked to its end else 0, cursor id, cursor score, examined,
 --   matching ids...}
+-- include: _task
 -- include: _envelope
 -- include: _walk
-local kind, prefix = ARGV[1], ARGV[6]
-local crit = {id_prefix = ARGV[7], ttype = ARGV[8], etype = ARGV[9], before = -1,
-  needle = ARGV[10]}
+local kind = ARGV[1]
+local T = {tasks = KEYS[2], env = KEYS[3]}
+local crit = {id_prefix = ARGV[6], ttype = ARGV[7], etype = ARGV[8], before = -1,
+  needle = ARGV[9]}
 local most = tonumber(ARGV[5])
 local ids, aux, skip, done, llen, cpos = index_window(kind, KEYS[1], ARGV[2], ARGV[3],
   tonumber(ARGV[4]))
@@ -23,9 +26,8 @@ for j, id in ipairs(ids) do
   if kind == 'list' then cpos = llen - aux[j] end
   if not skip[j] then
     examined = examined + 1
-    local tkey = prefix .. id
-    local f = redis.call('HMGET', tkey, 's', 'et')
-    if f[1] == ARGV[11] and task_matches(id, tkey, f[2] or '', crit) then
+    local s, et = task_fields(T, id, 's', 'et')
+    if s == ARGV[10] and task_matches(T, id, et or '', crit) then
       found[#found + 1] = id
       if #found >= most then
         if j < #ids then done = false end

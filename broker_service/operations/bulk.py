@@ -49,15 +49,17 @@ class BulkMover:
         index = k.pending(queue) if state == "pending" else getattr(k, state)(queue)
         keys = [index, k.pending(queue), k.archived(queue), k.waiting(queue),
                 k.queue_settings(queue), k.flow(queue), k.key_ring(queue), k.key_active(queue),
-                k.due_janitor(queue)]
+                k.due_janitor(queue), k.tasks(queue), k.envelopes(queue),
+                k.unique_locks(queue), k.unique_expiry(queue), k.key_pending(queue),
+                k.key_position(queue)]
         before = -1 if narrow.older_than_ms is None else now_ms - narrow.older_than_ms
         cursor = Cursor()
         moved = chunks = 0
         while True:
             reply = await self._scripts.call("bulk", keys, [
                 operation, state, index_kind(state), cursor.task_id, cursor.score,
-                self._chunk, now_ms, k.task_prefix(queue), narrow.type, narrow.error_type,
-                before, k.notify_channel(), queue, k.key_pending_prefix(queue),
+                self._chunk, now_ms, narrow.type, narrow.error_type, before,
+                k.notify_channel(), queue,
             ])
             moved += int(reply[0])
             chunks += 1

@@ -84,7 +84,9 @@ class QueueDeleter:
                 reply = await self._scripts.call("queue_delete", [
                     k.pending(queue), k.scheduled(queue), k.retry(queue), k.archived(queue),
                     k.completed(queue), k.active(queue), k.key_ring(queue), k.flow(queue),
-                ], [k.task_prefix(queue), self._chunk, k.key_pending_prefix(queue)])
+                    k.tasks(queue), k.envelopes(queue), k.unique_locks(queue),
+                    k.unique_expiry(queue), k.key_pending(queue), k.key_position(queue),
+                ], [self._chunk])
                 if int(reply[0]) < 0:
                     active = int(await self._redis.zcard(k.active(queue)))
                     raise self._active(queue, active)
@@ -126,6 +128,8 @@ class QueueDeleter:
                  k.waiting(queue), k.processed(queue), k.failed(queue), k.groups(queue),
                  k.group_due(queue), k.group_times(queue), k.flow(queue), k.held(queue),
                  k.key_ring(queue), k.key_active(queue)]
+        # Not the task hashes, unique locks and key pending set: the scripts emptied them
+        # (Redis drops an empty hash or set), and a racing enqueue's tasks live there.
         for day in utc_days(now_ms, COUNTER_DAYS):
             names += [k.processed(queue, day), k.failed(queue, day)]
         pipe = self._redis.pipeline(transaction=False)

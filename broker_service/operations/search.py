@@ -38,10 +38,11 @@ class Searcher:
         found: list[str] = []
         done = False
         while examined < self._budget and len(found) < page_size:
-            reply = await self._scripts.call("search", [index], [
+            reply = await self._scripts.call("search", [index, k.tasks(queue),
+                                                        k.envelopes(queue)], [
                 index_kind(state), cursor.task_id, cursor.score,
                 min(SCRIPT_SLICE, self._budget - examined), page_size - len(found),
-                k.task_prefix(queue), criteria.id_prefix, criteria.type, criteria.error_type,
+                criteria.id_prefix, criteria.type, criteria.error_type,
                 criteria.payload_contains, state,
             ])
             done = bool(int(reply[0]))

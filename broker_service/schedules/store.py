@@ -20,6 +20,7 @@ from leasq_broker.models import TaskRecord
 from leasq_broker.schedules.models import Fire, FirePlan, FireStatus, Overlap, ScheduleDef
 from leasq_broker.scripts import ScriptArg, ScriptCall, Scripts
 from leasq_broker.store import as_text
+from leasq_broker.task_records import record_fields
 
 HISTORY_KEPT = 50
 
@@ -142,19 +143,14 @@ class ScheduleStore:
         d, record, plan = request.definition, request.record, request.plan
         queue = d.template.queue
         state_key = k.schedule_state(queue, d.name)
-        task_key = state_key if record is None else k.task(queue, record.id)
         last = request.state.last_task_id
         keys = [state_key, k.schedule_fires(queue, d.name), k.pending(queue), k.scheduled(queue),
-                k.waiting(queue), task_key, k.task(queue, last) if last else state_key]
+                k.waiting(queue), k.tasks(queue), k.envelopes(queue), k.unique_locks(queue),
+                k.unique_expiry(queue), k.due_forward(queue)]
         meta = envelope = ""
         if record is not None:
-            lock_index = 0
-            if record.unique_lock:
-                keys.append(record.unique_lock)
-                lock_index = len(keys)
-            meta = record.meta(lock_index)
+            meta = record.meta()
             envelope = record.envelope  # type: ignore[assignment]
-        keys.append(k.due_forward(queue))
         args: list[ScriptArg] = [
             now_ms, "manual" if plan is None else "tick",
             "" if plan is None else plan.expected_next, "" if plan is None else plan.new_next,
@@ -189,8 +185,9 @@ class ScheduleStore:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for fire in fires:
-            pipe.hget(self._keys.task(fire.queue, fire.task_id or "-"), "s")
-        states = await pipe.execute()
+            pipe.hget(self._keys.tasks(fire.queue), fire.task_id or "-")
+        states = [None if raw is None else record_fields(raw).get(b"s")
+                  for raw in await pipe.execute()]
         return [
             dataclasses.replace(f, task_state="" if state is None or not f.task_id
                                 else as_text(state))

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from leasq_broker.keys import Keys
 from leasq_broker.store import as_text
+from leasq_broker.task_records import with_envelope
 from leasq_broker.workers.keys import WorkerKeys
 from leasq_broker.workers.models import Command, HeldTask, WorkerMeta, WorkerRecord
 
@@ -75,10 +76,14 @@ class WorkerListing:
             return {}
         pipe = self._redis.pipeline(transaction=False)
         for queue, task_id in active:
-            pipe.hmget(self._keys.task(queue, task_id), "w", "s", "la", "lx", "b")
+            pipe.hget(self._keys.tasks(queue), task_id)
+            pipe.hget(self._keys.envelopes(queue), task_id)
+        replies = iter(await pipe.execute())
         held: dict[str, list[HeldTask]] = {}
-        for (queue, task_id), fields in zip(active, await pipe.execute(), strict=True):
-            owner, state, leased_at, expires, envelope = fields
+        for queue, task_id in active:
+            record = with_envelope(next(replies), next(replies))
+            owner, state, leased_at, expires, envelope = (
+                record.get(f) for f in (b"w", b"s", b"la", b"lx", b"b"))
             if owner is None or state != b"active":
                 continue  # settled or gone between the two reads
             worker_id = as_text(owner)

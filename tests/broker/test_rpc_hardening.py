@@ -85,8 +85,9 @@ async def test_a_batch_redis_refuses_writes_nothing_and_fails_unavailable(
                                                     "STORAGE_UNAVAILABLE")
         finally:
             client.config_set("maxmemory", "0")
-        # Only the due indexes' version, written when the broker started.
-        assert client.keys("leasq:{*") == [b"leasq:{~due}:version"]
+        # Only the versions of the due indexes and the storage layout, written at start.
+        assert sorted(client.keys("leasq:{*")) == [b"leasq:{~due}:version",
+                                                   b"leasq:{~meta}:layout"]
         retried = await stub.EnqueueBatch(pb.EnqueueBatchRequest(tasks=tasks))
         assert retried.enqueued_count == 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import Redis
-from store_testing import T0, StoreEnv, snapshot
+from store_testing import T0, StoreEnv, hold_lock, seed_task, snapshot
 
 from leasq_broker.models import (
     EnqueueStatus,
@@ -26,7 +26,7 @@ DAY = utc_day(T0)
 
 
 async def seed(redis: Redis, task_id: str, **fields: Any) -> None:
-    await redis.hset(f"{P}:t:{task_id}", mapping={"b": f"env-{task_id}", "mr": 3, **fields})
+    await seed_task(redis, Q, task_id, {"b": f"env-{task_id}", "mr": 3, **fields})
 
 
 def record(task_id: str, **overrides: Any) -> TaskRecord:
@@ -42,7 +42,7 @@ async def test_enqueue_adds_pending_and_scheduled_tasks_and_refuses_conflicts(
 ) -> None:
     redis, store = store_env.redis, store_env.store
     await seed(redis, "taken", s="completed")
-    lock = f"{P}:u:abc"
+    lock = "abc"
     (statuses,) = await store.enqueue_groups([(Q, [
         record("a"),
         record("b", process_at_ms=T0 + 5000, group="g1", retention_ms=60000),
@@ -53,19 +53,20 @@ async def test_enqueue_adds_pending_and_scheduled_tasks_and_refuses_conflicts(
     assert statuses == [EnqueueStatus.ENQUEUED, EnqueueStatus.ENQUEUED,
                         EnqueueStatus.TASK_ID_CONFLICT, EnqueueStatus.ENQUEUED,
                         EnqueueStatus.DUPLICATE_TASK]
-    assert 0 < await redis.pttl(lock) <= 9000
+    assert await redis.zscore(f"{P}:uexp", lock) == T0 + 9000
     assert await snapshot(redis) == {
         FORWARD: [(Q, T0 + 5000)],
         "leasq:queues": ["q1"],
         f"{P}:pending": ["c", "a"],
         f"{P}:scheduled": [("b", T0 + 5000)],
-        f"{P}:t:a": {"b": "env-a", "mr": "3", "na": str(T0), "s": "pending"},
-        f"{P}:t:b": {"b": "env-b", "mr": "3", "na": str(T0 + 5000), "s": "scheduled",
-                     "g": "g1", "rt": "60000"},
-        f"{P}:t:c": {"b": "env-c", "mr": "3", "na": str(T0), "s": "pending", "uk": lock,
-                     "ut": "9000"},
-        f"{P}:t:taken": {"b": "env-taken", "mr": "3", "s": "completed"},
-        lock: "c",
+        f"{P}:tasks/a": {"b": "env-a", "mr": "3", "na": str(T0), "s": "pending"},
+        f"{P}:tasks/b": {"b": "env-b", "mr": "3", "na": str(T0 + 5000), "s": "scheduled",
+                         "g": "g1", "rt": "60000"},
+        f"{P}:tasks/c": {"b": "env-c", "mr": "3", "na": str(T0), "s": "pending", "uk": lock,
+                         "ut": "9000"},
+        f"{P}:tasks/taken": {"b": "env-taken", "mr": "3", "s": "completed"},
+        f"{P}:ulocks": {lock: "c"},
+        f"{P}:uexp": [(lock, T0 + 9000)],
     }
 
 
@@ -90,13 +91,13 @@ async def test_lease_forwards_due_tasks_then_leases_oldest_first(store_env: Stor
         f"{P}:retry": [("later", T0 + 1000)],
         f"{P}:active": [("new", T0 + 15000), ("old", T0 + 15000)],
         f"{P}:settings": {"ll": str(T0)},
-        f"{P}:t:old": {"b": "env-old", "mr": "3", "na": str(T0 - 10), "s": "active", "w": "w1",
-                       "lx": exp, "tk": f"{token_prefix}.1", "ld": "15000", "la": str(T0)},
-        f"{P}:t:new": {"b": "env-new", "mr": "3", "na": str(T0 - 5), "r": "2", "ll": "1",
-                       "s": "active", "w": "w1", "lx": exp, "tk": f"{token_prefix}.2",
-                       "ld": "15000", "la": str(T0)},
-        f"{P}:t:due": {"b": "env-due", "mr": "3", "na": str(T0 - 1), "s": "pending"},
-        f"{P}:t:later": {"b": "env-later", "mr": "3", "na": str(T0 + 1000), "s": "retry"},
+        f"{P}:tasks/old": {"b": "env-old", "mr": "3", "na": str(T0 - 10), "s": "active", "w": "w1",
+                           "lx": exp, "tk": f"{token_prefix}.1", "ld": "15000", "la": str(T0)},
+        f"{P}:tasks/new": {"b": "env-new", "mr": "3", "na": str(T0 - 5), "r": "2", "ll": "1",
+                           "s": "active", "w": "w1", "lx": exp, "tk": f"{token_prefix}.2",
+                           "ld": "15000", "la": str(T0)},
+        f"{P}:tasks/due": {"b": "env-due", "mr": "3", "na": str(T0 - 1), "s": "pending"},
+        f"{P}:tasks/later": {"b": "env-later", "mr": "3", "na": str(T0 + 1000), "s": "retry"},
     }
 
 
@@ -130,20 +131,20 @@ async def test_heartbeat_extends_held_leases_reports_lost_and_cancel(store_env: 
         (HeartbeatStatus.LOST, None), (HeartbeatStatus.LOST, None)]
     state = await snapshot(redis)
     assert state[f"{P}:active"] == [("a", T0 + 10050), ("b", T0 + 10050)]
-    assert state[f"{P}:t:a"]["lx"] == str(T0 + 10050)
-    assert state[f"{P}:t:c"] == {"b": "env-c", "mr": "3", "na": str(T0), "s": "pending"}
+    assert state[f"{P}:tasks/a"]["lx"] == str(T0 + 10050)
+    assert state[f"{P}:tasks/c"] == {"b": "env-c", "mr": "3", "na": str(T0), "s": "pending"}
 
 
 async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(
     store_env: StoreEnv,
 ) -> None:
     redis, store = store_env.redis, store_env.store
-    lock = f"{P}:u:k"
+    lock = "k"
     await seed(redis, "gone", s="active", tk="t.1", ld=1000, lx=T0, w="w", uk=lock, ut=5000)
     await seed(redis, "kept", s="active", tk="t.2", ld=1000, lx=T0, w="w", rt=60000)
     await seed(redis, "stolen", s="active", tk="other", ld=1000, lx=T0, w="w2")
     await redis.zadd(f"{P}:active", {"gone": T0, "kept": T0, "stolen": T0})
-    await redis.set(lock, "gone")
+    await hold_lock(redis, Q, lock, "gone")
     out = await store.settle([
         Settlement(LeaseRef(Q, "gone", "t.1")),
         Settlement(LeaseRef(Q, "kept", "t.2"), result=b"42"),
@@ -156,10 +157,10 @@ async def test_ack_deletes_or_completes_tasks_releases_locks_and_counts(
         JANITOR: [(Q, T0 + 60007)],
         f"{P}:active": [("stolen", T0)],
         f"{P}:completed": [("kept", T0 + 60007)],
-        f"{P}:t:kept": {"b": "env-kept", "mr": "3", "rt": "60000", "s": "completed",
-                        "ca": str(T0 + 7), "xa": str(T0 + 60007), "res": "42"},
-        f"{P}:t:stolen": {"b": "env-stolen", "mr": "3", "s": "active", "tk": "other",
-                          "ld": "1000", "lx": str(T0), "w": "w2"},
+        f"{P}:tasks/kept": {"b": "env-kept", "mr": "3", "rt": "60000", "s": "completed",
+                            "ca": str(T0 + 7), "xa": str(T0 + 60007), "res": "42"},
+        f"{P}:tasks/stolen": {"b": "env-stolen", "mr": "3", "s": "active", "tk": "other",
+                              "ld": "1000", "lx": str(T0), "w": "w2"},
         f"{P}:processed:{DAY}": "2",
         f"{P}:processed": "2",
         f"{P}:settled:gone": "t.1",
@@ -171,7 +172,7 @@ async def test_nack_retries_with_backoff_archives_when_exhausted_and_requeues(
     store_env: StoreEnv,
 ) -> None:
     redis, store = store_env.redis, store_env.store
-    lock = f"{P}:u:k"
+    lock = "k"
     active = {"s": "active", "ld": 1000, "lx": T0, "w": "w"}
     await seed(redis, "again", tk="t.1", r=1, **active)
     await seed(redis, "after", tk="t.2", **active)
@@ -179,7 +180,7 @@ async def test_nack_retries_with_backoff_archives_when_exhausted_and_requeues(
     await seed(redis, "dead", tk="t.4", **active)
     await seed(redis, "back", tk="t.5", na=T0 - 9, **active)
     await redis.zadd(f"{P}:active", {i: T0 for i in ("again", "after", "spent", "dead", "back")})
-    await redis.set(lock, "spent")
+    await hold_lock(redis, Q, lock, "spent")
     await redis.rpush(f"{P}:pending", "older")
     out = await store.settle([
         Settlement(LeaseRef(Q, "again", "t.1"), NackAction.RETRY, error="boom", error_type="E"),
@@ -199,15 +200,15 @@ async def test_nack_retries_with_backoff_archives_when_exhausted_and_requeues(
         f"{P}:pending": ["older", "back"],
         f"{P}:retry": [("after", T0 + 500), ("again", again_at)],
         f"{P}:archived": [("dead", T0), ("spent", T0)],
-        f"{P}:t:again": {"b": "env-again", "mr": "3", "s": "retry", "r": "2", "na": str(again_at),
-                         "e": "boom", "et": "E", "ef": str(T0)},
-        f"{P}:t:after": {"b": "env-after", "mr": "3", "s": "retry", "r": "1",
-                         "na": str(T0 + 500), "e": "x", **failed},
-        f"{P}:t:spent": {"b": "env-spent", "mr": "3", "s": "archived", "r": "3", "uk": lock,
-                         "aa": str(T0), "e": "y", **failed},
-        f"{P}:t:dead": {"b": "env-dead", "mr": "3", "s": "archived", "aa": str(T0), "e": "z",
-                        **failed},
-        f"{P}:t:back": {"b": "env-back", "mr": "3", "s": "pending", "na": str(T0)},
+        f"{P}:tasks/again": {"b": "env-again", "mr": "3", "s": "retry", "r": "2",
+                             "na": str(again_at), "e": "boom", "et": "E", "ef": str(T0)},
+        f"{P}:tasks/after": {"b": "env-after", "mr": "3", "s": "retry", "r": "1",
+                             "na": str(T0 + 500), "e": "x", **failed},
+        f"{P}:tasks/spent": {"b": "env-spent", "mr": "3", "s": "archived", "r": "3", "uk": lock,
+                             "aa": str(T0), "e": "y", **failed},
+        f"{P}:tasks/dead": {"b": "env-dead", "mr": "3", "s": "archived", "aa": str(T0), "e": "z",
+                            **failed},
+        f"{P}:tasks/back": {"b": "env-back", "mr": "3", "s": "pending", "na": str(T0)},
         f"{P}:processed:{DAY}": "4",
         f"{P}:processed": "4",
         f"{P}:failed:{DAY}": "4",
@@ -228,19 +229,19 @@ async def test_reclaim_returns_expired_leases_and_archives_poison_tasks(
     await redis.rpush(f"{P}:pending", "waiting")
     assert await store.reclaim([Q], T0, 100) == [[1, 1, T0 + 500]]
     state = await snapshot(redis)
-    assert state[f"{P}:t:poison"]["e"].startswith("lease expired 3 times")
-    del state[f"{P}:t:poison"]["e"]
+    assert state[f"{P}:tasks/poison"]["e"].startswith("lease expired 3 times")
+    del state[f"{P}:tasks/poison"]["e"]
     assert state == {
         RECLAIM: [(Q, T0 + 500)], JANITOR: [(Q, T0)],
         f"{P}:active": [("alive", T0 + 500)],
         f"{P}:pending": ["waiting", "crashed"],
         f"{P}:archived": [("poison", T0)],
-        f"{P}:t:crashed": {"b": "env-crashed", "mr": "3", "s": "pending", "na": str(T0 - 1),
-                           "ll": "1"},
-        f"{P}:t:poison": {"b": "env-poison", "mr": "3", "s": "archived", "aa": str(T0),
-                          "ll": "3", "ef": str(T0), "et": "LeaseLost"},
-        f"{P}:t:alive": {"b": "env-alive", "mr": "3", "s": "active", "tk": "t.3", "ld": "1000",
-                         "lx": str(T0 + 500), "w": "w"},
+        f"{P}:tasks/crashed": {"b": "env-crashed", "mr": "3", "s": "pending", "na": str(T0 - 1),
+                               "ll": "1"},
+        f"{P}:tasks/poison": {"b": "env-poison", "mr": "3", "s": "archived", "aa": str(T0),
+                              "ll": "3", "ef": str(T0), "et": "LeaseLost"},
+        f"{P}:tasks/alive": {"b": "env-alive", "mr": "3", "s": "active", "tk": "t.3", "ld": "1000",
+                             "lx": str(T0 + 500), "w": "w"},
     }
 
 
@@ -256,9 +257,9 @@ async def test_forward_moves_due_tasks_and_reports_the_next_due_time(store_env: 
         FORWARD: [(Q, T0 + 90)],
         f"{P}:pending": ["r1", "s1"],
         f"{P}:scheduled": [("s2", T0 + 90)],
-        f"{P}:t:s1": {"b": "env-s1", "mr": "3", "s": "pending", "na": str(T0)},
-        f"{P}:t:s2": {"b": "env-s2", "mr": "3", "s": "scheduled", "na": str(T0 + 90)},
-        f"{P}:t:r1": {"b": "env-r1", "mr": "3", "s": "pending", "na": str(T0 - 3)},
+        f"{P}:tasks/s1": {"b": "env-s1", "mr": "3", "s": "pending", "na": str(T0)},
+        f"{P}:tasks/s2": {"b": "env-s2", "mr": "3", "s": "scheduled", "na": str(T0 + 90)},
+        f"{P}:tasks/r1": {"b": "env-r1", "mr": "3", "s": "pending", "na": str(T0 - 3)},
     }
 
 
@@ -278,9 +279,9 @@ async def test_janitor_removes_expired_completed_and_trims_the_archive(
         JANITOR: [(Q, T0 + 1)],
         f"{P}:completed": [("fresh", T0 + 1)],
         f"{P}:archived": [("a3", T0 - 20), ("a4", T0 - 10)],
-        f"{P}:t:fresh": {"b": "env-fresh", "mr": "3", "s": "completed"},
-        f"{P}:t:a3": {"b": "env-a3", "mr": "3", "s": "archived"},
-        f"{P}:t:a4": {"b": "env-a4", "mr": "3", "s": "archived"},
+        f"{P}:tasks/fresh": {"b": "env-fresh", "mr": "3", "s": "completed"},
+        f"{P}:tasks/a3": {"b": "env-a3", "mr": "3", "s": "archived"},
+        f"{P}:tasks/a4": {"b": "env-a4", "mr": "3", "s": "archived"},
     }
 
 
@@ -291,8 +292,8 @@ async def test_cancel_flags_only_active_tasks(store_env: StoreEnv) -> None:
     assert [await store.cancel(Q, "run"), await store.cancel(Q, "wait"),
             await store.cancel(Q, "none")] == [0, 1, 2]
     assert await snapshot(redis) == {
-        f"{P}:t:run": {"b": "env-run", "mr": "3", "s": "active", "cx": "1"},
-        f"{P}:t:wait": {"b": "env-wait", "mr": "3", "s": "pending"},
+        f"{P}:tasks/run": {"b": "env-run", "mr": "3", "s": "active", "cx": "1"},
+        f"{P}:tasks/wait": {"b": "env-wait", "mr": "3", "s": "pending"},
     }
 
 
@@ -316,9 +317,9 @@ async def test_run_task_makes_scheduled_retry_and_archived_tasks_pending(
         0, 0, 1, 2]
     assert await snapshot(redis) == {
         f"{P}:pending": ["dead", "later"],
-        f"{P}:t:later": {"b": "env-later", "mr": "3", "s": "pending", "na": str(T0)},
-        f"{P}:t:dead": {"b": "env-dead", "mr": "3", "s": "pending", "na": str(T0), "r": "3"},
-        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+        f"{P}:tasks/later": {"b": "env-later", "mr": "3", "s": "pending", "na": str(T0)},
+        f"{P}:tasks/dead": {"b": "env-dead", "mr": "3", "s": "pending", "na": str(T0), "r": "3"},
+        f"{P}:tasks/busy": {"b": "env-busy", "mr": "3", "s": "active"},
     }
 
 
@@ -326,35 +327,35 @@ async def test_archive_task_dead_letters_waiting_tasks_and_releases_their_lock(
     store_env: StoreEnv,
 ) -> None:
     redis, store = store_env.redis, store_env.store
-    lock = f"{P}:u:k"
+    lock = "k"
     await seed(redis, "wait", s="pending", uk=lock)
     await seed(redis, "again", s="retry")
     await seed(redis, "busy", s="active")
     await redis.lpush(f"{P}:pending", "wait")
     await redis.zadd(f"{P}:retry", {"again": T0 + 1})
-    await redis.set(lock, "wait")
+    await hold_lock(redis, Q, lock, "wait")
     assert [await store.move("archive", Q, i, T0) for i in ("wait", "again", "busy")] == [0, 0, 1]
     assert await snapshot(redis) == {
         JANITOR: [(Q, T0)],
         f"{P}:archived": [("again", T0), ("wait", T0)],
-        f"{P}:t:wait": {"b": "env-wait", "mr": "3", "s": "archived", "aa": str(T0), "uk": lock},
-        f"{P}:t:again": {"b": "env-again", "mr": "3", "s": "archived", "aa": str(T0)},
-        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+        f"{P}:tasks/wait": {"b": "env-wait", "mr": "3", "s": "archived", "aa": str(T0), "uk": lock},
+        f"{P}:tasks/again": {"b": "env-again", "mr": "3", "s": "archived", "aa": str(T0)},
+        f"{P}:tasks/busy": {"b": "env-busy", "mr": "3", "s": "active"},
     }
 
 
 async def test_delete_task_removes_any_task_but_an_active_one(store_env: StoreEnv) -> None:
     redis, store = store_env.redis, store_env.store
-    lock = f"{P}:u:k"
+    lock = "k"
     await seed(redis, "wait", s="pending", uk=lock)
     await seed(redis, "done", s="completed")
     await seed(redis, "busy", s="active")
     await redis.lpush(f"{P}:pending", "wait", "other")
     await redis.zadd(f"{P}:completed", {"done": T0 + 1})
-    await redis.set(lock, "wait")
+    await hold_lock(redis, Q, lock, "wait")
     assert [await store.move("delete", Q, i, T0) for i in ("wait", "done", "busy", "none")] == [
         0, 0, 1, 2]
     assert await snapshot(redis) == {
         f"{P}:pending": ["other"],
-        f"{P}:t:busy": {"b": "env-busy", "mr": "3", "s": "active"},
+        f"{P}:tasks/busy": {"b": "env-busy", "mr": "3", "s": "active"},
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from redis.asyncio import Redis
-from store_testing import T0, StoreEnv, snapshot
+from store_testing import T0, StoreEnv, hold_lock, seed_task, snapshot
 
 from leasq_broker.errors import StorageUnavailable
 from leasq_broker.models import (
@@ -28,7 +28,7 @@ FAILED_ONCE = {f"{P}:processed:{DAY}": "1", f"{P}:processed": "1", f"{P}:failed:
 
 
 async def seed(redis: Redis, task_id: str, **fields: object) -> None:
-    await redis.hset(f"{P}:t:{task_id}", mapping={"b": f"env-{task_id}", "mr": 3, **fields})
+    await seed_task(redis, Q, task_id, {"b": f"env-{task_id}", "mr": 3, **fields})
 
 
 async def test_enqueue_records_the_deadline_of_a_task(store_env: StoreEnv) -> None:
@@ -39,8 +39,8 @@ async def test_enqueue_records_the_deadline_of_a_task(store_env: StoreEnv) -> No
     assert await snapshot(store_env.redis) == {
         "leasq:queues": [Q],
         f"{P}:pending": ["a"],
-        f"{P}:t:a": {"b": "env-a", "mr": "3", "na": str(T0), "s": "pending",
-                     "dl": str(T0 + 5000)},
+        f"{P}:tasks/a": {"b": "env-a", "mr": "3", "na": str(T0), "s": "pending",
+                         "dl": str(T0 + 5000)},
     }
 
 
@@ -48,22 +48,22 @@ async def test_lease_archives_tasks_past_their_deadline_and_leases_the_next(
     store_env: StoreEnv,
 ) -> None:
     redis, store = store_env.redis, store_env.store
-    lock = f"{P}:u:k"
+    lock = "k"
     await seed(redis, "late", s="pending", na=T0 - 9, dl=T0, uk=lock, ut=9000)
     await seed(redis, "due", s="pending", na=T0 - 5, dl=T0 + 1)
     await redis.lpush(f"{P}:pending", "late", "due")  # "late" is the oldest: popped first
-    await redis.set(lock, "late")
+    await hold_lock(redis, Q, lock, "late")
     grants = await store.lease([(Q, 1)], now_ms=T0, lease_ms=1000, worker_id="w",
                                byte_budget=1 << 20)
     assert [g.id for g in grants] == ["due"]
     state = await snapshot(redis)
-    assert state[f"{P}:t:late"] == {
+    assert state[f"{P}:tasks/late"] == {
         "b": "env-late", "mr": "3", "na": str(T0 - 9), "dl": str(T0), "uk": lock, "ut": "9000",
         "s": "archived", "aa": str(T0), "ef": str(T0), "et": "DeadlineExceeded",
         "e": "the deadline passed before the task was leased"}
     assert state[f"{P}:archived"] == [("late", T0)]
     assert lock not in state
-    assert state[f"{P}:t:due"]["s"] == "active"
+    assert state[f"{P}:tasks/due"]["s"] == "active"
     assert {k: state[k] for k in FAILED_ONCE} == FAILED_ONCE
 
 
@@ -87,12 +87,12 @@ async def test_nack_archives_a_retry_or_release_that_would_fall_after_the_deadli
     state = await snapshot(redis)
     assert state[f"{P}:archived"] == [("gone", T0), ("late", T0)]
     assert state[f"{P}:retry"] == [("fits", T0 + 1000)]
-    late, gone = state[f"{P}:t:late"], state[f"{P}:t:gone"]
+    late, gone = state[f"{P}:tasks/late"], state[f"{P}:tasks/gone"]
     assert (late["s"], late["et"], late.get("r")) == ("archived", "DeadlineExceeded", None)
     assert late["e"] == ("the next attempt would start after the deadline; the attempt failed: "
                          "E: boom")
     assert (gone["s"], gone["et"], gone["rc"]) == ("archived", "DeadlineExceeded", "1")
-    assert state[f"{P}:t:fits"]["r"] == "1"
+    assert state[f"{P}:tasks/fits"]["r"] == "1"
     assert state[f"{P}:failed"] == "3"
 
 
@@ -106,12 +106,12 @@ async def test_reclaim_archives_an_expired_lease_past_the_deadline(store_env: St
         "leasq:{~due}:janitor": [(Q, T0)],
         f"{P}:pending": ["ok"],
         f"{P}:archived": [("late", T0)],
-        f"{P}:t:late": {"b": "env-late", "mr": "3", "dl": str(T0 - 1), "ll": "1",
-                        "s": "archived", "aa": str(T0), "ef": str(T0), "et": "DeadlineExceeded",
-                        "e": "the lease expired without ack or nack (worker crashed?) and the "
-                             "deadline passed"},
-        f"{P}:t:ok": {"b": "env-ok", "mr": "3", "dl": str(T0 + 1), "ll": "1", "s": "pending",
-                      "na": str(T0 - 1)},
+        f"{P}:tasks/late": {"b": "env-late", "mr": "3", "dl": str(T0 - 1), "ll": "1",
+                            "s": "archived", "aa": str(T0), "ef": str(T0), "et": "DeadlineExceeded",
+                            "e": "the lease expired without ack or nack (worker crashed?) and the "
+                                 "deadline passed"},
+        f"{P}:tasks/ok": {"b": "env-ok", "mr": "3", "dl": str(T0 + 1), "ll": "1", "s": "pending",
+                          "na": str(T0 - 1)},
         **FAILED_ONCE,
     }
 
@@ -134,11 +134,11 @@ async def test_release_delays_without_counting_an_attempt_and_archives_at_the_ca
     assert [(o.status, o.next_process_at_ms) for o in out] == [
         (SettleStatus.SETTLED, T0 + 10_000), (SettleStatus.SETTLED, None)]
     state = await snapshot(redis_client)
-    assert state[f"{P}:t:a"] == {"b": "env-a", "mr": "3", "r": "2", "rc": "2", "s": "retry",
+    assert state[f"{P}:tasks/a"] == {"b": "env-a", "mr": "3", "r": "2", "rc": "2", "s": "retry",
                                  "na": str(T0 + 10_000), "e": "no handler for t:x",
                                  "et": "NoHandler", "ef": str(T0)}
     assert state[f"{P}:retry"] == [("a", T0 + 10_000)]
-    b = state[f"{P}:t:b"]
+    b = state[f"{P}:tasks/b"]
     assert (b["s"], b["rc"], b["et"], b["aa"]) == ("archived", "3", "NoHandler", str(T0))
     assert b["e"].startswith("released 3 times (the release cap)")
     assert state[f"{P}:archived"] == [("b", T0)]

@@ -32,6 +32,7 @@ from process_checks import unexpected_lines, watch
 
 from leasq_broker.embedded_redis import find_redis_server
 from leasq_broker.keys import Keys
+from leasq_broker.task_records import record_fields
 from leasq_sdk import Client, TaskIdConflict, TaskRequest
 
 HERE = Path(__file__).parent
@@ -248,9 +249,9 @@ class FaultLab:
             ids = [_text(item) for item in client.zrange(self.keys.active(QUEUE), 0, -1)]
             if worker is None or not ids:
                 return set(ids)
-            holders = [client.hget(self.keys.task(QUEUE, i), "w") for i in ids]
-            return {i for i, holder in zip(ids, holders, strict=True)
-                    if holder == worker.encode()}  # fmt: skip
+            records = client.hmget(self.keys.tasks(QUEUE), ids)
+            return {i for i, raw in zip(ids, records, strict=True)
+                    if raw is not None and record_fields(raw).get(b"w") == worker.encode()}
         finally:
             client.close()
 
@@ -259,8 +260,8 @@ class FaultLab:
         client = redis.Redis.from_url(self.data.url, socket_timeout=5)
         try:
             ordered = sorted(task_ids)
-            found = [client.exists(self.keys.task(QUEUE, i)) for i in ordered]
-            return {i for i, exists in zip(ordered, found, strict=True) if exists}
+            found = client.hmget(self.keys.tasks(QUEUE), ordered)
+            return {i for i, raw in zip(ordered, found, strict=True) if raw is not None}
         except redis.RedisError:
             return set()
         finally:

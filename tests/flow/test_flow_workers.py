@@ -23,6 +23,7 @@ from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import task_pb2
 from leasq.v1.broker_service_pb2_grpc import BrokerServiceStub
 from leasq.v1.inspect_service_pb2_grpc import InspectServiceStub
+from leasq_broker.task_records import record_fields
 from leasq_worker import Registry, Task, Worker
 
 Q = "flowq"
@@ -74,10 +75,8 @@ async def test_rate_limit_holds_across_three_workers_on_two_brokers(
         workers(registry, brokers[i % 2].address, concurrency=10)
     await eventually(lambda: asyncio.sleep(0, len(done) == n), 30, f"{n} tasks done")
     # Lease instants as the brokers recorded them (la: ms on the Redis-synced clock).
-    pipe = redis_client.pipeline(transaction=False)
-    for i in range(n):
-        pipe.hget(f"leasq:{{{Q}}}:t:r{i}", "la")
-    leased = sorted(int(ms) for ms in await pipe.execute())
+    records = await redis_client.hmget(f"leasq:{{{Q}}}:tasks", [f"r{i}" for i in range(n)])
+    leased = sorted(int(record_fields(raw)[b"la"]) for raw in records)
     skew_ms = 50  # each broker reads Redis TIME once at start: its clock is off by up to half
     # that round trip (milliseconds, more on a loaded machine); the bucket itself uses TIME
     worst = max(j - i + 1 - (rate * (leased[j] - leased[i] + skew_ms) / 1000 + burst)

@@ -15,6 +15,7 @@ from leasq_broker.operations.service import Operations
 from leasq_broker.reader import TaskReader
 from leasq_broker.scripts import Scripts
 from leasq_broker.store import TaskStore
+from leasq_broker.task_records import pack_record
 
 T0 = 1_800_000_000_000
 Q = "w"
@@ -39,9 +40,9 @@ async def put(redis: Redis, state: str, count: int, *, score: int = T0,
     for n, task_id in enumerate(ids):
         env = task_pb2.LeasedTask(id=task_id, queue=Q, type=f"type-{n % 2}", payload=b"p")
         env.enqueued_at.FromMilliseconds(T0 - 1000)
-        pipe.hset(KEYS.task(Q, task_id), mapping={
-            "b": env.SerializeToString(), "s": state, "na": score, "mr": 25,
-            "et": error_types[n % len(error_types)]})
+        pipe.hset(KEYS.tasks(Q), task_id, pack_record({
+            "s": state, "na": str(score), "mr": "25", "et": error_types[n % len(error_types)]}))
+        pipe.hset(KEYS.envelopes(Q), task_id, env.SerializeToString())
         if state == "pending":
             pipe.lpush(KEYS.pending(Q), task_id)  # the first is the oldest (right end)
         else:

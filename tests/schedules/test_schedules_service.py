@@ -67,7 +67,7 @@ async def test_fired_task_carries_schedule_headers_and_deadline_after_its_tick(
     assert (fire.status, fire.tick_ms, fire.task_id, fire.task_state) == (
         FireStatus.FIRED, tick, f"sch:s:{tick}", "pending")
     from leasq.v1 import task_pb2
-    envelope = await redis_client.hget(f"leasq:{{q}}:t:sch:s:{tick}", "b")
+    envelope = await redis_client.hget("leasq:{q}:env", f"sch:s:{tick}")
     task = task_pb2.LeasedTask.FromString(envelope)
     assert task.headers["leasq-schedule"] == "s"
     assert task.headers["leasq-schedule-tick"] == datetime.fromtimestamp(
@@ -109,7 +109,8 @@ async def test_overlap_skip_waits_for_the_previous_task_to_finish(
     assert await fired_ids(redis_client) == [f"sch:s:{first}"]
     skipped = (await schedules.fires("s", 1))[0]
     assert (skipped.status, skipped.task_id) == (FireStatus.SKIPPED_OVERLAP, f"sch:s:{first}")
-    await redis_client.delete(f"leasq:{{q}}:t:sch:s:{first}")  # the task finished
+    await redis_client.hdel("leasq:{q}:tasks", f"sch:s:{first}")  # the task finished
+    await redis_client.hdel("leasq:{q}:env", f"sch:s:{first}")
     await redis_client.delete("leasq:{q}:pending")
     clock.advance(SECOND)
     await drain(schedules)

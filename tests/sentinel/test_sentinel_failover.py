@@ -89,13 +89,10 @@ class Load:
 
 
 def _missing(group: SentinelGroup, port: int, ids: list[str]) -> list[str]:
-    """The ids whose task hash the Redis on ``port`` does not hold."""
+    """The ids whose task record the Redis on ``port`` does not hold."""
     keys = Keys()
     with redis.Redis(port=port, socket_timeout=10) as client:
-        pipe = client.pipeline(transaction=False)
-        for task_id in ids:
-            pipe.exists(keys.task(QUEUE, task_id))
-        found = pipe.execute()
+        found = client.hmget(keys.tasks(QUEUE), ids) if ids else []
     return [task_id for task_id, there in zip(ids, found, strict=True) if not there]
 
 
@@ -135,7 +132,7 @@ async def test_a_broker_on_a_sentinel_url_enqueues_leases_and_acks(
                                              items=[pb.AckItem(lease=ref(leased.tasks[0]))]))
         assert not acked.results[0].HasField("error")
     with sentinel_group.client("primary") as primary:
-        assert primary.exists(Keys().task(QUEUE, "one")) == 0  # acked: gone from the primary
+        assert not primary.hexists(Keys().tasks(QUEUE), "one")  # acked: gone from the primary
 
 
 async def test_after_the_primary_is_killed_the_broker_serves_again_without_a_restart(
@@ -192,7 +189,7 @@ async def test_with_replica_acks_a_confirmed_batch_is_already_on_the_replica(
     keys = Keys()
     with sentinel_group.client("replica") as replica:
         for task in [*tasks, spec(queue="a", task_id="single")]:
-            assert replica.exists(keys.task(task.queue, task.task_id)) == 1, task.task_id
+            assert replica.hexists(keys.tasks(task.queue), task.task_id), task.task_id
 
 
 async def test_with_too_few_replicas_a_change_fails_unavailable_saying_it_may_survive(
