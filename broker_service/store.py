@@ -121,7 +121,7 @@ class TaskStore:
         queues that got some are added to the aggregator's index after the scripts ran (see
         :mod:`leasq_broker.groups.store` for why after).
         """
-        register = ("SADD", self._keys.queues(), *(queue for queue, _ in groups))
+        register = self._keys.register_queues(queue for queue, _ in groups)
         calls: list[ScriptCall] = []
         parts: list[list[tuple[bool, list[int]]]] = []
         for queue, records in groups:
@@ -139,7 +139,7 @@ class TaskStore:
         index = [("SADD", self._keys.grouped_queues(), *grouped)] if grouped else []
         try:
             replies = iter(await self._scripts.call_each(
-                calls, also=[register] if groups else (), atomic=atomic, after=index))
+                calls, also=register, atomic=atomic, after=index))
         except ResponseError as error:
             raise _unwritten(error, "none of the tasks was written") from error
         out: list[list[EnqueueStatus] | StorageUnavailable] = []
@@ -193,7 +193,10 @@ class TaskStore:
 
     async def remember_queue(self, queue: str) -> None:
         """Add a queue to the index of known queues (background loops serve those)."""
-        await self._redis.sadd(self._keys.queues(), queue)
+        pipe = self._redis.pipeline(transaction=False)
+        for command in self._keys.register_queues([queue]):
+            pipe.execute_command(*command)
+        await pipe.execute()
 
     async def lease(
         self,
