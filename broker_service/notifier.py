@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import structlog
 from redis.asyncio import ConnectionPool, Redis
@@ -88,7 +89,10 @@ class Notifier:
         """A pub/sub session, and the single-node client to close with it (cluster only)."""
         if not is_cluster(self._redis):
             return self._redis.pubsub(ignore_subscribe_messages=True), None
-        nodes = sorted(self._redis.get_nodes(), key=lambda node: node.name)  # type: ignore[attr-defined]
+        cluster: Any = self._redis
+        # Known nodes (the client learns them at connect); before that, the startup nodes.
+        known = cluster.get_nodes() or cluster.nodes_manager.startup_nodes.values()
+        nodes = sorted(known, key=lambda node: node.name)
         node = nodes[self._attempt % len(nodes)]
         self._attempt += 1
         self.node = str(node.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import grpc.aio
@@ -14,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import inspect_service_pb2_grpc
+from leasq_broker.redis_connection import connect
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -54,3 +56,18 @@ def test_the_broker_refuses_replica_acks_on_a_cluster_at_start(
     assert done.returncode == 1, done.stderr
     assert "--redis-min-replicas-ack is not supported with a Redis Cluster" in (
         done.stdout + done.stderr)
+
+
+async def test_connect_gives_a_cluster_client_packing_with_hiredis(
+    redis_cluster: RedisClusterGroup, tmp_path: Path
+) -> None:
+    async with connect(redis_cluster.url, tmp_path) as connection:
+        assert connection.is_cluster and connection.embedded is None
+        client: Any = connection.client
+        binary = b"\x00\xff\r\n$3\r\n*" * 100
+        for queue in ("{app}.mail", "{app}.sms", "other"):
+            await client.set(f"leasq:{{{queue}}}:probe", binary)
+            assert await client.get(f"leasq:{{{queue}}}:probe") == binary
+        nodes = client.get_nodes()
+        assert len(nodes) == 6
+        assert all(node.connection_class.__name__.startswith("Hiredis") for node in nodes)

@@ -4,6 +4,8 @@ running any call twice."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio
 from cluster_testing import RedisClusterGroup
@@ -85,3 +87,17 @@ def test_waiting_for_replicas_is_refused_on_a_cluster(
     with pytest.raises(ReplicaAckOnCluster, match="not supported with a Redis Cluster"):
         Scripts(cluster_redis, ReplicaAck(1, 1000))  # type: ignore[arg-type]
     Scripts(cluster_redis, ReplicaAck(0, 1000))  # type: ignore[arg-type]
+
+
+async def test_calls_reach_a_primary_promoted_by_a_failover(
+    redis_cluster: RedisClusterGroup, cluster_redis: redis.asyncio.RedisCluster
+) -> None:
+    scripts = probe_scripts(cluster_redis)
+    await scripts.load()
+    keys = list((await keys_on_every_primary(cluster_redis)).values())
+    assert await scripts.call_many([ScriptCall("probe", [key], []) for key in keys]) == [1, 1, 1]
+    old = int(cluster_redis.get_node_from_key(keys[0]).port)
+    new = await asyncio.to_thread(redis_cluster.failover, old)
+    assert await scripts.call("probe", [keys[0]], []) == 2
+    assert await scripts.call_many([ScriptCall("probe", [key], []) for key in keys]) == [3, 2, 2]
+    assert int(cluster_redis.get_node_from_key(keys[0]).port) == new
