@@ -159,8 +159,9 @@ class Keys:
 
     def flow(self, queue: str) -> str:
         """Hash: the queue's flow-control state kept by the scripts: the rate limit's token
-        bucket (``tk`` tokens at ``tt``, Redis ``TIME`` ms) and the number of PENDING tasks
-        waiting in concurrency-key lists (``kn``)."""
+        bucket (``tk`` tokens at ``tt``, Redis ``TIME`` ms), the number of PENDING tasks
+        waiting under concurrency keys (``kn``) and the sequences that order them in
+        :meth:`key_pending` (``ks`` for pushes to the back, ``kh`` to the front)."""
         return f"{self.prefix}:{{{queue}}}:flow"
 
     def held(self, queue: str) -> str:
