@@ -1,7 +1,8 @@
 """The worker's Prometheus metrics and the small HTTP server of ``--metrics-listen``.
 
-Counters are updated by the attempt runner as attempts end (children per (type, outcome) are
-kept, so an update is one locked add); the busy-slot gauge is read from the worker only when
+Attempts are counted by the attempt runner as they end, in plain ints that become the
+``leasq_worker_tasks_total`` counter and the handler-duration histogram only at a scrape (see
+:mod:`leasq_worker.attempt_counts`); the busy-slot gauge is read from the worker only when
 Prometheus scrapes, through a callback. The broker's metrics are separate (its own port): a
 worker's describe what its handlers do, the broker's what the queues hold. prometheus-client
 and aiohttp are imported at first use: process-pool children import this package too, and must
@@ -29,16 +30,12 @@ class WorkerMetrics:
     """The worker's metrics, registered in prometheus-client's default registry."""
 
     def __init__(self) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
+        from prometheus_client import REGISTRY, Counter, Gauge
 
-        tasks = Counter("leasq_worker_tasks",
-                        "Attempts run by this worker, by task type and outcome",
-                        ["type", "outcome"])  # fmt: skip
-        durations = Histogram(
-            "leasq_worker_handler_duration_seconds",
-            "Time the handler of an attempt ran, by task type", ["type"],
-            buckets=DURATION_BUCKETS,
-        )  # fmt: skip
+        from leasq_worker.attempt_counts import AttemptCounts
+
+        self.attempts = AttemptCounts(DURATION_BUCKETS)
+        REGISTRY.register(self.attempts)
         self.leases_lost = Counter(
             "leasq_worker_leases_lost", "Attempts whose lease was lost before their outcome "
             "could be reported (expired during a stall, or the task was taken away)",
@@ -47,8 +44,6 @@ class WorkerMetrics:
                                 "Leases held now: running, or awaiting settlement")
         self.slots = Gauge("leasq_worker_slots",
                            "Tasks this worker runs at once (its concurrency)")
-        self.tasks = functools.cache(tasks.labels)
-        self.durations = functools.cache(durations.labels)
 
 
 @functools.cache
@@ -60,9 +55,7 @@ def registered() -> WorkerMetrics:
 def attempt_ended(task_type: str, outcome: str, seconds: float | None) -> None:
     """Count one attempt; ``seconds`` is the handler's run time (None when none ran)."""
     metrics = registered()
-    metrics.tasks(task_type, outcome).inc()
-    if seconds is not None:
-        metrics.durations(task_type).observe(seconds)
+    metrics.attempts.add(task_type, outcome, seconds)
     if outcome == LOST:
         metrics.leases_lost.inc()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -181,9 +181,10 @@ class Settler:
     async def _ack(
         self, items: list[Pending], lease_next: pb.LeaseRequest | None
     ) -> Sequence[task_pb2.LeasedTask]:
+        # Items as dicts: protobuf builds them about twice as fast as AckItem messages.
         request = pb.AckRequest(
             worker_id=self._worker_id,
-            items=[pb.AckItem(lease=held.ref, result=out.result) for held, out in items],
+            items=[_ack_item(held, out) for held, out in items],
             lease_next=lease_next,
         )
         return await self._settle(self._stub.Ack, request, items, refusable=True)
@@ -290,6 +291,13 @@ def _parts(batch: list[Pending]) -> list[tuple[list[Pending], int | None]]:
         return [(batch, None)]
     half = len(batch) // 2
     return [(batch[:half], half), (batch[half:], None)]
+
+
+def _ack_item(held: HeldLease, outcome: Outcome) -> pb.AckItem:
+    """An AckItem as a dict (for the AckRequest constructor only; see ``HeldLease.ref``)."""
+    if outcome.result:
+        return cast(pb.AckItem, {"lease": held.ref, "result": outcome.result})
+    return cast(pb.AckItem, {"lease": held.ref})
 
 
 def _nack_item(held: HeldLease, outcome: Outcome) -> pb.NackItem:

@@ -180,7 +180,8 @@ class Worker:
         common = {"metadata": self._metadata, "log": self._log}
         self._settler = Settler(
             stub, worker_id=self.id, book=self._book, slots=self._slots,
-            lease_next=self._lease_request(wait=0), on_leased=self._dispatch, **common,
+            lease_next=self._lease_request(wait=0, meta=False), on_leased=self._dispatch,
+            **common,
         )  # fmt: skip
         leaser = self._leaser = Leaser(
             stub, slots=self._slots, settler_busy=lambda: self._settler.busy,
@@ -266,14 +267,17 @@ class Worker:
             else:
                 self._settler.add(held, outcome)
 
-    def _lease_request(self, wait: float) -> pb.LeaseRequest:
+    def _lease_request(self, wait: float, *, meta: bool = True) -> pb.LeaseRequest:
+        """The Lease call's request; ``meta=False`` for an Ack's or Nack's ``lease_next``: the
+        broker records the worker's self-description from Lease and Heartbeat only, so an
+        Ack need not carry (nor the broker parse) it with every batch."""
         return pb.LeaseRequest(
             worker_id=self.id,
             queues=[queue_weight(name, weight) for name, weight in self.queues],
             strict=self.strict,
             lease_duration=duration(self.lease_duration),
-            wait=duration(wait),
-            worker=self._meta(),
+            wait=duration(wait) if wait else None,
+            worker=self._meta() if meta else None,
         )
 
     def _install_signals(self) -> None:
