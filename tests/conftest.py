@@ -145,6 +145,12 @@ def redis_server(
 
 
 @pytest.fixture
+def redis_mode(redis_cluster_group: RedisClusterGroup | None) -> str:
+    """What INFO's ``redis_mode`` says of the session Redis: ``standalone`` or ``cluster``."""
+    return "standalone" if redis_cluster_group is None else "cluster"
+
+
+@pytest.fixture
 def redis_url(redis_server: str, redis_cluster_group: RedisClusterGroup | None) -> str:
     """The session Redis, emptied with FLUSHALL (on every primary) before the test."""
     if redis_cluster_group is not None:

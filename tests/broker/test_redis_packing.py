@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio
 
 from leasq_broker.redis_packing import pack_with_hiredis
 
 
+@pytest.mark.single_redis("a plain client; tests/cluster checks the cluster client's packing")
 async def test_commands_packed_by_hiredis_carry_binary_text_and_numbers_unchanged(
     redis_url: str,
 ) -> None:
