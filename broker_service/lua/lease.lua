@@ -3,7 +3,7 @@
 -- processed and failed, its unique lock released) and the next one is taken instead.
 -- Flow control: the queue's settings may cap the call (a token bucket of `rate` leases per
 -- second refilled from Redis' TIME, so every broker agrees; at most `max_active` tasks in the
--- active zset), and tasks with a concurrency key wait in per-key lists served round-robin
+-- active zset), and tasks with a concurrency key wait in the key pending set, served round-robin
 -- from the ring (see _flow.lua), alternating with the queue's plain pending list.
 -- KEYS[1] pending list   KEYS[2] scheduled zset   KEYS[3] retry zset   KEYS[4] active zset
 -- KEYS[5] paused flag   KEYS[6] archived zset   KEYS[7] processed today
@@ -50,7 +50,7 @@ end
 local asked = tonumber(ARGV[2])
 local max = asked
 -- kx: set by the first enqueue of a task with a concurrency key (a queue without keys skips
--- every key-list step); ll: the latest lease call, kept to the second (one read per call,
+-- every key step); ll: the latest lease call, kept to the second (one read per call,
 -- one write per second)
 local cfg = redis.call('HMGET', KEYS[11], 'rr', 'rb', 'ma', 'kx', 'll')
 if not cfg[5] or now - tonumber(cfg[5]) >= 1000 then redis.call('HSET', KEYS[11], 'll', now) end
