@@ -25,7 +25,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from leasq_broker.redis_connection import is_cluster
+from leasq_broker.cluster_slots import is_cluster
 
 log = structlog.get_logger(__name__)
 

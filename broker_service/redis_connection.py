@@ -1,7 +1,8 @@
 """Turns ``--redis-url`` into a connected client: one Redis, a Sentinel-watched primary, a Redis
-Cluster, or a private Redis started here. Apart from :func:`is_cluster` (a cluster cannot run
-a transaction over several slots nor pub/sub through the cluster client), nothing else in the
-broker knows which kind it got.
+Cluster, or a private Redis started here. Apart from
+:func:`~leasq_broker.cluster_slots.is_cluster` (a cluster cannot run a transaction over several
+slots nor pub/sub through the cluster client), nothing else in the broker knows which kind it
+got.
 
 URL forms (docs/redis.md):
 
@@ -34,6 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.embedded_redis import EmbeddedRedis
 from leasq_broker.redis_packing import pack_with_hiredis
 
@@ -76,11 +78,6 @@ class ClusterTarget:
     username: str | None = None
     password: str | None = None
     options: dict[str, str] = field(default_factory=dict)
-
-
-def is_cluster(redis: object) -> bool:
-    """Whether ``redis`` is a Redis Cluster client (the one place that asks)."""
-    return isinstance(redis, RedisCluster)
 
 
 def redact(url: str) -> str:

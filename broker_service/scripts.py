@@ -42,8 +42,8 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.errors import StorageUnavailable
-from leasq_broker.redis_connection import is_cluster
 
 ScriptArg = str | bytes | int | float
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.operations.models import KeyspaceEntry, RedisState, ServerState
-from leasq_broker.redis_connection import is_cluster
 
 #: When this broker process started (ms): the module is imported while the broker starts up.
 PROCESS_STARTED_AT_MS = int(time.time() * 1000)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.groups.models import (
     GRACE_FIELD,
     MAX_DELAY_FIELD,
@@ -15,7 +16,6 @@ from leasq_broker.groups.models import (
 )
 from leasq_broker.keys import Keys
 from leasq_broker.models import StoredTask
-from leasq_broker.redis_connection import is_cluster
 from leasq_broker.settings.blocked import FlowSnapshot
 from leasq_broker.settings.models import (
     BURST_FIELD,
