@@ -428,18 +428,16 @@ class TaskStore:
     async def set_paused(self, queue: str, paused: bool) -> bool:
         """Pause or resume a known queue; False, and nothing written, for an unknown one.
 
-        A resume publishes a wake-up in the same transaction, so that Leases already waiting
-        on the queue (in any broker replica) take its tasks now rather than at their next
-        re-check."""
+        A resume publishes a wake-up in the same script (``resume_queue.lua``), so that Leases
+        already waiting on the queue (in any broker replica) take its tasks now rather than at
+        their next re-check."""
         if not await self._redis.sismember(self._keys.queues(), queue):
             return False
         if paused:
             await self._redis.set(self._keys.paused(queue), b"1")
         else:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.delete(self._keys.paused(queue))
-            pipe.publish(self._keys.notify_channel(), queue)
-            await pipe.execute()
+            await self._scripts.call("resume_queue", [self._keys.paused(queue)],
+                                     [self._keys.notify_channel(), queue])
         return True
 
     async def mark_waiting(self, queues: Sequence[str], ttl_ms: int) -> None:

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from store_testing import T0
 
 from leasq_broker.clock import ManualClock
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.edge.converters import encode_envelope, encode_group_parts
 from leasq_broker.groups.service import Groups
 from leasq_broker.groups.store import GroupStore
@@ -30,7 +31,7 @@ async def replica_factory(redis_client: Redis, clock: ManualClock) -> ReplicaFac
     Redis, sharing the manual clock."""
     scripts = Scripts(redis_client)
     await scripts.load()
-    keys = Keys("leasq")
+    keys = Keys("leasq", cluster=is_cluster(redis_client))
 
     def build() -> Replica:
         store = TaskStore(redis_client, scripts, keys)

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from leasq.v1 import task_pb2
 from leasq_broker.clock import ManualClock
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.keys import Keys
 from leasq_broker.operations.models import SearchCriteria, TaskFilter
 from leasq_broker.operations.service import Operations
@@ -26,8 +27,9 @@ KEYS = Keys("leasq")
 async def ops(redis_client: Redis) -> Operations:
     scripts = Scripts(redis_client)
     await scripts.load()
-    reader = TaskReader(redis_client, KEYS, scripts)
-    return Operations(redis_client, scripts, KEYS, TaskStore(redis_client, scripts, KEYS),
+    keys = Keys("leasq", cluster=is_cluster(redis_client))
+    reader = TaskReader(redis_client, keys, scripts)
+    return Operations(redis_client, scripts, keys, TaskStore(redis_client, scripts, keys),
                       reader, ManualClock(T0), bulk_chunk=3, search_budget=7)
 
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from store_testing import T0
 
 from leasq_broker.clock import ManualClock
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.edge.converters import encode_envelope
 from leasq_broker.keys import Keys
 from leasq_broker.producer import Producer, ProducerLimits
@@ -32,7 +33,7 @@ async def replica_factory(redis_client: Redis, clock: ManualClock) -> ScheduleRe
     the emptied Redis, sharing the manual clock."""
     scripts = Scripts(redis_client)
     await scripts.load()
-    keys = Keys("leasq")
+    keys = Keys("leasq", cluster=is_cluster(redis_client))
 
     def build() -> Schedules:
         store = TaskStore(redis_client, scripts, keys)
