@@ -19,10 +19,12 @@ arrived meanwhile, so that no task is left in a queue the background loops do no
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.errors import QueueNotEmpty, QueueNotFound, WrongState
 from leasq_broker.groups.calls import delete_call
 from leasq_broker.keys import Keys
@@ -151,9 +153,15 @@ class QueueDeleter:
 
 
 async def _scan(redis: Redis, pattern: str) -> AsyncIterator[list[str]]:
-    cursor = 0
+    # On a Redis Cluster the pattern's hash tag (the queue) names the one primary to scan,
+    # which answers its cursor keyed by node name.
+    cluster: Any = redis
+    on_node = {"target_nodes": cluster.get_node_from_key(pattern)} if is_cluster(redis) else {}
+    cursor: Any = 0
     while True:
-        cursor, found = await redis.scan(cursor, match=pattern, count=_SCAN_COUNT)
+        cursor, found = await redis.scan(cursor, match=pattern, count=_SCAN_COUNT, **on_node)
+        if isinstance(cursor, dict):
+            cursor = next(iter(cursor.values()))
         if found:
             yield [key.decode() if isinstance(key, bytes) else key for key in found]
         if not int(cursor):
