@@ -153,7 +153,7 @@ class Slots:
         self.reserved = 0
         self.lingering = 0
         self.closed = False
-        self._changed = asyncio.Event()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     @property
     def free(self) -> int:
@@ -196,11 +196,31 @@ class Slots:
         self.notify()
 
     def notify(self) -> None:
-        """Wake whoever waits in :meth:`wait_until` to re-check its condition."""
-        self._changed.set()
+        """Wake whoever waits in :meth:`wait_until` and whose condition now holds.
+
+        The conditions are checked here, not by waking every waiter to check its own: slots
+        change several times per batch of tasks (once per settled lease), and a wake-up that
+        finds the condition still false is a wasted turn of the event loop.
+        """
+        if not self._waiters:
+            return
+        waiting = []
+        for condition, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if condition():
+                waiter.set_result(None)
+            else:
+                waiting.append((condition, waiter))
+        self._waiters = waiting
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds, re-checking whenever slots change."""
+        """Return once ``condition()`` holds, re-checked at each :meth:`notify` (whoever
+        changes what the condition reads must call it)."""
         while not condition():
-            self._changed.clear()
-            await self._changed.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append((condition, waiter))
+            try:
+                await waiter
+            finally:
+                waiter.cancel()  # a no-op once resolved; drops a waiter cancelled from outside

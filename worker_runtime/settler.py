@@ -101,6 +101,7 @@ class Settler:
                     self._start(part, self._slots.reserve(most, transfer=len(part)))
                 self._starting = False
                 self._check_idle()
+                self._slots.notify()  # the leaser waits for the settler to be idle
         finally:
             for flush in self._flushes:
                 flush.cancel()
@@ -165,6 +166,8 @@ class Settler:
         for start in range(0, len(nacks), _BATCH):
             calls.append(self._nack(nacks[start : start + _BATCH], lease_next))
             lease_next = None
+        if len(calls) == 1:  # the usual case: no task (and no loop turn) for a gather
+            return list(await calls[0])
         leased: list[task_pb2.LeasedTask] = []
         for tasks in await asyncio.gather(*calls):
             leased.extend(tasks)
