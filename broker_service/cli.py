@@ -117,8 +117,9 @@ class Flag:
 SERVE_FLAGS = (
     Flag("listen", "listen", str, "host:port to serve gRPC on; port 0 picks a free port"),
     Flag("redis-url", "redis_url", _redis_url,
-         "Redis to keep tasks in (redis://, rediss://, unix://, or "
-         "redis+sentinel://host:port,.../service; see docs/redis.md); unset or empty: start a "
+         "Redis to keep tasks in (redis://, rediss://, unix://, "
+         "redis+sentinel://host:port,.../service, or a Redis Cluster: "
+         "redis+cluster://host:port,...; see docs/redis.md); unset or empty: start a "
          "private redis-server with AOF under --data-dir"),
     Flag("redis-min-replicas-ack", "redis_min_replicas_ack", _non_negative_int,
          "replicas that must acknowledge each state change (Redis WAIT) before it is "
