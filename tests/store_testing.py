@@ -26,6 +26,12 @@ class StoreEnv:
     clock: ManualClock
 
 
+async def all_keys(redis: Redis, pattern: str = "*") -> list[bytes]:
+    """Every key matching ``pattern``, sorted; on a Redis Cluster, of every primary (``KEYS``
+    would ask one node)."""
+    return sorted({key async for key in redis.scan_iter(match=pattern, count=1000)})
+
+
 async def snapshot(redis: Redis) -> dict[str, Any]:
     """The whole keyspace as plain values, to compare a transition's entire result.
 
@@ -33,7 +39,7 @@ async def snapshot(redis: Redis) -> dict[str, Any]:
     entry per task, ``<q>:tasks/<id>``: the record's fields (unpacked) plus the envelope as
     ``b``; an envelope without a record shows as ``<q>:env/<id>``."""
     state: dict[str, Any] = {}
-    for raw_key in sorted(await redis.keys("*")):
+    for raw_key in await all_keys(redis):
         key = raw_key.decode()
         kind = (await redis.type(raw_key)).decode()
         if kind == "hash" and key.endswith(":tasks"):

@@ -21,6 +21,7 @@ import pytest
 from broker_process import BrokerFactory
 from google.protobuf.duration_pb2 import Duration
 from rpc_testing import lease_request, ref, spec
+from store_testing import all_keys
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc as pb_grpc
@@ -168,5 +169,5 @@ async def test_brokers_with_different_key_prefixes_on_one_redis_never_see_each_o
         assert names == [[QUEUE], [QUEUE, "solo"]]
         stats = await a.inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue="solo"), timeout=5)
         assert (stats.stats.pending, stats.stats.active) == (0, 0)
-    keys = [key.decode() for key in await redis_client.keys("*")]
+    keys = [key.decode() for key in await all_keys(redis_client)]
     assert keys and all(key.split(":", 1)[0] in ("first", "second") for key in keys), keys

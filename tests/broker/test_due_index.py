@@ -25,6 +25,7 @@ from leasq.v1 import broker_service_pb2_grpc as pb_grpc
 from leasq.v1 import inspect_service_pb2 as ipb
 from leasq.v1 import inspect_service_pb2_grpc as ipb_grpc
 from leasq.v1 import task_pb2
+from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.keys import DUE_KINDS, Keys
 from leasq_broker.leasing import MAX_IDLE_CHECK_S
 
@@ -32,6 +33,11 @@ LONG_POLL = Duration(seconds=20)
 # Sooner than the long poll's own re-check: an answer within this came from a wake-up.
 WOKEN_WITHIN_S = MAX_IDLE_CHECK_S * 0.9
 KEYS = Keys()
+
+
+def keys_of(redis: Redis) -> Keys:
+    """The broker's key names on this Redis (the due indexes differ on a Redis Cluster)."""
+    return Keys(cluster=is_cluster(redis))
 
 
 @dataclass
@@ -127,7 +133,10 @@ async def test_leases_granted_before_the_due_indexes_existed_are_still_reclaimed
         await stub.Lease(lease_request("q", lease_duration=Duration(seconds=1)), timeout=5)
     await old.stop_async()
     # What data written by a version without the indexes looks like.
-    await redis_client.delete(KEYS.due_version(), *(KEYS.due_index(kind, "q") for kind in DUE_KINDS))
+    keys = keys_of(redis_client)
+    # One index per kind (per slot on a Redis Cluster: delete them one by one there).
+    for key in (keys.due_version(), *(keys.due_index(kind, "q") for kind in DUE_KINDS)):
+        await redis_client.delete(key)
     new = broker_factory()
     async with grpc.aio.insecure_channel(new.address) as channel:
         stub = pb_grpc.BrokerServiceStub(channel)
@@ -141,11 +150,12 @@ async def test_a_scheduled_task_of_a_queue_nobody_leases_becomes_pending_and_lea
 ) -> None:
     task = spec(queue="later", task_id="t1", process_in=Duration(nanos=300_000_000))
     await broker_stub.Enqueue(pb.EnqueueRequest(task=task), timeout=5)
-    assert await redis_client.zscore(KEYS.due_forward("later"), "later") is not None
+    due = keys_of(redis_client).due_forward("later")
+    assert await redis_client.zscore(due, "later") is not None
     await eventually(lambda: redis_client.llen(KEYS.pending("later")), SETTLE,
                      "the scheduled task became pending")
 
     async def unfiled() -> bool:
-        return await redis_client.zscore(KEYS.due_forward("later"), "later") is None
+        return await redis_client.zscore(due, "later") is None
 
     await eventually(unfiled, SETTLE, "the queue left the forward index once nothing was due")

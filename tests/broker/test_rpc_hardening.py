@@ -15,6 +15,7 @@ from broker_process import RedisProcess
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from rpc_testing import lease_request, ref, refusal, spec
+from store_testing import all_keys
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc, task_pb2
@@ -101,7 +102,7 @@ async def test_pause_and_resume_of_an_unknown_queue_are_not_found_and_create_not
         assert (got.code, got.reason) == (grpc.StatusCode.NOT_FOUND, "QUEUE_NOT_FOUND")
         assert "typo" in got.message
     assert list((await inspect_stub.ListQueues(ipb.ListQueuesRequest())).queues) == []
-    assert await redis_client.keys("*typo*") == []
+    assert await all_keys(redis_client, "*typo*") == []
     await broker_stub.Enqueue(pb.EnqueueRequest(task=spec(queue="known")))
     assert (await inspect_stub.PauseQueue(ipb.PauseQueueRequest(queue="known"))).paused
     assert list((await broker_stub.Lease(lease_request("known"))).tasks) == []

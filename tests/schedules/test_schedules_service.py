@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from redis.asyncio import Redis
+from store_testing import all_keys
 
 from leasq_broker.clock import ManualClock
 from leasq_broker.errors import InvalidField
@@ -209,7 +210,7 @@ async def test_a_deleted_schedule_stops_firing_and_leaves_no_keys(
     await schedules.delete("s")
     clock.advance(5 * SECOND)
     await drain(schedules)
-    assert [k.decode() for k in await redis_client.keys("*sch*")] == []
+    assert [k.decode() for k in await all_keys(redis_client, "*sch*")] == []
     assert await fired_ids(redis_client, "gone") == []
 
 
@@ -241,4 +242,4 @@ async def test_bad_definitions_are_refused_naming_the_field_and_nothing_is_store
     with pytest.raises(InvalidField) as refused:
         await schedules.upsert(definition)
     assert refused.value.field == field
-    assert await redis_client.keys("*sch*") == []
+    assert await all_keys(redis_client, "*sch*") == []
