@@ -144,6 +144,24 @@ def redis_server(
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def signals_redis(
+    redis_server: str, redis_cluster_group: RedisClusterGroup | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A plain Redis for the tests' own signalling (event lists that worker subprocesses push
+    to), apart from the Redis under test: the session Redis on one redis-server, a private
+    redis-server of its own in cluster mode (so the signals never depend on the cluster)."""
+    if redis_cluster_group is None:
+        yield redis_server
+        return
+    server = RedisProcess(tmp_path_factory.mktemp("signals"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def redis_mode(redis_cluster_group: RedisClusterGroup | None) -> str:
     """What INFO's ``redis_mode`` says of the session Redis: ``standalone`` or ``cluster``."""

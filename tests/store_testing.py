@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ class StoreEnv:
     keys: Keys
     clock: ManualClock
 
+# A due index of one Cluster slot (see Keys.due_in_slot).
+_PER_SLOT_DUE = re.compile(r"^(.*):\{~\d+\}:due:(\w+)$")
+
 
 async def all_keys(redis: Redis, pattern: str = "*") -> list[bytes]:
     """Every key matching ``pattern``, sorted; on a Redis Cluster, of every primary (``KEYS``
@@ -37,10 +41,15 @@ async def snapshot(redis: Redis) -> dict[str, Any]:
 
     A queue's task records hash (``<q>:tasks``) and envelopes hash (``<q>:env``) show as one
     entry per task, ``<q>:tasks/<id>``: the record's fields (unpacked) plus the envelope as
-    ``b``; an envelope without a record shows as ``<q>:env/<id>``."""
+    ``b``; an envelope without a record shows as ``<q>:env/<id>``.
+    On a Redis Cluster the due indexes exist per slot: they show under their one-Redis names
+    (``leasq:{~due}:forward``...), and the registry of occupied slots is left out, so that one
+    expected state holds on both kinds of Redis."""
     state: dict[str, Any] = {}
     for raw_key in await all_keys(redis):
-        key = raw_key.decode()
+        key = _PER_SLOT_DUE.sub(r"\1:{~due}:\2", raw_key.decode())
+        if key.endswith(":{~due}:slots"):
+            continue
         kind = (await redis.type(raw_key)).decode()
         if kind == "hash" and key.endswith(":tasks"):
             envelopes = await redis.hgetall(key.removesuffix(":tasks") + ":env")

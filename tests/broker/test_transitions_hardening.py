@@ -179,6 +179,8 @@ async def test_an_ack_after_the_marker_expired_is_not_found_or_lost(store_env: S
     assert out[0].status is SettleStatus.NOT_FOUND
 
 
+@pytest.mark.single_redis("a batch over queues of several Cluster slots cannot be one "
+                          "transaction; on a cluster each queue's script stands alone")
 async def test_an_atomic_batch_redis_refuses_writes_nothing(store_env: StoreEnv) -> None:
     redis, store = store_env.redis, store_env.store
     records = [TaskRecord(id=f"t-{q}", envelope=b"e", process_at_ms=0, max_retry=3,

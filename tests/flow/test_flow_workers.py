@@ -148,11 +148,13 @@ async def test_keys_are_served_fairly_and_never_above_their_limit(
         key = task.concurrency_key
         running[key] += 1
         started[key] += 1
-        broker_count = int(await redis_client.hget(f"leasq:{{{Q}}}:kact", key) or 0)
-        if running[key] > per_key or broker_count > per_key:
-            over.append(f"{key}: {running[key]} running, broker counts {broker_count}")
-        await asyncio.sleep(0.01)
-        running[key] -= 1
+        try:
+            broker_count = int(await redis_client.hget(f"leasq:{{{Q}}}:kact", key) or 0)
+            if running[key] > per_key or broker_count > per_key:
+                over.append(f"{key}: {running[key]} running, broker counts {broker_count}")
+            await asyncio.sleep(0.01)
+        finally:  # a failed read fails the attempt (retried), never the running count
+            running[key] -= 1
         finished[key] += 1
         if all(finished[k] == 10 for k in small) and not a_when_small_done:
             a_when_small_done.append(started["A"])
@@ -166,17 +168,19 @@ async def test_keys_are_served_fairly_and_never_above_their_limit(
 
 
 async def test_a_killed_workers_key_slots_free_when_its_leases_expire(
-    broker: Any, redis_server: str, redis_client: redis.asyncio.Redis,
+    broker: Any, signals_redis: str, redis_client: redis.asyncio.Redis,
     workers: Callable[..., Worker],
 ) -> None:
     async with grpc.aio.insecure_channel(broker.address) as channel:
         await enqueue_specs(BrokerServiceStub(channel), [
             task_pb2.TaskSpec(type="job", queue=Q, task_id=f"{key}{i}", concurrency_key=key)
             for i in range(3) for key in ("X", "Y")])
-    events = Events(redis_client, f"flow-events:{uuid.uuid4().hex[:8]}")
+    signals = redis.asyncio.Redis.from_url(signals_redis)
+    events = Events(signals, f"flow-events:{uuid.uuid4().hex[:8]}")
     hung = await WorkerProcess.start(broker.address, Q, events, name="hung", mode="hang",
-                                     redis_url=redis_server, args=["--lease-duration", "2"])
+                                     redis_url=signals_redis, args=["--lease-duration", "2"])
     taken = await events.take(2)
+    await signals.aclose()
     assert sorted(task_id for _, task_id, _, _ in taken) == ["X0", "Y0"]
     await hung.kill()
     order: list[str] = []

@@ -83,9 +83,9 @@ async def start_worker(broker: BrokerHandle) -> AsyncIterator[StartWorker]:
 
 
 @pytest.fixture
-async def events(redis_server: str) -> AsyncIterator[Events]:
-    """The event list worker subprocesses report to (on the session Redis, not flushed)."""
-    client = redis.asyncio.Redis.from_url(redis_server)
+async def events(signals_redis: str) -> AsyncIterator[Events]:
+    """The event list worker subprocesses report to (on the signals Redis, not flushed)."""
+    client = redis.asyncio.Redis.from_url(signals_redis)
     try:
         yield Events(client, f"worker-test-events:{uuid.uuid4().hex[:8]}")
     finally:
@@ -94,7 +94,7 @@ async def events(redis_server: str) -> AsyncIterator[Events]:
 
 @pytest.fixture
 async def spawn_worker(
-    broker: BrokerHandle, events: Events, redis_server: str, queue: str
+    broker: BrokerHandle, events: Events, signals_redis: str, queue: str
 ) -> AsyncIterator[StartProcess]:
     """``await spawn_worker(name=..., mode=..., args=[...])``: a worker subprocess on ``queue``.
 
@@ -104,7 +104,7 @@ async def spawn_worker(
 
     async def spawn(*, name: str, mode: str = "normal", args: list[str] | None = None) -> Any:
         worker = await WorkerProcess.start(
-            broker.address, queue, events, name=name, mode=mode, redis_url=redis_server,
+            broker.address, queue, events, name=name, mode=mode, redis_url=signals_redis,
             args=args or [],
         )  # fmt: skip
         spawned.append(worker)
