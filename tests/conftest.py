@@ -189,6 +189,9 @@ async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
     if redis_url.startswith("redis+cluster://"):
         node_host, node_port = parse_cluster_url(redis_url).nodes[0]
         cluster = redis.asyncio.RedisCluster(host=node_host, port=node_port)
+        # Learn the topology now: left to the first commands, concurrent first uses each
+        # start it and tear down each other's connections (seen as AttributeErrors).
+        await cluster.initialize()
         try:
             yield cluster  # type: ignore[misc]
         finally:
