@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 
+from leasq_broker.cluster_connections import guard_writes
 from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.embedded_redis import EmbeddedRedis
 from leasq_broker.redis_packing import pack_with_hiredis
@@ -235,6 +236,7 @@ def _cluster_client(target: ClusterTarget) -> Redis:
         health_check_interval=HEALTH_CHECK_INTERVAL_S,
         socket_connect_timeout=SENTINEL_CONNECT_TIMEOUT_S, **tls,
     )
+    guard_writes(cluster)
     return cluster  # type: ignore[return-value]
 
 

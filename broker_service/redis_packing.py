@@ -16,6 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from leasq_broker.cluster_connections import swap_connection_class
+
 try:
     from redis.connection import HiredisRespSerializer
     from redis.utils import HIREDIS_AVAILABLE
@@ -33,10 +35,7 @@ def pack_with_hiredis(client: Redis) -> None:
     if pool is not None:
         pool.connection_class = _hiredis_class(pool.connection_class)
     elif nodes_manager is not None:  # redis.asyncio.RedisCluster
-        kwargs = nodes_manager.connection_kwargs
-        kwargs["connection_class"] = _hiredis_class(kwargs["connection_class"])
-        for node in [*nodes_manager.startup_nodes.values(), *nodes_manager.nodes_cache.values()]:
-            node.connection_class = kwargs["connection_class"]
+        swap_connection_class(client, _hiredis_class)  # type: ignore[arg-type]
 
 
 def _hiredis_class(base: type[Any]) -> type[Any]:

@@ -217,6 +217,13 @@ class Scripts:
         for reply in extra:
             if isinstance(reply, Exception):
                 raise reply
+        for reply in replies:
+            # A cluster pipeline answers a node it could not reach with the connection error
+            # in place of that node's replies; one Redis raises it for the whole pipeline. Do
+            # the same: whether those scripts ran is unknown, so the call fails as a whole
+            # (UNAVAILABLE; what did run on other nodes is safe to repeat or is reclaimed).
+            if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
+                raise reply
         return replies[len(also) : len(replies) - len(after)]
 
     def _waits(self, calls: Sequence[ScriptCall]) -> bool:

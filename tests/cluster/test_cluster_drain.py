@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 import grpc.aio
 import redis
 from broker_process import BrokerFactory
-from cluster_testing import RedisClusterGroup
+from cluster_testing import NODE_TIMEOUT_MS, RedisClusterGroup
 from google.protobuf.duration_pb2 import Duration
 from rpc_testing import lease_request, ref, spec
 from waiting import SETTLE, eventually, within
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq.v1 import broker_service_pb2_grpc as pb_grpc
+from leasq.v1 import inspect_service_pb2 as ipb
+from leasq.v1 import inspect_service_pb2_grpc as ipb_grpc
 from leasq_broker.keys import Keys
 
 QUEUES = [f"drain-{n}" for n in range(100)]
@@ -26,6 +28,9 @@ LEASERS = 4
 CALL_TIMEOUT_S = 10.0
 # Enqueue calls that must be confirmed before the failover, so that it lands mid-load.
 BEFORE_FAILOVER = 40
+# After a primary is killed its replica is promoted once the others mark it failing
+# (cluster-node-timeout) and vote; the broker must serve its queues again a little later.
+KILL_BOUND_S = NODE_TIMEOUT_MS / 1000 * 3 + SETTLE
 
 
 def primaries_of(cluster: RedisClusterGroup, queues: list[str]) -> set[int]:
@@ -107,6 +112,8 @@ class Producer:
     stub: pb_grpc.BrokerServiceStub
     queues: list[str]
     confirmed: list[str] = field(default_factory=list)
+    # When each confirmed enqueue returned (monotonic), and to which queue.
+    confirmed_at: list[tuple[float, str]] = field(default_factory=list)
     refused: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -122,6 +129,7 @@ class Producer:
                 await asyncio.sleep(0.05)
                 continue
             self.confirmed.append(task.task_id)
+            self.confirmed_at.append((time.monotonic(), task.queue))
 
 
 async def test_a_primary_failover_during_a_drain_loses_no_acknowledged_task(
@@ -163,6 +171,71 @@ async def test_a_primary_failover_during_a_drain_loses_no_acknowledged_task(
     assert broker.process is process and broker.running
     with redis.Redis(port=victim) as old_primary:
         assert old_primary.info("replication")["role"] == "slave"
+
+
+async def test_a_killed_primary_is_replaced_and_loses_at_most_what_was_not_yet_replicated(
+    fresh_cluster: RedisClusterGroup, broker_factory: BrokerFactory
+) -> None:
+    cluster, queues = fresh_cluster, QUEUES[:30]
+    broker = broker_factory(redis_url=cluster.url)
+    # Until the replica takes over, calls on the dead primary's slots fail UNAVAILABLE.
+    broker.expect_log("redis refused a command", "The cluster is down", "redis unreachable")
+    process = broker.process
+    victim = sorted(primaries_of(cluster, queues))[0]
+    replica = cluster.replicas_of(victim)[0]
+    on_victim = {q for q in queues if primaries_of(cluster, [q]) == {victim}}
+    async with grpc.aio.insecure_channel(broker.address) as channel:
+        stub = pb_grpc.BrokerServiceStub(channel)
+        producer, drain = Producer(stub, queues), Drain(stub, queues)
+        runners = [asyncio.create_task(producer.run()),
+                   *(asyncio.create_task(drain.run(f"w{n}")) for n in range(2))]
+        try:
+            await eventually(lambda: _true(len(drain.acked) >= BEFORE_FAILOVER), SETTLE * 4,
+                             "the drain acked tasks before the kill")  # fmt: skip
+            before, killed_at = len(producer.confirmed), time.monotonic()
+            cluster.kill(victim)
+            await eventually(lambda: _true(_is_primary(cluster, replica)), KILL_BOUND_S,
+                             "the replica took over the killed primary's slots")
+            await eventually(lambda: _true(any(
+                at > killed_at and queue in on_victim for at, queue in producer.confirmed_at)),
+                KILL_BOUND_S, "an enqueue on the failed primary's queues confirmed again")
+        finally:
+            producer.stop.set()
+            await within(CALL_TIMEOUT_S + SETTLE, runners[0], "the producer stopped")
+        outage = min(at for at, queue in producer.confirmed_at
+                     if at > killed_at and queue in on_victim) - killed_at
+        after = set(producer.confirmed[before:])
+        try:
+            await eventually(lambda: _true(after <= drain.acked), 30,
+                             "every enqueue confirmed after the kill leased and acked")
+            inspect = ipb_grpc.InspectServiceStub(channel)
+            await eventually(lambda: _all_settled(inspect, queues), 30, "every queue drained")
+        finally:
+            drain.stop.set()
+            await within(CALL_TIMEOUT_S + SETTLE, asyncio.gather(*runners[1:]),
+                         "the drain stopped")
+    lost = set(producer.confirmed) - drain.acked
+    print(f"\ncluster primary killed (SIGKILL, cluster-node-timeout {NODE_TIMEOUT_MS} ms): its "
+          f"queues served again after {outage:.2f}s, confirmed {len(producer.confirmed)} "
+          f"({before} before the kill), lost {len(lost)}, refused {producer.refused}")
+    assert broker.process is process and broker.running
+    # Only enqueues confirmed before the kill can be lost (not yet on the replica).
+    assert lost <= set(producer.confirmed[:before])
+
+
+def _is_primary(cluster: RedisClusterGroup, port: int) -> bool:
+    with cluster.client(port) as node:
+        return bool(node.info("replication")["role"] == "master")
+
+
+async def _all_settled(inspect: ipb_grpc.InspectServiceStub, queues: list[str]) -> bool:
+    """Whether no queue holds a task still to run (pending, scheduled, retry or active)."""
+    for queue in queues:
+        stats = (await inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue=queue),
+                                             timeout=CALL_TIMEOUT_S)).stats
+        if stats.pending or stats.scheduled or stats.retry or stats.active:
+            return False
+    return True
 
 
 async def _true(value: bool) -> bool:
