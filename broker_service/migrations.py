@@ -15,7 +15,7 @@ SCAN must reach every primary (the cluster client does).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from redis.asyncio import Redis
@@ -52,37 +52,35 @@ async def migrate_layout(redis: Redis, scripts: Scripts, keys: Keys) -> dict[str
 
 
 async def _move_tasks(redis: Redis, scripts: Scripts, keys: Keys, queue: str) -> int:
-    old_prefix = keys.legacy_task_pattern(queue).removesuffix("*")
     lock_prefix = keys.legacy_unique_pattern(queue).removesuffix("*")
-    moved = 0
-    async for chunk in _scan(redis, keys.legacy_task_pattern(queue)):
-        ids: list[ScriptArg] = [name.removeprefix(old_prefix) for name in chunk]
-        moved += int(await scripts.call(
-            "migrate_layout", [keys.tasks(queue), keys.envelopes(queue), *chunk],
-            ["tasks", *ids, lock_prefix]))
-    return moved
+    return await _move(redis, scripts, keys.legacy_task_pattern(queue),
+                       [keys.tasks(queue), keys.envelopes(queue)], "tasks", [lock_prefix])
 
 
 async def _move_locks(redis: Redis, scripts: Scripts, keys: Keys, queue: str) -> int:
-    old_prefix = keys.legacy_unique_pattern(queue).removesuffix("*")
-    moved = 0
-    async for chunk in _scan(redis, keys.legacy_unique_pattern(queue)):
-        digests: list[ScriptArg] = [name.removeprefix(old_prefix) for name in chunk]
-        moved += int(await scripts.call(
-            "migrate_layout", [keys.unique_locks(queue), keys.unique_expiry(queue), *chunk],
-            ["locks", *digests]))
-    return moved
+    return await _move(redis, scripts, keys.legacy_unique_pattern(queue),
+                       [keys.unique_locks(queue), keys.unique_expiry(queue)], "locks")
 
 
 async def _move_key_lists(redis: Redis, scripts: Scripts, keys: Keys, queue: str) -> int:
-    old_prefix = keys.legacy_key_pending_pattern(queue).removesuffix("*")
+    return await _move(
+        redis, scripts, keys.legacy_key_pending_pattern(queue),
+        [keys.flow(queue), keys.key_pending(queue), keys.key_position(queue)], "keylists")
+
+
+async def _move(
+    redis: Redis, scripts: Scripts, pattern: str, targets: list[str], kind: str,
+    extra: Sequence[ScriptArg] = (),
+) -> int:
+    """Move every old key matching ``pattern`` (``prefix*``) into ``targets`` with
+    ``migrate_layout.lua`` in mode ``kind``, a chunk per call; the number moved. The script gets
+    each old key and its name without the prefix (a task id, a digest, a concurrency key)."""
+    prefix = pattern.removesuffix("*")
     moved = 0
-    async for chunk in _scan(redis, keys.legacy_key_pending_pattern(queue)):
-        names: list[ScriptArg] = [name.removeprefix(old_prefix) for name in chunk]
-        moved += int(await scripts.call(
-            "migrate_layout",
-            [keys.flow(queue), keys.key_pending(queue), keys.key_position(queue), *chunk],
-            ["keylists", *names]))
+    async for chunk in _scan(redis, pattern):
+        names: list[ScriptArg] = [name.removeprefix(prefix) for name in chunk]
+        moved += int(await scripts.call("migrate_layout", [*targets, *chunk],
+                                        [kind, *names, *extra]))
     return moved
 
 

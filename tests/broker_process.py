@@ -7,12 +7,13 @@ for type hints (``from broker_process import BrokerHandle``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import redis
@@ -312,13 +313,30 @@ class RedisProcess:
             client.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_processes([self.process])
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[str]:
+        """Started for the ``with`` block (its URL), stopped after it."""
+        try:
+            yield self.start()
+        finally:
+            self.stop()
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait for each (SIGKILL past the timeout)."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # The type of the ``broker_factory`` fixture: ``broker_factory(**overrides) -> BrokerHandle``.

@@ -9,14 +9,16 @@ replicas and waits until their roles swapped; ``kill(port)`` sends SIGKILL to on
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 import redis.asyncio
-from broker_process import ProcessStartError, log_tail
+from broker_process import ProcessStartError, log_tail, stop_processes
 from sentinel_testing import _wait
 
 from leasq_broker.embedded_redis import find_redis_server, free_loopback_port
@@ -144,15 +146,15 @@ class RedisClusterGroup:
                 client.flushall()
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes.values())
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RedisClusterGroup]:
+        """Started (and ready) for the ``with`` block, stopped after it."""
+        try:
+            yield self.start()
+        finally:
+            self.stop()
 
     def _spawn(self) -> None:
         port = free_cluster_port()

@@ -121,11 +121,8 @@ def redis_cluster_group(
     if redis_kind(request.config) != "cluster":
         yield None
         return
-    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield group.start()
-    finally:
-        group.stop()
+    with RedisClusterGroup(tmp_path_factory.mktemp("cluster")).running() as group:
+        yield group
 
 
 @pytest.fixture(scope="session")
@@ -137,11 +134,8 @@ def redis_server(
     if redis_cluster_group is not None:
         yield redis_cluster_group.url
         return
-    server = RedisProcess(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with RedisProcess(tmp_path_factory.mktemp("redis")).running() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -155,11 +149,8 @@ def signals_redis(
     if redis_cluster_group is None:
         yield redis_server
         return
-    server = RedisProcess(tmp_path_factory.mktemp("signals"))
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with RedisProcess(tmp_path_factory.mktemp("signals")).running() as url:
+        yield url
 
 
 @pytest.fixture

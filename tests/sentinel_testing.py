@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from broker_process import ProcessStartError, log_tail
+from broker_process import ProcessStartError, log_tail, stop_processes
 
 from leasq_broker.embedded_redis import find_redis_server, free_loopback_port
 
@@ -107,15 +107,7 @@ class SentinelGroup:
         return self.primary_port()
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes.values())
 
     def _spawn(self, name: str, args: list[str]) -> None:
         self.processes[name] = subprocess.Popen(

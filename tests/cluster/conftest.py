@@ -22,11 +22,8 @@ def module_cluster(
     if redis_cluster_group is not None:
         yield redis_cluster_group
         return
-    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield group.start()
-    finally:
-        group.stop()
+    with RedisClusterGroup(tmp_path_factory.mktemp("cluster")).running() as group:
+        yield group
 
 
 @pytest.fixture
@@ -42,11 +39,8 @@ def redis_cluster(module_cluster: RedisClusterGroup) -> RedisClusterGroup:
 @pytest.fixture
 def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterGroup]:
     """A cluster of this test's own (it may kill nodes); stopped after the test."""
-    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield group.start()
-    finally:
-        group.stop()
+    with RedisClusterGroup(tmp_path_factory.mktemp("cluster")).running() as group:
+        yield group
 
 
 @pytest.fixture

@@ -141,12 +141,8 @@ async def test_a_primary_failover_during_a_drain_loses_no_acknowledged_task(
     process = broker.process
     async with grpc.aio.insecure_channel(broker.address) as channel:
         stub = pb_grpc.BrokerServiceStub(channel)
-        producer, drain = Producer(stub, queues), Drain(stub, queues)
-        runners = [asyncio.create_task(producer.run()),
-                   *(asyncio.create_task(drain.run(f"w{n}")) for n in range(2))]
+        producer, drain, runners = await _under_load(stub, queues)
         try:
-            await eventually(lambda: _true(len(drain.acked) >= BEFORE_FAILOVER), SETTLE * 4,
-                             "the drain acked tasks before the failover")  # fmt: skip
             victim = sorted(primaries_of(redis_cluster, queues))[0]
             started = time.monotonic()
             await asyncio.to_thread(redis_cluster.failover, victim)
@@ -186,12 +182,8 @@ async def test_a_killed_primary_is_replaced_and_loses_at_most_what_was_not_yet_r
     on_victim = {q for q in queues if primaries_of(cluster, [q]) == {victim}}
     async with grpc.aio.insecure_channel(broker.address) as channel:
         stub = pb_grpc.BrokerServiceStub(channel)
-        producer, drain = Producer(stub, queues), Drain(stub, queues)
-        runners = [asyncio.create_task(producer.run()),
-                   *(asyncio.create_task(drain.run(f"w{n}")) for n in range(2))]
+        producer, drain, runners = await _under_load(stub, queues)
         try:
-            await eventually(lambda: _true(len(drain.acked) >= BEFORE_FAILOVER), SETTLE * 4,
-                             "the drain acked tasks before the kill")  # fmt: skip
             before, killed_at = len(producer.confirmed), time.monotonic()
             cluster.kill(victim)
             await eventually(lambda: _true(_is_primary(cluster, replica)), KILL_BOUND_S,
@@ -221,6 +213,25 @@ async def test_a_killed_primary_is_replaced_and_loses_at_most_what_was_not_yet_r
     assert broker.process is process and broker.running
     # Only enqueues confirmed before the kill can be lost (not yet on the replica).
     assert lost <= set(producer.confirmed[:before])
+
+
+async def _under_load(
+    stub: pb_grpc.BrokerServiceStub, queues: list[str]
+) -> tuple[Producer, Drain, list[asyncio.Task[None]]]:
+    """A producer and two leasers running over ``queues``, once the drain acked some tasks
+    (so that what the test does next lands mid-load); the producer's task comes first."""
+    producer, drain = Producer(stub, queues), Drain(stub, queues)
+    runners = [asyncio.create_task(producer.run()),
+               *(asyncio.create_task(drain.run(f"w{n}")) for n in range(2))]
+    try:
+        await eventually(lambda: _true(len(drain.acked) >= BEFORE_FAILOVER), SETTLE * 4,
+                         "the drain acked tasks")
+    except BaseException:
+        producer.stop.set()
+        drain.stop.set()
+        await asyncio.gather(*runners, return_exceptions=True)
+        raise
+    return producer, drain, runners
 
 
 def _is_primary(cluster: RedisClusterGroup, port: int) -> bool:
