@@ -69,6 +69,10 @@
         if (!data) return;
         fetched = { url: url, at: Date.now(), data: data };
         replace("history-chart", history, data);
+      })
+      .catch(function () {
+        // The broker did not answer (restarting, or the page is closing): keep the chart
+        // drawn; the next live refresh fetches again.
       });
   }
 
