@@ -239,7 +239,7 @@ class Keys:
         """
         if not self.cluster:
             return f"{self.prefix}:{{~due}}:{kind}"
-        return self.due_in_slot(kind, slot_of(self.pending(queue)))
+        return self.due_in_slot(kind, self.queue_slot(queue))
 
     def due_in_slot(self, kind: str, slot: int) -> str:
         """Under Cluster: the due index of ``kind`` for the queues of ``slot``."""

@@ -12,7 +12,7 @@ write: Redis answers how many replicas hold everything this connection wrote, an
 asked fails the call with :class:`ReplicationUnconfirmed` (UNAVAILABLE) instead of confirming a
 change that a failover could lose.
 
-On a Redis Cluster (redis-py's ``RedisCluster``, :func:`~leasq_broker.redis_connection.is_cluster`):
+On a Redis Cluster (redis-py's ``RedisCluster``, :func:`~leasq_broker.cluster_slots.is_cluster`):
 SCRIPT LOAD goes to every primary the client knows (a primary promoted later answers NOSCRIPT,
 and the reload reaches it); EVALSHA goes to the primary of its first key's slot (every key of a
 call shares that slot: the queue's hash tag); a pipeline of calls on several slots is split per

@@ -44,30 +44,10 @@ local function task_assign(r, ...)
   return r
 end
 
--- Set fields of a task, creating its record when absent (as HSET does).
-local function task_set(T, id, ...)
-  task_save(T, id, task_assign(task_record(T, id) or {}, ...))
-end
-
 -- Remove fields of a record in place; returns it.
 local function task_clear(r, ...)
   for _, f in ipairs({...}) do r[f] = nil end
   return r
-end
-
--- Remove fields of a task (no-op when absent).
-local function task_unset(T, id, ...)
-  local r = task_record(T, id)
-  if r then task_save(T, id, task_clear(r, ...)) end
-end
-
--- Add n to a numeric field (absent: 0), as HINCRBY; returns the new value.
-local function task_incr(T, id, f, n)
-  local r = task_record(T, id) or {}
-  local v = (tonumber(r[f]) or 0) + n
-  r[f] = task_str(v)
-  task_save(T, id, r)
-  return v
 end
 
 local function task_exists(T, id)
