@@ -33,6 +33,8 @@ HOST = "127.0.0.1"
 # Each node also listens on its port + 10000 (the cluster bus), so ports stop there.
 BUS_OFFSET = 10000
 MAX_PORT = 65535 - BUS_OFFSET
+# Nodes started again because their free port was taken before they bound it.
+MAX_RESPAWNS = 3
 
 
 def free_cluster_port() -> int:
@@ -62,6 +64,7 @@ class RedisClusterGroup:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._respawns = 0
 
     @property
     def ports(self) -> list[int]:
@@ -171,10 +174,17 @@ class RedisClusterGroup:
         )  # fmt: skip
 
     def _all_answer(self) -> bool:
-        for port, process in self.processes.items():
+        """Whether every node answers PING. A node whose free port was taken before it bound it
+        (by another test process) is started again on another port, a few times at most."""
+        for port, process in list(self.processes.items()):
             if process.poll() is not None:
-                raise ProcessStartError(f"cluster node {port} exited:\n"
-                                        + log_tail(self.workdir / f"node-{port}.log"))
+                log = log_tail(self.workdir / f"node-{port}.log")
+                if "Address already in use" not in log or self._respawns >= MAX_RESPAWNS:
+                    raise ProcessStartError(f"cluster node {port} exited:\n{log}")
+                del self.processes[port]
+                self._respawns += 1
+                self._spawn()
+                return False
             with self.client(port) as client:
                 client.ping()
         return True
