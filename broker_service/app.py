@@ -163,6 +163,7 @@ class BrokerApp:
             await loop.stop()
         await self.workers.stop()
         await self.notifier.stop()
+        await self.scripts.aclose()
 
     def _loops(self) -> tuple[BackgroundLoop, ...]:
         return (self.reclaimer, self.forwarder, self.janitor, self.scheduler, self.aggregator,

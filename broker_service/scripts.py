@@ -21,6 +21,11 @@ there, MULTI/EXEC being limited to one slot: the calls run one by one, each scri
 by itself, and the callers, which report an outcome per queue, see each call's own reply.
 ``--redis-min-replicas-ack`` is refused on a cluster (:class:`ReplicaAckOnCluster`): WAIT must
 follow the write on the same connection, which the cluster client does not promise.
+
+On one Redis without ``--redis-min-replicas-ack``, calls go through a
+:class:`~leasq_broker.script_lane.ScriptLane` (one pipelined connection, a fraction of
+redis-py's cost per round trip, never re-sending a call); everything else, SCRIPT LOAD
+included, stays on the redis-py client.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from redis.exceptions import (
 
 from leasq_broker.cluster_slots import is_cluster
 from leasq_broker.errors import StorageUnavailable
+from leasq_broker.script_lane import Command, ScriptLane, lane_for
 
 ScriptArg = str | bytes | int | float
 
@@ -133,6 +139,13 @@ class Scripts:
             if not name.startswith("_")
         }
         self._sha: dict[str, str] = {}
+        self._lane: ScriptLane | None = (
+            lane_for(redis) if self._ack is None and not self._cluster else None)
+
+    async def aclose(self) -> None:
+        """Close the lane's connection (the redis-py client is closed by its owner)."""
+        if self._lane is not None:
+            await self._lane.aclose()
 
     async def load(self) -> None:
         """(Re)load every script; called at start and after NOSCRIPT."""
@@ -143,11 +156,27 @@ class Scripts:
         """Run one script and return its reply."""
         if self._ack is not None and name not in READ_ONLY_SCRIPTS:
             return (await self.call_many([ScriptCall(name, keys, args)]))[0]
+        if self._lane is not None:
+            return await self._lane_call(name, keys, args)
         try:
             return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
             await self.load()
             return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+
+    async def _lane_call(self, name: str, keys: Sequence[str], args: Sequence[ScriptArg]
+                         ) -> Any:  # fmt: skip
+        assert self._lane is not None
+        for attempt in range(2):
+            (reply,) = await self._lane.execute(
+                [("EVALSHA", self._sha[name], len(keys), *keys, *args)])
+            if isinstance(reply, NoScriptError) and attempt == 0:
+                await self.load()  # it did not run: safe to send again
+                continue
+            if isinstance(reply, ResponseError):
+                raise reply
+            return reply
+        raise AssertionError("unreachable")
 
     async def call_many(
         self, calls: Sequence[ScriptCall], *, also: Sequence[Sequence[ScriptArg]] = ()
@@ -200,6 +229,13 @@ class Scripts:
         self, calls: Sequence[ScriptCall], also: Sequence[Sequence[ScriptArg]] = (),
         atomic: bool = False, after: Sequence[Sequence[ScriptArg]] = (),
     ) -> list[Any]:
+        if self._lane is not None:
+            commands: list[Command] = [*also]
+            commands += [("EVALSHA", self._sha[call.name], len(call.keys), *call.keys,
+                          *call.args) for call in calls]  # fmt: skip
+            commands += after
+            replies = await self._lane.execute(commands, transaction=atomic)
+            return self._script_replies(replies, len(also), len(after))
         wait = self._waits(calls)
         pipe = self._redis.pipeline(transaction=atomic and not wait)
         if atomic and wait:  # WAIT inside MULTI would not block: EXEC by hand, WAIT after
@@ -213,7 +249,13 @@ class Scripts:
         for command in after:
             pipe.execute_command(*command)
         replies = await self._execute(pipe, wait, manual_exec=atomic and wait)
-        extra = replies[: len(also)] + replies[len(replies) - len(after) :]
+        return self._script_replies(replies, len(also), len(after))
+
+    @staticmethod
+    def _script_replies(replies: list[Any], also: int, after: int) -> list[Any]:
+        """The scripts' replies of a pipeline that sent ``also`` commands before them and
+        ``after`` commands after; those commands' errors and connection errors raise."""
+        extra = replies[:also] + replies[len(replies) - after :]
         for reply in extra:
             if isinstance(reply, Exception):
                 raise reply
@@ -224,7 +266,7 @@ class Scripts:
             # (UNAVAILABLE; what did run on other nodes is safe to repeat or is reclaimed).
             if isinstance(reply, Exception) and not isinstance(reply, ResponseError):
                 raise reply
-        return replies[len(also) : len(replies) - len(after)]
+        return replies[also : len(replies) - after]
 
     def _waits(self, calls: Sequence[ScriptCall]) -> bool:
         """Whether these calls are followed by WAIT (some may write and the knob is on)."""
