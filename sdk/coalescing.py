@@ -8,8 +8,9 @@ deadline and the same retry class, see :func:`lane_key`)
 - when no call of the lane is in flight, a call goes out at once, alone, as a plain
   ``Enqueue``: an idle client adds no delay (and a dictionary lookup of bookkeeping);
 - while a call is in flight, further calls wait and go out together as the next call when it
-  returns (``Enqueue`` for one, ``EnqueueBatch`` for more), or at once when they reach
-  :data:`MAX_ITEMS` tasks or :data:`MAX_BYTES`; an optional ``linger`` (at most
+  returns (``Enqueue`` for one, ``EnqueueBatch`` for more; the async client has up to
+  :data:`MAX_IN_FLIGHT` calls in flight, see :mod:`leasq_sdk.coalescing_aio`), or at once when
+  they reach :data:`MAX_ITEMS` tasks or :data:`MAX_BYTES`; an optional ``linger`` (at most
   :data:`MAX_LINGER`) lets that next batch wait a little longer for company.
 
 Each caller still gets exactly its own outcome: its :class:`EnqueuedTask` once the broker
@@ -39,6 +40,8 @@ from leasq_sdk.convert import enqueued_task
 from leasq_sdk.errors import LeasqError, RpcTimeout, from_item_error
 from leasq_sdk.models import EnqueuedTask
 
+#: Calls of one lane in flight at once in the async client (the sync client keeps one).
+MAX_IN_FLIGHT = 2
 #: Most tasks in one coalesced call (the broker's EnqueueBatch limit).
 MAX_ITEMS = MAX_BATCH
 #: Encoded task bytes past which waiting calls go out without waiting for the call in flight.
@@ -85,6 +88,8 @@ class Lane:
     in_flight: int = 0
     waiting: list[Item] = field(default_factory=list)
     size: int = 0
+    #: An async sender is started and has not yet taken what waits (it takes it all).
+    sender_due: bool = False
 
     def add(self, item: Item) -> bool:
         """Queue a call; True when the waiting calls should go out now (a limit is reached)."""

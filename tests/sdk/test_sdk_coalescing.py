@@ -18,6 +18,7 @@ from broker_process import BrokerFactory, BrokerHandle, stable_port
 from observability.scraping import scrape
 from waiting import SETTLE, within
 
+from leasq.v1 import broker_service_pb2
 from leasq_sdk import (
     AsyncClient,
     BrokerUnavailable,
@@ -28,6 +29,7 @@ from leasq_sdk import (
     LeasqError,
     TaskNotFound,
 )
+from leasq_sdk.coalescing_aio import AsyncCoalescer
 
 CALLERS = 50
 
@@ -218,3 +220,39 @@ async def test_calls_with_different_deadlines_never_share_a_batch(served: Served
 def test_a_linger_above_one_millisecond_is_refused() -> None:
     with pytest.raises(ValueError, match="coalesce_linger"):
         Client("127.0.0.1:1", coalesce_linger=0.01)
+
+
+async def test_async_calls_made_while_one_is_in_flight_go_out_together_without_waiting_for_it(
+    client: AsyncClient,
+) -> None:
+    # The client's own transport to the real broker, with the first call held in flight.
+    release = asyncio.Event()
+    sent: list[int] = []  # tasks per call, in the order the calls went out
+
+    async def send_one(request: Any, limit: float | None, idempotent: bool) -> EnqueuedTask:
+        sent.append(1)
+        if len(sent) == 1:
+            await release.wait()
+        return await client._send_one(request, limit, idempotent)
+
+    async def send_many(request: Any, limit: float | None, idempotent: bool) -> Any:
+        sent.append(len(request.tasks))
+        return await client._send_batch(request, limit, idempotent)
+
+    def request(number: int) -> broker_service_pb2.EnqueueRequest:
+        message = broker_service_pb2.EnqueueRequest()
+        message.task.type, message.task.queue = "coalesce:overlap", "overlap"
+        message.task.payload = str(number).encode()
+        return message
+
+    coalescer = AsyncCoalescer(send_one, send_many)
+    first = asyncio.ensure_future(coalescer.enqueue(request(0), None, False))
+    await asyncio.sleep(0)  # the first call is in flight (held)
+    rest = await within(SETTLE, asyncio.gather(
+        *(coalescer.enqueue(request(n), None, False) for n in range(1, 11))),
+        "the calls made while the first was in flight were not answered")  # fmt: skip
+    assert sent == [1, 10] and not first.done()
+    release.set()
+    results = [await first, *rest]
+    assert len({r.id for r in results}) == 11
+    assert (await client.queue_stats("overlap")).pending == 11
