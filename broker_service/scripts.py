@@ -173,7 +173,7 @@ class Scripts:
             if isinstance(reply, NoScriptError) and attempt == 0:
                 await self.load()  # it did not run: safe to send again
                 continue
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, Exception):  # also LOADING and the like: ConnectionErrors
                 raise reply
             return reply
         raise AssertionError("unreachable")

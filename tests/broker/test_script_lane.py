@@ -12,6 +12,7 @@ import redis.asyncio
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import (
     AuthenticationError,
+    BusyLoadingError,
     ConnectionError,
     NoScriptError,
     ResponseError,
@@ -122,6 +123,23 @@ async def test_scripts_reload_after_noscript_and_run_the_call_once(
             also=[("SET", "marker", "1")], atomic=True)  # fmt: skip
         assert len(replies) == 2 and not any(isinstance(r, Exception) for r in replies)
         assert await plain.get("marker") == b"1"
+    finally:
+        await scripts.aclose()
+
+
+async def test_a_loading_reply_raises_as_redis_py_raises_it_instead_of_being_a_result(
+    plain: redis.asyncio.Redis,
+) -> None:
+    scripts = Scripts(plain)
+    scripts._source["loading"] = "return redis.error_reply('LOADING Redis is loading')"
+    try:
+        await scripts.load()
+        with pytest.raises(BusyLoadingError):  # a ConnectionError: the call fails UNAVAILABLE
+            await scripts.call("loading", [], [])
+        with pytest.raises(BusyLoadingError):
+            await scripts.call_each([ScriptCall("loading", [], [])])
+        with pytest.raises(BusyLoadingError):
+            await scripts.call_many([ScriptCall("loading", [], []), ScriptCall("loading", [], [])])
     finally:
         await scripts.aclose()
 
