@@ -35,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from leasq_broker.clock import Clock
-from leasq_broker.errors import WorkerNotFound
+from leasq_broker.errors import StorageUnavailable, WorkerNotFound
 from leasq_broker.keys import Keys
 from leasq_broker.notifier import Notifier
 from leasq_broker.scripts import ScriptArg, Scripts
@@ -243,8 +243,10 @@ class WorkerRegistry:
     async def _touch_logged(self, local: _Local) -> None:
         try:
             await self._touch(local)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            log.warning("worker not recorded: redis unreachable",
+        except (RedisConnectionError, RedisTimeoutError, OSError, StorageUnavailable) as error:
+            # StorageUnavailable: e.g. too few replicas acknowledged the write in time
+            # (--redis-min-replicas-ack during a failover); the next call records it again.
+            log.warning("worker not recorded: redis unreachable or unconfirmed",
                         worker_id=local.sighting.worker_id, error=str(error))
         except Exception:
             log.exception("worker not recorded", worker_id=local.sighting.worker_id)
