@@ -40,6 +40,7 @@ import hiredis
 from redis._parsers.base import BaseParser
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.sentinel import SentinelManagedConnection
 from redis.exceptions import (
     ConnectionError as RedisConnectionError,
 )
@@ -76,15 +77,13 @@ def lane_for(redis: Redis) -> ScriptLane | None:
     redis-py (Sentinel, Cluster, RESP3, an option the lane does not implement)."""
     if is_cluster(redis):
         return None
-    pool = getattr(redis, "connection_pool", None)
-    if pool is None:
-        return None
+    pool = redis.connection_pool
     connection_class = pool.connection_class
     kwargs = dict(pool.connection_kwargs)
-    # pack_with_hiredis subclasses the connection class only to pack commands
-    base = (connection_class.__mro__[1] if connection_class.__name__.startswith("Hiredis")
-            else connection_class)  # fmt: skip
-    if base not in (Connection, SSLConnection, UnixDomainSocketConnection):  # e.g. Sentinel's
+    # Subclasses count as what they extend (pack_with_hiredis' only changes packing), except
+    # Sentinel's, which looks the primary up on every connect.
+    if (not issubclass(connection_class, (Connection, UnixDomainSocketConnection))
+            or issubclass(connection_class, SentinelManagedConnection)):  # fmt: skip
         return None
     if set(kwargs) - _KNOWN_OPTIONS or str(kwargs.get("protocol", 2)) not in ("2", "None"):
         return None
@@ -165,7 +164,8 @@ class _Wire(asyncio.Protocol):
 class ScriptLane:
     """Pipelined calls on one connection, opened when first needed and again after a loss."""
 
-    def __init__(self, connection_class: type[Connection], kwargs: dict[str, Any]) -> None:
+    def __init__(self, connection_class: type[Connection | UnixDomainSocketConnection],
+                 kwargs: dict[str, Any]) -> None:
         self._connection_class = connection_class
         self._kwargs = kwargs
         self._wire: _Wire | None = None
