@@ -14,7 +14,7 @@ trace context of their metadata (:mod:`leasq_broker.observability.trace_context`
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -24,7 +24,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError
 
-from leasq_broker.edge.shutdown import ShutdownGate
+from leasq_broker.edge.shutdown import CLOSED_MESSAGE, ShutdownGate, StreamRequests
 from leasq_broker.edge.status import to_rich_status
 from leasq_broker.errors import InvalidField
 from leasq_broker.observability import rpc, trace_context
@@ -36,6 +36,9 @@ LOG_EVERY_S = 60.0
 TRACED_METHODS = frozenset({"leasq.v1.BrokerService.Enqueue",
                             "leasq.v1.BrokerService.EnqueueBatch"})
 Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+#: A bidirectional method: reads its requests from the iterator, writes through the context.
+StreamBehavior = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext[Any, Any]],
+                          Awaitable[None]]
 
 
 class Undecodable:
@@ -73,7 +76,8 @@ def register(
     server: grpc.aio.Server, services: Sequence[tuple[object, ServiceDescriptor]],
     gate: ShutdownGate, refusals: RefusalLog | None = None,
 ) -> None:
-    """Add each ``(servicer, service descriptor)``'s unary methods to ``server``."""
+    """Add each ``(servicer, service descriptor)``'s methods (unary or bidirectional) to
+    ``server``."""
     refusals = refusals or RefusalLog()
     for servicer, service in services:
         handlers = {
@@ -88,8 +92,10 @@ def register(
 def _handler(
     servicer: object, method: MethodDescriptor, gate: ShutdownGate, refusals: RefusalLog
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    if method.client_streaming or method.server_streaming:
-        raise ValueError(f"{method.full_name}: only unary methods are supported")
+    if method.client_streaming != method.server_streaming:
+        raise ValueError(f"{method.full_name}: only unary and bidirectional methods are supported")
+    if method.client_streaming:
+        return _stream_handler(servicer, method, gate, refusals)
     request_type = message_factory.GetMessageClass(method.input_type)
     response_type = message_factory.GetMessageClass(method.output_type)
     behavior: Behavior = getattr(servicer, method.name)
@@ -126,3 +132,75 @@ def _handler(
         handle, request_deserializer=parse,
         response_serializer=response_type.SerializeToString,
     )
+
+
+def _stream_handler(
+    servicer: object, method: MethodDescriptor, gate: ShutdownGate, refusals: RefusalLog
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A bidirectional method: the handler reads requests through :class:`RequestsUntil`,
+    which ends the input at a message that is not valid protobuf or when the broker starts
+    shutting down; the handler answers what it read, then the call ends INVALID_ARGUMENT or
+    UNAVAILABLE respectively."""
+    request_type = message_factory.GetMessageClass(method.input_type)
+    response_type = message_factory.GetMessageClass(method.output_type)
+    behavior: StreamBehavior = getattr(servicer, method.name)
+    name = method.full_name
+    record = rpc.recorder(name)
+    traced = name in TRACED_METHODS
+
+    def parse(data: bytes) -> Any:
+        try:
+            return request_type.FromString(data)
+        except DecodeError as error:
+            return Undecodable(name, error)
+
+    async def handle(requests: AsyncIterator[Any],
+                     context: grpc.aio.ServicerContext[Any, Any]) -> None:  # fmt: skip
+        started = time.perf_counter()
+        failed: BaseException | None = None
+        try:
+            if traced:
+                trace_context.capture(context.invocation_metadata())
+            until = RequestsUntil(StreamRequests(gate, requests))
+            await gate.run(behavior, until, context)
+            if until.undecodable is not None:
+                refusals.note(until.undecodable)
+                await context.abort_with_status(to_rich_status(InvalidField(
+                    "request", f"a message is not a valid {method.input_type.full_name} "
+                    "(protobuf could not parse it); the stream ends after answering the "
+                    "messages before it",
+                )))
+            if until.requests.cut:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, CLOSED_MESSAGE)
+        except BaseException as exc:  # an abort too: its code is read from the context
+            failed = exc
+            raise
+        finally:
+            record(context, started, failed)
+
+    return grpc.stream_stream_rpc_method_handler(
+        handle, request_deserializer=parse,
+        response_serializer=response_type.SerializeToString,
+    )
+
+
+class RequestsUntil:
+    """A stream's requests up to the first one that is not valid protobuf (kept aside)."""
+
+    __slots__ = ("requests", "undecodable")
+
+    def __init__(self, requests: StreamRequests) -> None:
+        self.requests = requests
+        self.undecodable: Undecodable | None = None
+
+    def __aiter__(self) -> RequestsUntil:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.undecodable is not None:
+            raise StopAsyncIteration
+        request = await self.requests.__anext__()
+        if request.__class__ is Undecodable:
+            self.undecodable = request
+            raise StopAsyncIteration
+        return request

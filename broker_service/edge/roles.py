@@ -87,6 +87,9 @@ METHOD_RULES: dict[str, MethodRule] = {
         lambda r: (_spec_queue(r.task.queue),), Role.PRODUCER),
     _BROKER + "EnqueueBatch": _request(
         lambda r: [_spec_queue(t.queue) for t in r.tasks], Role.PRODUCER),
+    # Its messages are read after the call is let in: only a token for every queue may open
+    # it (the SDK then sends unary Enqueue calls, checked one by one).
+    _BROKER + "EnqueueStream": MethodRule(Role.PRODUCER, Scope.EVERY),
     _BROKER + "Lease": _request(_lease_queues, Role.WORKER),
     _BROKER + "Heartbeat": _request(lambda r: [lease.queue for lease in r.leases], Role.WORKER),
     _BROKER + "Ack": _request(_settle_queues, Role.WORKER),

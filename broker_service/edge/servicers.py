@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -15,6 +15,7 @@ from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq_broker import validation as v
 from leasq_broker.admin import Admin
 from leasq_broker.edge import converters as conv
+from leasq_broker.edge import enqueue_stream
 from leasq_broker.edge import worker_converters as wconv
 from leasq_broker.edge.group_servicer import GroupInspectMethods
 from leasq_broker.edge.operations_servicer import OperationsMethods
@@ -56,6 +57,13 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
             raise InvalidField("task", "is required")
         result = await self._producer.enqueue(conv.new_task(request.task))
         return broker_pb.EnqueueResponse(task=conv.enqueued(result))
+
+    # The generated stub types a streaming method as a generator; grpc.aio also runs a
+    # coroutine that writes its answers through the context, as this one does.
+    async def EnqueueStream(  # type: ignore[override]
+        self, requests: AsyncIterator[broker_pb.EnqueueStreamRequest], context: Context
+    ) -> None:
+        await enqueue_stream.serve(requests, context, self._producer.enqueue)
 
     @grpc_edge
     async def EnqueueBatch(self, request: broker_pb.EnqueueBatchRequest, context: Context

@@ -16,7 +16,7 @@ error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -37,10 +37,15 @@ class ShutdownGate:
         self.closed = False
         self._expired = False
         self._running: set[asyncio.Task[Any]] = set()
+        # Streaming calls waiting for their client's next message (see StreamRequests).
+        self._reading: set[asyncio.Task[Any]] = set()
 
     def close(self) -> None:
-        """Refuse calls from now on (UNAVAILABLE); running ones go on."""
+        """Refuse calls from now on (UNAVAILABLE); running ones go on. A streaming call waiting
+        for its client's next message stops reading: it answers what it read and ends."""
         self.closed = True
+        for task in list(self._reading):
+            task.cancel()
 
     def expire(self) -> None:
         """Stop every call still running; each is answered UNAVAILABLE."""
@@ -71,3 +76,39 @@ class ShutdownGate:
             await context.abort(grpc.StatusCode.UNAVAILABLE, EXPIRED_MESSAGE)
         finally:
             running.discard(task)
+
+
+class StreamRequests:
+    """A streaming call's requests, as its handler reads them, ending early when the gate
+    closes: a stream idle between two messages must not hold a shutdown for its whole grace
+    period. The handler sees an ordinary end of input, answers what it has read, and returns;
+    :attr:`cut` then tells the caller to end the call UNAVAILABLE rather than OK."""
+
+    __slots__ = ("_gate", "_inner", "cut")
+
+    def __init__(self, gate: ShutdownGate, inner: AsyncIterator[Any]) -> None:
+        self._gate = gate
+        self._inner = inner
+        self.cut = False
+
+    def __aiter__(self) -> StreamRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        gate = self._gate
+        if gate.closed:
+            self.cut = True
+            raise StopAsyncIteration
+        task = asyncio.current_task()
+        assert task is not None
+        gate._reading.add(task)
+        try:
+            return await self._inner.__anext__()
+        except asyncio.CancelledError:
+            if not gate.closed or gate._expired:
+                raise
+            task.uncancel()
+            self.cut = True
+            raise StopAsyncIteration from None
+        finally:
+            gate._reading.discard(task)

@@ -111,6 +111,17 @@ def storage_error(error: Exception) -> LeasqError:
     return StorageUnavailable(f"Redis is unreachable ({error.__class__.__name__}); retry later")
 
 
+def domain_error(error: Exception) -> LeasqError | None:
+    """What a client is told for ``error`` raised while serving it, as :func:`grpc_edge`
+    answers a unary call; None for anything else (a bug, to be logged)."""
+    if isinstance(error, LeasqError):
+        return error
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError, ConnectionError)) or (
+            _out_of_memory(error)):
+        return storage_error(error)
+    return None
+
+
 def _out_of_memory(error: Exception) -> bool:
     """redis-py raises OutOfMemoryError (its message without the "OOM" code) for Redis' OOM."""
     return isinstance(error, OutOfMemoryError) or (
@@ -149,4 +160,4 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: LeasqError)
     raise AssertionError("abort returned")
 
 
-__all__ = ["grpc_edge", "item_error", "status_code", "to_rich_status"]
+__all__ = ["domain_error", "grpc_edge", "item_error", "status_code", "to_rich_status"]

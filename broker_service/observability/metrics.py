@@ -25,6 +25,10 @@ RPC_REQUESTS = Counter(
     "leasq_rpc_requests", "gRPC calls answered, by service, method and status code",
     ["service", "method", "code"],
 )  # fmt: skip
+RPC_STREAM_MESSAGES = Counter(
+    "leasq_rpc_stream_messages", "Messages of streaming calls answered (EnqueueStream: one per "
+    "task), by service, method and the answer's status code", ["service", "method", "code"],
+)  # fmt: skip
 RPC_DURATION = Histogram(
     "leasq_rpc_duration_seconds", "Time from a call reaching its handler to its answer "
     "(a long-poll Lease includes its wait)", ["service", "method"], buckets=RPC_BUCKETS,

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from leasq_broker.observability.metrics import RPC_DURATION, RPC_REQUESTS
+from leasq_broker.observability.metrics import RPC_DURATION, RPC_REQUESTS, RPC_STREAM_MESSAGES
 
 Recorder = Callable[["grpc.aio.ServicerContext[Any, Any]", float, "BaseException | None"], None]
 
@@ -61,6 +61,22 @@ def recorder(full_name: str) -> Recorder:
         counter = counters.get(code)
         if counter is None:
             counter = counters[code] = RPC_REQUESTS.labels(service, method, code)
+        counter.inc()
+
+    return record
+
+
+def message_recorder(full_name: str) -> Callable[[int], None]:
+    """The per-message hook of a streaming method: ``record(code)`` counts one answered
+    message with its google.rpc code number (0: OK)."""
+    service, method = split_method(full_name)
+    counters: dict[int, Any] = {}
+
+    def record(code: int) -> None:
+        counter = counters.get(code)
+        if counter is None:
+            counter = counters[code] = RPC_STREAM_MESSAGES.labels(service, method,
+                                                                  _code_from_number(code))
         counter.inc()
 
     return record

@@ -102,12 +102,25 @@ def billing() -> str:
 
 
 Call = Callable[[Stubs, str], Awaitable[Any]]
+
+
+async def stream_one(stubs: Stubs, queue: str) -> pb.EnqueueStreamResponse:
+    """One task on an EnqueueStream, and its answer (a refused stream raises)."""
+    kw = {"metadata": stubs.kw["metadata"]}
+    call = stubs.broker.EnqueueStream(iter([pb.EnqueueStreamRequest(id=1, task=spec(queue=queue))]),
+                                      **kw)  # fmt: skip
+    answers = [answer async for answer in call]
+    assert [a.id for a in answers] == [1] and not answers[0].HasField("error")
+    return answers[0]
+
+
 # Representative methods of each service: (needed role, call on a queue).
 CALLS: dict[str, tuple[str, Call]] = {
     "Enqueue": ("producer", lambda s, q: s.broker.Enqueue(
         pb.EnqueueRequest(task=spec(queue=q)), **s.kw)),
     "EnqueueBatch": ("producer", lambda s, q: s.broker.EnqueueBatch(
         pb.EnqueueBatchRequest(tasks=[spec(queue=q)]), **s.kw)),
+    "EnqueueStream": ("producer", stream_one),
     "Lease": ("worker", lambda s, q: s.broker.Lease(lease_request(q), **s.kw)),
     "Heartbeat": ("worker", lambda s, q: s.broker.Heartbeat(
         pb.HeartbeatRequest(worker_id="w1"), **s.kw)),
@@ -252,3 +265,14 @@ async def test_an_admin_limited_to_a_pattern_may_not_act_on_other_queues_or_on_s
 def test_the_tokens_file_is_read_at_start(broker: BrokerHandle) -> None:
     assert '"tokens file loaded"' in broker.log_text()
     assert f'"tokens": {len(TOKENS)}' in broker.log_text()
+
+
+async def test_a_token_limited_to_queue_patterns_may_not_open_an_enqueue_stream(
+    as_token: Callable[[str], Stubs], email: str
+) -> None:
+    denied = await refusal(stream_one(as_token("producer-email"), email))
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    assert "every queue" in denied.message
+    # The same token enqueues on its queues with unary calls, checked one by one.
+    await as_token("producer-email").broker.Enqueue(pb.EnqueueRequest(task=spec(queue=email)),
+                                                    **as_token("producer-email").kw)

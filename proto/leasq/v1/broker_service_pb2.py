@@ -27,59 +27,63 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from leasq.v1 import task_pb2 as leasq_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dleasq/v1/broker_service.proto\x12\x08leasq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13leasq/v1/task.proto\"2\n\x0e\x45nqueueRequest\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.leasq.v1.TaskSpec\"7\n\x0f\x45nqueueResponse\x12$\n\x04task\x18\x01 \x01(\x0b\x32\x16.leasq.v1.EnqueuedTask\"8\n\x13\x45nqueueBatchRequest\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.leasq.v1.TaskSpec\"^\n\x12\x45nqueueBatchResult\x12$\n\x04task\x18\x01 \x01(\x0b\x32\x16.leasq.v1.EnqueuedTask\x12\"\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.leasq.v1.ItemError\"]\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.leasq.v1.EnqueueBatchResult\x12\x16\n\x0e\x65nqueued_count\x18\x02 \x01(\r\"=\n\x0bQueueWeight\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\x0f\n\x07pattern\x18\x03 \x01(\t\"\xed\x01\n\x0cLeaseRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06queues\x18\x02 \x03(\x0b\x32\x15.leasq.v1.QueueWeight\x12\x0e\n\x06strict\x18\x03 \x01(\x08\x12\x11\n\tmax_tasks\x18\x04 \x01(\r\x12\x31\n\x0elease_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\'\n\x04wait\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x06worker\x18\x07 \x01(\x0b\x32\x14.leasq.v1.WorkerMeta\"y\n\nWorkerMeta\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03sdk\x18\x05 \x01(\t\"^\n\rLeaseResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\x12(\n\x07\x63ommand\x18\x02 \x01(\x0e\x32\x17.leasq.v1.WorkerCommand\"?\n\x08LeaseRef\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x13\n\x0blease_token\x18\x03 \x01(\t\"\xa2\x01\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\"\n\x06leases\x18\x02 \x03(\x0b\x32\x12.leasq.v1.LeaseRef\x12\x31\n\x0elease_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x06worker\x18\x04 \x01(\x0b\x32\x14.leasq.v1.WorkerMeta\"\x89\x01\n\nLeaseState\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12%\n\x06status\x18\x03 \x01(\x0e\x32\x15.leasq.v1.LeaseStatus\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x11HeartbeatResponse\x12$\n\x06leases\x18\x01 \x03(\x0b\x32\x14.leasq.v1.LeaseState\x12(\n\x07\x63ommand\x18\x02 \x01(\x0e\x32\x17.leasq.v1.WorkerCommand\"<\n\x07\x41\x63kItem\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.leasq.v1.LeaseRef\x12\x0e\n\x06result\x18\x02 \x01(\x0c\"m\n\nAckRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12 \n\x05items\x18\x02 \x03(\x0b\x32\x11.leasq.v1.AckItem\x12*\n\nlease_next\x18\x03 \x01(\x0b\x32\x16.leasq.v1.LeaseRequest\"\\\n\x0cSettleResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\"\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.leasq.v1.ItemError\x12\x17\n\x0f\x61lready_settled\x18\x03 \x01(\x08\"`\n\x0b\x41\x63kResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.leasq.v1.SettleResult\x12(\n\nnext_tasks\x18\x02 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\"\xa6\x01\n\x08NackItem\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.leasq.v1.LeaseRef\x12$\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x14.leasq.v1.NackAction\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12.\n\x0bretry_after\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"o\n\x0bNackRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12!\n\x05items\x18\x02 \x03(\x0b\x32\x12.leasq.v1.NackItem\x12*\n\nlease_next\x18\x03 \x01(\x0b\x32\x16.leasq.v1.LeaseRequest\"\x96\x01\n\x0cNackResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.leasq.v1.SettleResult\x12(\n\nnext_tasks\x18\x02 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\x12\x33\n\x0fnext_process_at\x18\x03 \x03(\x0b\x32\x1a.google.protobuf.Timestamp*b\n\rWorkerCommand\x12\x1e\n\x1aWORKER_COMMAND_UNSPECIFIED\x10\x00\x12\x18\n\x14WORKER_COMMAND_QUIET\x10\x01\x12\x17\n\x13WORKER_COMMAND_STOP\x10\x02*\x80\x01\n\x0bLeaseStatus\x12\x1c\n\x18LEASE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LEASE_STATUS_EXTENDED\x10\x01\x12\x15\n\x11LEASE_STATUS_LOST\x10\x02\x12!\n\x1dLEASE_STATUS_CANCEL_REQUESTED\x10\x03*\x8b\x01\n\nNackAction\x12\x1b\n\x17NACK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11NACK_ACTION_RETRY\x10\x01\x12\x17\n\x13NACK_ACTION_ARCHIVE\x10\x02\x12\x17\n\x13NACK_ACTION_REQUEUE\x10\x03\x12\x17\n\x13NACK_ACTION_RELEASE\x10\x04\x32\x89\x03\n\rBrokerService\x12>\n\x07\x45nqueue\x12\x18.leasq.v1.EnqueueRequest\x1a\x19.leasq.v1.EnqueueResponse\x12M\n\x0c\x45nqueueBatch\x12\x1d.leasq.v1.EnqueueBatchRequest\x1a\x1e.leasq.v1.EnqueueBatchResponse\x12\x38\n\x05Lease\x12\x16.leasq.v1.LeaseRequest\x1a\x17.leasq.v1.LeaseResponse\x12\x44\n\tHeartbeat\x12\x1a.leasq.v1.HeartbeatRequest\x1a\x1b.leasq.v1.HeartbeatResponse\x12\x32\n\x03\x41\x63k\x12\x14.leasq.v1.AckRequest\x1a\x15.leasq.v1.AckResponse\x12\x35\n\x04Nack\x12\x15.leasq.v1.NackRequest\x1a\x16.leasq.v1.NackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dleasq/v1/broker_service.proto\x12\x08leasq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13leasq/v1/task.proto\"2\n\x0e\x45nqueueRequest\x12 \n\x04task\x18\x01 \x01(\x0b\x32\x12.leasq.v1.TaskSpec\"7\n\x0f\x45nqueueResponse\x12$\n\x04task\x18\x01 \x01(\x0b\x32\x16.leasq.v1.EnqueuedTask\"D\n\x14\x45nqueueStreamRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12 \n\x04task\x18\x02 \x01(\x0b\x32\x12.leasq.v1.TaskSpec\"m\n\x15\x45nqueueStreamResponse\x12\n\n\x02id\x18\x01 \x01(\x04\x12$\n\x04task\x18\x02 \x01(\x0b\x32\x16.leasq.v1.EnqueuedTask\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.leasq.v1.ItemError\"8\n\x13\x45nqueueBatchRequest\x12!\n\x05tasks\x18\x01 \x03(\x0b\x32\x12.leasq.v1.TaskSpec\"^\n\x12\x45nqueueBatchResult\x12$\n\x04task\x18\x01 \x01(\x0b\x32\x16.leasq.v1.EnqueuedTask\x12\"\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.leasq.v1.ItemError\"]\n\x14\x45nqueueBatchResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.leasq.v1.EnqueueBatchResult\x12\x16\n\x0e\x65nqueued_count\x18\x02 \x01(\r\"=\n\x0bQueueWeight\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\r\x12\x0f\n\x07pattern\x18\x03 \x01(\t\"\xed\x01\n\x0cLeaseRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12%\n\x06queues\x18\x02 \x03(\x0b\x32\x15.leasq.v1.QueueWeight\x12\x0e\n\x06strict\x18\x03 \x01(\x08\x12\x11\n\tmax_tasks\x18\x04 \x01(\r\x12\x31\n\x0elease_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\'\n\x04wait\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x06worker\x18\x07 \x01(\x0b\x32\x14.leasq.v1.WorkerMeta\"y\n\nWorkerMeta\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\r\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03sdk\x18\x05 \x01(\t\"^\n\rLeaseResponse\x12#\n\x05tasks\x18\x01 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\x12(\n\x07\x63ommand\x18\x02 \x01(\x0e\x32\x17.leasq.v1.WorkerCommand\"?\n\x08LeaseRef\x12\r\n\x05queue\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x13\n\x0blease_token\x18\x03 \x01(\t\"\xa2\x01\n\x10HeartbeatRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\"\n\x06leases\x18\x02 \x03(\x0b\x32\x12.leasq.v1.LeaseRef\x12\x31\n\x0elease_duration\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12$\n\x06worker\x18\x04 \x01(\x0b\x32\x14.leasq.v1.WorkerMeta\"\x89\x01\n\nLeaseState\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12%\n\x06status\x18\x03 \x01(\x0e\x32\x15.leasq.v1.LeaseStatus\x12\x34\n\x10lease_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x11HeartbeatResponse\x12$\n\x06leases\x18\x01 \x03(\x0b\x32\x14.leasq.v1.LeaseState\x12(\n\x07\x63ommand\x18\x02 \x01(\x0e\x32\x17.leasq.v1.WorkerCommand\"<\n\x07\x41\x63kItem\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.leasq.v1.LeaseRef\x12\x0e\n\x06result\x18\x02 \x01(\x0c\"m\n\nAckRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12 \n\x05items\x18\x02 \x03(\x0b\x32\x11.leasq.v1.AckItem\x12*\n\nlease_next\x18\x03 \x01(\x0b\x32\x16.leasq.v1.LeaseRequest\"\\\n\x0cSettleResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\"\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.leasq.v1.ItemError\x12\x17\n\x0f\x61lready_settled\x18\x03 \x01(\x08\"`\n\x0b\x41\x63kResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.leasq.v1.SettleResult\x12(\n\nnext_tasks\x18\x02 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\"\xa6\x01\n\x08NackItem\x12!\n\x05lease\x18\x01 \x01(\x0b\x32\x12.leasq.v1.LeaseRef\x12$\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x14.leasq.v1.NackAction\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12.\n\x0bretry_after\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"o\n\x0bNackRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12!\n\x05items\x18\x02 \x03(\x0b\x32\x12.leasq.v1.NackItem\x12*\n\nlease_next\x18\x03 \x01(\x0b\x32\x16.leasq.v1.LeaseRequest\"\x96\x01\n\x0cNackResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.leasq.v1.SettleResult\x12(\n\nnext_tasks\x18\x02 \x03(\x0b\x32\x14.leasq.v1.LeasedTask\x12\x33\n\x0fnext_process_at\x18\x03 \x03(\x0b\x32\x1a.google.protobuf.Timestamp*b\n\rWorkerCommand\x12\x1e\n\x1aWORKER_COMMAND_UNSPECIFIED\x10\x00\x12\x18\n\x14WORKER_COMMAND_QUIET\x10\x01\x12\x17\n\x13WORKER_COMMAND_STOP\x10\x02*\x80\x01\n\x0bLeaseStatus\x12\x1c\n\x18LEASE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15LEASE_STATUS_EXTENDED\x10\x01\x12\x15\n\x11LEASE_STATUS_LOST\x10\x02\x12!\n\x1dLEASE_STATUS_CANCEL_REQUESTED\x10\x03*\x8b\x01\n\nNackAction\x12\x1b\n\x17NACK_ACTION_UNSPECIFIED\x10\x00\x12\x15\n\x11NACK_ACTION_RETRY\x10\x01\x12\x17\n\x13NACK_ACTION_ARCHIVE\x10\x02\x12\x17\n\x13NACK_ACTION_REQUEUE\x10\x03\x12\x17\n\x13NACK_ACTION_RELEASE\x10\x04\x32\xdf\x03\n\rBrokerService\x12>\n\x07\x45nqueue\x12\x18.leasq.v1.EnqueueRequest\x1a\x19.leasq.v1.EnqueueResponse\x12M\n\x0c\x45nqueueBatch\x12\x1d.leasq.v1.EnqueueBatchRequest\x1a\x1e.leasq.v1.EnqueueBatchResponse\x12T\n\rEnqueueStream\x12\x1e.leasq.v1.EnqueueStreamRequest\x1a\x1f.leasq.v1.EnqueueStreamResponse(\x01\x30\x01\x12\x38\n\x05Lease\x12\x16.leasq.v1.LeaseRequest\x1a\x17.leasq.v1.LeaseResponse\x12\x44\n\tHeartbeat\x12\x1a.leasq.v1.HeartbeatRequest\x1a\x1b.leasq.v1.HeartbeatResponse\x12\x32\n\x03\x41\x63k\x12\x14.leasq.v1.AckRequest\x1a\x15.leasq.v1.AckResponse\x12\x35\n\x04Nack\x12\x15.leasq.v1.NackRequest\x1a\x16.leasq.v1.NackResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'leasq.v1.broker_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WORKERCOMMAND']._serialized_start=2280
-  _globals['_WORKERCOMMAND']._serialized_end=2378
-  _globals['_LEASESTATUS']._serialized_start=2381
-  _globals['_LEASESTATUS']._serialized_end=2509
-  _globals['_NACKACTION']._serialized_start=2512
-  _globals['_NACKACTION']._serialized_end=2651
+  _globals['_WORKERCOMMAND']._serialized_start=2461
+  _globals['_WORKERCOMMAND']._serialized_end=2559
+  _globals['_LEASESTATUS']._serialized_start=2562
+  _globals['_LEASESTATUS']._serialized_end=2690
+  _globals['_NACKACTION']._serialized_start=2693
+  _globals['_NACKACTION']._serialized_end=2832
   _globals['_ENQUEUEREQUEST']._serialized_start=129
   _globals['_ENQUEUEREQUEST']._serialized_end=179
   _globals['_ENQUEUERESPONSE']._serialized_start=181
   _globals['_ENQUEUERESPONSE']._serialized_end=236
-  _globals['_ENQUEUEBATCHREQUEST']._serialized_start=238
-  _globals['_ENQUEUEBATCHREQUEST']._serialized_end=294
-  _globals['_ENQUEUEBATCHRESULT']._serialized_start=296
-  _globals['_ENQUEUEBATCHRESULT']._serialized_end=390
-  _globals['_ENQUEUEBATCHRESPONSE']._serialized_start=392
-  _globals['_ENQUEUEBATCHRESPONSE']._serialized_end=485
-  _globals['_QUEUEWEIGHT']._serialized_start=487
-  _globals['_QUEUEWEIGHT']._serialized_end=548
-  _globals['_LEASEREQUEST']._serialized_start=551
-  _globals['_LEASEREQUEST']._serialized_end=788
-  _globals['_WORKERMETA']._serialized_start=790
-  _globals['_WORKERMETA']._serialized_end=911
-  _globals['_LEASERESPONSE']._serialized_start=913
-  _globals['_LEASERESPONSE']._serialized_end=1007
-  _globals['_LEASEREF']._serialized_start=1009
-  _globals['_LEASEREF']._serialized_end=1072
-  _globals['_HEARTBEATREQUEST']._serialized_start=1075
-  _globals['_HEARTBEATREQUEST']._serialized_end=1237
-  _globals['_LEASESTATE']._serialized_start=1240
-  _globals['_LEASESTATE']._serialized_end=1377
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1379
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1478
-  _globals['_ACKITEM']._serialized_start=1480
-  _globals['_ACKITEM']._serialized_end=1540
-  _globals['_ACKREQUEST']._serialized_start=1542
-  _globals['_ACKREQUEST']._serialized_end=1651
-  _globals['_SETTLERESULT']._serialized_start=1653
-  _globals['_SETTLERESULT']._serialized_end=1745
-  _globals['_ACKRESPONSE']._serialized_start=1747
-  _globals['_ACKRESPONSE']._serialized_end=1843
-  _globals['_NACKITEM']._serialized_start=1846
-  _globals['_NACKITEM']._serialized_end=2012
-  _globals['_NACKREQUEST']._serialized_start=2014
-  _globals['_NACKREQUEST']._serialized_end=2125
-  _globals['_NACKRESPONSE']._serialized_start=2128
-  _globals['_NACKRESPONSE']._serialized_end=2278
-  _globals['_BROKERSERVICE']._serialized_start=2654
-  _globals['_BROKERSERVICE']._serialized_end=3047
+  _globals['_ENQUEUESTREAMREQUEST']._serialized_start=238
+  _globals['_ENQUEUESTREAMREQUEST']._serialized_end=306
+  _globals['_ENQUEUESTREAMRESPONSE']._serialized_start=308
+  _globals['_ENQUEUESTREAMRESPONSE']._serialized_end=417
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_start=419
+  _globals['_ENQUEUEBATCHREQUEST']._serialized_end=475
+  _globals['_ENQUEUEBATCHRESULT']._serialized_start=477
+  _globals['_ENQUEUEBATCHRESULT']._serialized_end=571
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_start=573
+  _globals['_ENQUEUEBATCHRESPONSE']._serialized_end=666
+  _globals['_QUEUEWEIGHT']._serialized_start=668
+  _globals['_QUEUEWEIGHT']._serialized_end=729
+  _globals['_LEASEREQUEST']._serialized_start=732
+  _globals['_LEASEREQUEST']._serialized_end=969
+  _globals['_WORKERMETA']._serialized_start=971
+  _globals['_WORKERMETA']._serialized_end=1092
+  _globals['_LEASERESPONSE']._serialized_start=1094
+  _globals['_LEASERESPONSE']._serialized_end=1188
+  _globals['_LEASEREF']._serialized_start=1190
+  _globals['_LEASEREF']._serialized_end=1253
+  _globals['_HEARTBEATREQUEST']._serialized_start=1256
+  _globals['_HEARTBEATREQUEST']._serialized_end=1418
+  _globals['_LEASESTATE']._serialized_start=1421
+  _globals['_LEASESTATE']._serialized_end=1558
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1560
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1659
+  _globals['_ACKITEM']._serialized_start=1661
+  _globals['_ACKITEM']._serialized_end=1721
+  _globals['_ACKREQUEST']._serialized_start=1723
+  _globals['_ACKREQUEST']._serialized_end=1832
+  _globals['_SETTLERESULT']._serialized_start=1834
+  _globals['_SETTLERESULT']._serialized_end=1926
+  _globals['_ACKRESPONSE']._serialized_start=1928
+  _globals['_ACKRESPONSE']._serialized_end=2024
+  _globals['_NACKITEM']._serialized_start=2027
+  _globals['_NACKITEM']._serialized_end=2193
+  _globals['_NACKREQUEST']._serialized_start=2195
+  _globals['_NACKREQUEST']._serialized_end=2306
+  _globals['_NACKRESPONSE']._serialized_start=2309
+  _globals['_NACKRESPONSE']._serialized_end=2459
+  _globals['_BROKERSERVICE']._serialized_start=2835
+  _globals['_BROKERSERVICE']._serialized_end=3314
 # @@protoc_insertion_point(module_scope)

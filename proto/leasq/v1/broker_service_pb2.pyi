@@ -181,6 +181,72 @@ class EnqueueResponse(_message.Message):
 Global___EnqueueResponse: _TypeAlias = EnqueueResponse  # noqa: Y015
 
 @_typing.final
+class EnqueueStreamRequest(_message.Message):
+    """One task of an EnqueueStream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Chosen by the client and echoed in the answer; unique among the stream's unanswered
+    requests (a counter will do).
+    """
+    @_builtins.property
+    def task(self) -> _task_pb2.TaskSpec:
+        """The task. Required."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        task: _task_pb2.TaskSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamRequest: _TypeAlias = EnqueueStreamRequest  # noqa: Y015
+
+@_typing.final
+class EnqueueStreamResponse(_message.Message):
+    """The answer to one EnqueueStreamRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """The id of the request answered."""
+    @_builtins.property
+    def task(self) -> _task_pb2.EnqueuedTask:
+        """Set when the task was enqueued."""
+
+    @_builtins.property
+    def error(self) -> _task_pb2.ItemError:
+        """Set when the task was refused (the code and reason Enqueue would have failed with); the
+        task was not enqueued. UNAVAILABLE here means it was not enqueued either.
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        task: _task_pb2.EnqueuedTask | None = ...,
+        error: _task_pb2.ItemError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "id", b"id", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnqueueStreamResponse: _TypeAlias = EnqueueStreamResponse  # noqa: Y015
+
+@_typing.final
 class EnqueueBatchRequest(_message.Message):
     """Enqueue many tasks in one call."""
 

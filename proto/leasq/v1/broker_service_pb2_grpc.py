@@ -58,6 +58,11 @@ class BrokerServiceStub:
                 request_serializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchRequest.SerializeToString,
                 response_deserializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchResponse.FromString,
                 _registered_method=True)
+        self.EnqueueStream = channel.stream_stream(
+                '/leasq.v1.BrokerService/EnqueueStream',
+                request_serializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamResponse.FromString,
+                _registered_method=True)
         self.Lease = channel.unary_unary(
                 '/leasq.v1.BrokerService/Lease',
                 request_serializer=leasq_dot_v1_dot_broker__service__pb2.LeaseRequest.SerializeToString,
@@ -116,6 +121,22 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnqueueStream(self, request_iterator, context):
+        """Adds tasks one message at a time over one long-lived call: a producer that enqueues one
+        task per web request, each awaited in turn, pays a message on an open stream instead of a
+        whole call. Each request is validated and enqueued as Enqueue would, concurrently with the
+        others of the stream, and answered by one response with the same id as soon as it is
+        done, so answers may come in any order. A refused task is answered with its error; the
+        stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
+        answering every request it read), with INVALID_ARGUMENT for a message that is not valid
+        protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
+        Enqueue). A request the client sent but saw no answer for before the stream ended may or
+        may not have been enqueued: only one with a task_id may be sent again safely.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Lease(self, request, context):
         """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
         ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
@@ -162,6 +183,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.EnqueueBatch,
                     request_deserializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchRequest.FromString,
                     response_serializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchResponse.SerializeToString,
+            ),
+            'EnqueueStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.EnqueueStream,
+                    request_deserializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamResponse.SerializeToString,
             ),
             'Lease': grpc.unary_unary_rpc_method_handler(
                     servicer.Lease,
@@ -252,6 +278,33 @@ class BrokerService:
             '/leasq.v1.BrokerService/EnqueueBatch',
             leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchRequest.SerializeToString,
             leasq_dot_v1_dot_broker__service__pb2.EnqueueBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnqueueStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/leasq.v1.BrokerService/EnqueueStream',
+            leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamRequest.SerializeToString,
+            leasq_dot_v1_dot_broker__service__pb2.EnqueueStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,18 @@ class BrokerServiceStub:
     result per item in request order. The call itself fails only for a request that is invalid
     as a whole (INVALID_ARGUMENT for more than 1,000 items) or when Redis is unreachable.
     """
+    EnqueueStream: _grpc.StreamStreamMultiCallable[_broker_service_pb2.EnqueueStreamRequest, _broker_service_pb2.EnqueueStreamResponse]
+    """Adds tasks one message at a time over one long-lived call: a producer that enqueues one
+    task per web request, each awaited in turn, pays a message on an open stream instead of a
+    whole call. Each request is validated and enqueued as Enqueue would, concurrently with the
+    others of the stream, and answered by one response with the same id as soon as it is
+    done, so answers may come in any order. A refused task is answered with its error; the
+    stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
+    answering every request it read), with INVALID_ARGUMENT for a message that is not valid
+    protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
+    Enqueue). A request the client sent but saw no answer for before the stream ended may or
+    may not have been enqueued: only one with a task_id may be sent again safely.
+    """
     Lease: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
     ready and returns as soon as a task arrives on any of the queues (also when it was enqueued
@@ -104,6 +116,18 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """Adds up to 1,000 tasks. Each item succeeds or fails on its own; the response holds one
     result per item in request order. The call itself fails only for a request that is invalid
     as a whole (INVALID_ARGUMENT for more than 1,000 items) or when Redis is unreachable.
+    """
+    EnqueueStream: _aio.StreamStreamMultiCallable[_broker_service_pb2.EnqueueStreamRequest, _broker_service_pb2.EnqueueStreamResponse]  # type: ignore[assignment]
+    """Adds tasks one message at a time over one long-lived call: a producer that enqueues one
+    task per web request, each awaited in turn, pays a message on an open stream instead of a
+    whole call. Each request is validated and enqueued as Enqueue would, concurrently with the
+    others of the stream, and answered by one response with the same id as soon as it is
+    done, so answers may come in any order. A refused task is answered with its error; the
+    stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
+    answering every request it read), with INVALID_ARGUMENT for a message that is not valid
+    protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
+    Enqueue). A request the client sent but saw no answer for before the stream ended may or
+    may not have been enqueued: only one with a task_id may be sent again safely.
     """
     Lease: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]  # type: ignore[assignment]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
@@ -160,6 +184,24 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         """Adds up to 1,000 tasks. Each item succeeds or fails on its own; the response holds one
         result per item in request order. The call itself fails only for a request that is invalid
         as a whole (INVALID_ARGUMENT for more than 1,000 items) or when Redis is unreachable.
+        """
+
+    @_abc_1.abstractmethod
+    def EnqueueStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_broker_service_pb2.EnqueueStreamRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_broker_service_pb2.EnqueueStreamResponse], _abc.AsyncIterator[_broker_service_pb2.EnqueueStreamResponse]]:
+        """Adds tasks one message at a time over one long-lived call: a producer that enqueues one
+        task per web request, each awaited in turn, pays a message on an open stream instead of a
+        whole call. Each request is validated and enqueued as Enqueue would, concurrently with the
+        others of the stream, and answered by one response with the same id as soon as it is
+        done, so answers may come in any order. A refused task is answered with its error; the
+        stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
+        answering every request it read), with INVALID_ARGUMENT for a message that is not valid
+        protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
+        Enqueue). A request the client sent but saw no answer for before the stream ended may or
+        may not have been enqueued: only one with a task_id may be sent again safely.
         """
 
     @_abc_1.abstractmethod
