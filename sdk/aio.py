@@ -10,6 +10,7 @@ automatically (see :mod:`leasq_sdk.client`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, ChannelSettings, open_aio_channel
 from leasq_sdk.coalescing_aio import AsyncCoalescer
 from leasq_sdk.convert import Seconds
+from leasq_sdk.enqueue_stream_aio import AsyncEnqueueStream
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import AsyncGroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
@@ -80,6 +82,14 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
         self._coalescer = (AsyncCoalescer(self._send_one, self._send_batch,
                                           self._coalesce_linger)
                            if self._coalesce else None)  # fmt: skip
+        self._enqueue_stream = (AsyncEnqueueStream(self._open_enqueue_stream)
+                                if self._use_enqueue_stream else None)  # fmt: skip
+
+    def _open_enqueue_stream(
+        self, requests: AsyncIterator[broker_service_pb2.EnqueueStreamRequest]
+    ) -> Any:
+        return self._open().broker_once.EnqueueStream(requests, metadata=self._metadata,
+                                                      wait_for_ready=self._wait_for_ready)
 
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceAsyncStub,
                                        schedule_grpc.ScheduleServiceAsyncStub]:
@@ -96,6 +106,8 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
 
     async def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""
+        if self._enqueue_stream is not None:
+            await self._enqueue_stream.close()
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.plain.close()
@@ -170,7 +182,16 @@ class AsyncClient(ClientBase, AsyncScheduleMethods, AsyncGroupMethods,
 
     async def _send_one(self, request: broker_service_pb2.EnqueueRequest,
                         call_timeout: float | None, idempotent: bool) -> EnqueuedTask:  # fmt: skip
-        """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
+        """One task as a message of the enqueue stream or, when that cannot carry it, in one
+        ``Enqueue`` call (retried only when it has a task_id)."""
+        stream = self._enqueue_stream
+        if stream is not None and stream.enabled:
+            started = time.monotonic()
+            enqueued = await stream.send(request.task, call_timeout, idempotent)
+            if enqueued is not None:
+                return enqueued
+            if call_timeout is not None:
+                call_timeout = max(0.0, call_timeout - (time.monotonic() - started))
         stub = self._open().broker if idempotent else self._open().broker_once
         try:
             response = await stub.Enqueue(request, timeout=call_timeout,

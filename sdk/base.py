@@ -52,6 +52,10 @@ class ClientBase:
             flight still goes out at once, alone; ``False`` sends every call on its own.
         coalesce_linger: seconds (at most 0.001) a batch of calls that waited for the call in
             flight may wait for more before it is sent; 0 (default): sent at once.
+        enqueue_stream: send each ``enqueue`` that goes out alone as a message on one
+            long-lived ``EnqueueStream`` call (default on; about twice the rate of calls made
+            in turn, see :mod:`leasq_sdk.enqueue_stream`); ``False``: as a unary ``Enqueue``.
+            A broker without streams (or a token that may not use them) turns it off.
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class ClientBase:
         options: Sequence[tuple[str, Any]] = (),
         coalesce: bool = True,
         coalesce_linger: float = 0.0,
+        enqueue_stream: bool = True,
     ) -> None:
         self.settings = ChannelSettings(
             target=target,
@@ -88,6 +93,7 @@ class ClientBase:
         self._default_args = self._make_call_args(timeout)
         self._coalesce = coalesce
         self._coalesce_linger = check_linger(coalesce_linger)
+        self._use_enqueue_stream = enqueue_stream
         self._connect()
 
     def _connect(self) -> None:

@@ -14,6 +14,7 @@ adds the task or answers :class:`TaskIdConflict`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -29,6 +30,7 @@ from leasq_sdk.base import DEFAULT_PAGE_SIZE, ClientBase, list_tasks_request
 from leasq_sdk.channel import IDEMPOTENT_METHODS, open_channel
 from leasq_sdk.coalescing import Coalescer
 from leasq_sdk.convert import Seconds
+from leasq_sdk.enqueue_stream import EnqueueStream
 from leasq_sdk.errors import from_rpc_error
 from leasq_sdk.group_client import GroupMethods
 from leasq_sdk.models import EnqueuedTask, QueueInfo, QueueStats, TaskInfo, TaskPage, TaskState
@@ -60,6 +62,14 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
                            schedule_grpc.ScheduleServiceStub(self._plain))
         self._coalescer = (Coalescer(self._send_one, self._send_batch, self._coalesce_linger)
                            if self._coalesce else None)  # fmt: skip
+        self._enqueue_stream = (EnqueueStream(self._open_enqueue_stream)
+                                if self._use_enqueue_stream else None)  # fmt: skip
+
+    def _open_enqueue_stream(
+        self, requests: Iterator[broker_service_pb2.EnqueueStreamRequest]
+    ) -> Any:
+        return self._broker_once.EnqueueStream(requests, metadata=self._metadata,
+                                               wait_for_ready=self._wait_for_ready)
 
     def _schedule_stubs(self) -> tuple[schedule_grpc.ScheduleServiceStub,
                                        schedule_grpc.ScheduleServiceStub]:
@@ -70,6 +80,8 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
 
     def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""
+        if self._enqueue_stream is not None:
+            self._enqueue_stream.close()
         self._plain.close()
         self._retrying.close()
 
@@ -169,7 +181,16 @@ class Client(ClientBase, ScheduleMethods, GroupMethods, OperationsMethods, Worke
 
     def _send_one(self, request: broker_service_pb2.EnqueueRequest, call_timeout: float | None,
                   idempotent: bool) -> EnqueuedTask:  # fmt: skip
-        """One task in one ``Enqueue`` call (retried only when it has a task_id)."""
+        """One task as a message of the enqueue stream or, when that cannot carry it, in one
+        ``Enqueue`` call (retried only when it has a task_id)."""
+        stream = self._enqueue_stream
+        if stream is not None and stream.enabled:
+            started = time.monotonic()
+            enqueued = stream.send(request.task, call_timeout, idempotent)
+            if enqueued is not None:
+                return enqueued
+            if call_timeout is not None:
+                call_timeout = max(0.0, call_timeout - (time.monotonic() - started))
         stub = self._broker if idempotent else self._broker_once
         try:
             response = stub.Enqueue(request, timeout=call_timeout, metadata=self._metadata,
