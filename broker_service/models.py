@@ -33,7 +33,9 @@ class NewTask:
     concurrency_key: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, and one of these
+# is made per task of every batch. Nothing changes a record once it is built.
+@dataclass(slots=True)
 class TaskRecord:
     """A validated task ready for the store."""
 
@@ -75,7 +77,7 @@ class EnqueueStatus(IntEnum):
     AGGREGATED = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per task of every batch: not frozen, see TaskRecord
 class Enqueued:
     """A task the store accepted."""
 
