@@ -64,11 +64,27 @@ class EnqueueBatcher:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush)
 
+    def _wake_early(self, groups: dict[str, list[Pending]]) -> None:
+        """Wake the long polls of queues that get a task ready now, as soon as the enqueue
+        is written rather than once its answer is back: Redis runs the woken Lease after the
+        enqueue (one connection, in call order), so an idle worker's task no longer waits for
+        a round trip in between. The wake-up runs one loop turn later, after the enqueue's
+        write; a task Redis refuses (a duplicate) leaves the poll to wait on."""
+        ready = [queue for queue, entries in groups.items()
+                 if any(not record.process_at_ms and not record.group_id
+                        for _, record, _ in entries)]  # fmt: skip
+        if ready:
+            loop = asyncio.get_running_loop()
+            for queue in ready:
+                loop.call_soon(self._on_enqueued, queue)
+
     async def _send(self, batch: list[Pending]) -> None:
         groups: dict[str, list[Pending]] = {}
         for entry in batch:
             groups.setdefault(entry[0], []).append(entry)
         metrics.enqueue_batch("coalesced", len(batch))
+        if self._store.writes_in_order:
+            self._wake_early(groups)
         try:
             requests = [([record for _, record, _ in entries]) for entries in groups.values()]
             started = time.perf_counter()

@@ -142,6 +142,12 @@ class Scripts:
         self._lane: ScriptLane | None = (
             lane_for(redis) if self._ack is None and not self._cluster else None)
 
+    @property
+    def in_order(self) -> bool:
+        """Whether every script call goes out on one connection in call order, so that Redis
+        runs a call made after another one after it (the lane); not so over a pool."""
+        return self._lane is not None
+
     async def aclose(self) -> None:
         """Close the lane's connection (the redis-py client is closed by its owner)."""
         if self._lane is not None:

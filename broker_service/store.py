@@ -100,6 +100,12 @@ class TaskStore:
         # of the next rate-limit token.
         self.holds: dict[str, int] = {}
 
+    @property
+    def writes_in_order(self) -> bool:
+        """Whether Redis runs this store's calls in the order they are made (see
+        :attr:`Scripts.in_order`)."""
+        return self._scripts.in_order
+
     async def enqueue_groups(
         self, groups: Sequence[tuple[str, Sequence[TaskRecord]]], now_ms: int, *,
         atomic: bool = False,
