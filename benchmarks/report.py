@@ -126,11 +126,14 @@ def scale_tables(scale: dict[str, Any]) -> list[str]:
         f"**{memory['beyond_payload']:.0f} bytes beyond the payload**.",
     ]
     if default:
-        lines[-1] += (
-            f" At Redis's default of 64 the task hashes are hashtables: "
-            f"{default['beyond_payload']:.0f} bytes beyond the payload; set "
-            "`hash-max-listpack-value 1024` on a Redis you run for Leasq."
-        )
+        at_default = default["beyond_payload"]
+        lines[-1] += (f" At Redis's default `hash-max-listpack-value` of 64: {at_default:.0f} "
+                      "bytes beyond the payload")
+        if abs(at_default - memory["beyond_payload"]) <= 0.05 * memory["beyond_payload"]:
+            lines[-1] += (", the same: a queue's tasks share a few hashes, far bigger than "
+                          "any listpack, so the setting makes no difference to them.")
+        else:
+            lines[-1] += "; set `hash-max-listpack-value 1024` on a Redis you run for Leasq."
     return lines
 
 
