@@ -122,12 +122,20 @@ class _Stream:
         self._requests: queue.SimpleQueue[broker_service_pb2.EnqueueStreamRequest | None] = (
             queue.SimpleQueue())
         self._on_end = on_end
+        self._opened = threading.Event()
         self._call = open_stream(self._take())
+        self._opened.set()  # grpc's thread may already be in _take, waiting for the call
         self._reader = threading.Thread(target=self._read, name="leasq-enqueue-stream",
                                         daemon=True)  # fmt: skip
         self._reader.start()
 
     def _take(self) -> Iterator[broker_service_pb2.EnqueueStreamRequest]:
+        # Nothing is written before the broker took the stream (its headers): a refused
+        # stream then ends with its true status, and none of its calls went out.
+        self._opened.wait()
+        self._call.initial_metadata()
+        if self._call.done():
+            return
         while (request := self._requests.get()) is not None:
             with self._lock:
                 if request.id not in self.waiting:  # its caller gave up before it went out

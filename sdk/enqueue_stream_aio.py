@@ -43,6 +43,11 @@ class _Stream:
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _take(self) -> AsyncIterator[Request]:
+        # Nothing is written before the broker took the stream (its headers): a refused
+        # stream then ends with its true status, and none of its calls went out.
+        await self.call.initial_metadata()
+        if self.call.done():
+            return
         while (request := await self._requests.get()) is not None:
             if request.id in self.waiting:  # not if its caller gave up before it went out
                 self.last_sent = request.id

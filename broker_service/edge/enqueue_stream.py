@@ -48,7 +48,12 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 async def serve(requests: AsyncIterator[broker_pb.EnqueueStreamRequest], context: Context,
                 enqueue: Enqueue) -> None:  # fmt: skip
-    """Enqueue every request of the stream and answer each; returns once all are answered."""
+    """Enqueue every request of the stream and answer each; returns once all are answered.
+
+    The response headers go out at once: a client that waits for them before its first message
+    never writes into a stream the broker refused (grpc answers a refusal that races the
+    client's first message INTERNAL now and then, instead of PERMISSION_DENIED)."""
+    await context.send_initial_metadata(())
     stream = _Stream(context, enqueue)
     async for request in requests:
         await stream.submit(request)

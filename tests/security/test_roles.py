@@ -105,10 +105,13 @@ Call = Callable[[Stubs, str], Awaitable[Any]]
 
 
 async def stream_one(stubs: Stubs, queue: str) -> pb.EnqueueStreamResponse:
-    """One task on an EnqueueStream, and its answer (a refused stream raises)."""
-    kw = {"metadata": stubs.kw["metadata"]}
-    call = stubs.broker.EnqueueStream(iter([pb.EnqueueStreamRequest(id=1, task=spec(queue=queue))]),
-                                      **kw)  # fmt: skip
+    """One task on an EnqueueStream, and its answer (a refused stream raises). As the contract
+    advises, the task is written once the broker took the stream (sent its headers)."""
+    call = stubs.broker.EnqueueStream(metadata=stubs.kw["metadata"])
+    await call.initial_metadata()
+    if not call.done():
+        await call.write(pb.EnqueueStreamRequest(id=1, task=spec(queue=queue)))
+        await call.done_writing()
     answers = [answer async for answer in call]
     assert [a.id for a in answers] == [1] and not answers[0].HasField("error")
     return answers[0]

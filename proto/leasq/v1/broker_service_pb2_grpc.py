@@ -130,8 +130,11 @@ class BrokerServiceServicer:
         stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
         answering every request it read), with INVALID_ARGUMENT for a message that is not valid
         protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
-        Enqueue). A request the client sent but saw no answer for before the stream ended may or
-        may not have been enqueued: only one with a task_id may be sent again safely.
+        Enqueue). The broker sends its response headers as soon as it takes the stream: a client
+        should wait for them before its first message, so that it never writes into a stream the
+        broker refuses (the refusal then reliably arrives as UNAUTHENTICATED or PERMISSION_DENIED).
+        A request the client sent but saw no answer for before the stream ended may or may not
+        have been enqueued: only one with a task_id may be sent again safely.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -67,8 +67,11 @@ class BrokerServiceStub:
     stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
     answering every request it read), with INVALID_ARGUMENT for a message that is not valid
     protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
-    Enqueue). A request the client sent but saw no answer for before the stream ended may or
-    may not have been enqueued: only one with a task_id may be sent again safely.
+    Enqueue). The broker sends its response headers as soon as it takes the stream: a client
+    should wait for them before its first message, so that it never writes into a stream the
+    broker refuses (the refusal then reliably arrives as UNAUTHENTICATED or PERMISSION_DENIED).
+    A request the client sent but saw no answer for before the stream ended may or may not
+    have been enqueued: only one with a task_id may be sent again safely.
     """
     Lease: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
@@ -126,8 +129,11 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
     answering every request it read), with INVALID_ARGUMENT for a message that is not valid
     protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
-    Enqueue). A request the client sent but saw no answer for before the stream ended may or
-    may not have been enqueued: only one with a task_id may be sent again safely.
+    Enqueue). The broker sends its response headers as soon as it takes the stream: a client
+    should wait for them before its first message, so that it never writes into a stream the
+    broker refuses (the refusal then reliably arrives as UNAUTHENTICATED or PERMISSION_DENIED).
+    A request the client sent but saw no answer for before the stream ended may or may not
+    have been enqueued: only one with a task_id may be sent again safely.
     """
     Lease: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.LeaseRequest, _broker_service_pb2.LeaseResponse]  # type: ignore[assignment]
     """Leases up to max_tasks ready tasks from the given queues. Waits up to `wait` when none is
@@ -200,8 +206,11 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         stream goes on. The stream itself ends with UNAVAILABLE when the broker shuts down (after
         answering every request it read), with INVALID_ARGUMENT for a message that is not valid
         protobuf (likewise), and PERMISSION_DENIED for a token limited to queue patterns (use
-        Enqueue). A request the client sent but saw no answer for before the stream ended may or
-        may not have been enqueued: only one with a task_id may be sent again safely.
+        Enqueue). The broker sends its response headers as soon as it takes the stream: a client
+        should wait for them before its first message, so that it never writes into a stream the
+        broker refuses (the refusal then reliably arrives as UNAUTHENTICATED or PERMISSION_DENIED).
+        A request the client sent but saw no answer for before the stream ended may or may not
+        have been enqueued: only one with a task_id may be sent again safely.
         """
 
     @_abc_1.abstractmethod
