@@ -98,16 +98,16 @@ def test_a_client_certificate_without_its_key_is_refused_when_the_client_is_made
 
 
 async def test_a_worker_process_runs_tasks_over_mutual_tls_with_a_worker_token(
-    broker: BrokerHandle, redis_url: str, cert_files: tuple[Path, Path, Path]
+    broker: BrokerHandle, signals_redis: str, cert_files: tuple[Path, Path, Path]
 ) -> None:
     ca, cert, key = cert_files
     tls = {"root_certificates": ca, "tls_cert": cert, "tls_key": key}
     async with AsyncClient(broker.address, token=ADMIN, **tls) as admin:
         ids = [(await admin.enqueue("job", queue="email-jobs")).id for _ in range(3)]
-    events_client = redis.asyncio.Redis.from_url(redis_url)
+    events_client = redis.asyncio.Redis.from_url(signals_redis)
     events = Events(events_client, f"mtls-events:{RUN}")
     worker = await WorkerProcess.start(
-        broker.address, "email-jobs", events, name="mtls", redis_url=redis_url,
+        broker.address, "email-jobs", events, name="mtls", redis_url=signals_redis,
         args=["--tls-ca", str(ca), "--tls-cert", str(cert), "--tls-key", str(key),
               "--token", WORKER],
     )  # fmt: skip

@@ -41,8 +41,8 @@ def auth_broker(broker_factory: BrokerFactory, tmp_path: Path) -> BrokerHandle:
 
 
 @pytest.fixture
-async def events(redis_url: str) -> AsyncIterator[Events]:
-    client = redis.asyncio.Redis.from_url(redis_url)
+async def events(signals_redis: str) -> AsyncIterator[Events]:
+    client = redis.asyncio.Redis.from_url(signals_redis)
     try:
         yield Events(client, f"cli-security-events:{RUN}")
     finally:
@@ -72,11 +72,11 @@ async def _serves_then_stops(worker: CliWorker, events: Events, ids: list[str]) 
 
 @pytest.mark.parametrize("how", ["--token", "LEASQ_TOKEN"])
 async def test_a_worker_with_the_token_serves_a_broker_that_requires_one(
-    auth_broker: BrokerHandle, events: Events, redis_url: str, how: str
+    auth_broker: BrokerHandle, events: Events, signals_redis: str, how: str
 ) -> None:
     async with AsyncClient(auth_broker.address, token=ADMIN) as client:
         ids = [(await client.enqueue("job", queue=QUEUE)).id for _ in range(2)]
-    env = _events_env(events, redis_url)
+    env = _events_env(events, signals_redis)
     args = ["--broker", auth_broker.address, "--queue", QUEUE]
     if how == "--token":
         args += ["--token", ADMIN]
@@ -108,14 +108,14 @@ async def test_a_worker_the_broker_refuses_exits_with_1_at_once(
 
 async def test_tls_with_the_system_roots_reaches_a_tls_broker(
     broker_factory: BrokerFactory, server_files: ServerFiles, pki: Pki, events: Events,
-    redis_url: str, tmp_path: Path,
+    signals_redis: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     broker = broker_factory(**server_files.flags(mutual=False))
     async with AsyncClient(broker.address, root_certificates=pki.ca.pem) as client:
         ids = [(await client.enqueue("job", queue=QUEUE)).id for _ in range(2)]
     roots = tmp_path / "system-roots.pem"
     roots.write_bytes(pki.ca.pem)
-    env = {**_events_env(events, redis_url), "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(roots)}
+    env = {**_events_env(events, signals_redis), "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(roots)}
     worker = await CliWorker.start("worker_apps.events:registry",
                                    ["--broker", broker.address, "--queue", QUEUE, "--tls"],
                                    env=env)  # fmt: skip

@@ -48,9 +48,9 @@ def queue() -> str:
 
 
 @pytest.fixture
-async def events(redis_url: str) -> AsyncIterator[Events]:
-    """The event list worker subprocesses report to."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+async def events(signals_redis: str) -> AsyncIterator[Events]:
+    """The event list worker subprocesses report to (on a plain Redis, also in cluster mode)."""
+    client = redis.asyncio.Redis.from_url(signals_redis)
     try:
         yield Events(client, f"worker-test-events:{uuid.uuid4().hex[:8]}")
     finally:
@@ -58,7 +58,7 @@ async def events(redis_url: str) -> AsyncIterator[Events]:
 
 
 @pytest.fixture
-async def spawn_worker(broker: BrokerHandle, events: Events, redis_url: str, queue: str
+async def spawn_worker(broker: BrokerHandle, events: Events, signals_redis: str, queue: str
                        ) -> AsyncIterator[SpawnWorker]:  # fmt: skip
     """``await spawn_worker(args=[...])``: a ``leasq worker`` subprocess serving ``queue``
     with the ``worker_apps.events`` handlers. Any still running at teardown is killed."""
@@ -66,7 +66,7 @@ async def spawn_worker(broker: BrokerHandle, events: Events, redis_url: str, que
 
     async def spawn(*, name: str = "w", args: list[str] | None = None) -> WorkerProcess:
         worker = await WorkerProcess.start(broker.address, queue, events, name=name,
-                                           redis_url=redis_url, args=args or [])
+                                           redis_url=signals_redis, args=args or [])
         spawned.append(worker)
         return worker
 
