@@ -24,10 +24,12 @@ run: install
 
 # Two pytest workers (pytest-xdist), each with a Redis and brokers of its own: about 9 minutes
 # on 2 cores. `make test PYTEST_ARGS=` runs the suite in one process. Then the broker's storage,
-# leasing, flow-control, aggregation, schedule and operator tests run again on a 6-node Redis
-# Cluster that the session builds (about 5 minutes more); tests/cluster runs on one always.
+# leasing, flow-control, aggregation, schedule, operator, worker-process and security tests run
+# again on a 6-node Redis Cluster that the session builds (about 4 minutes more); tests/cluster
+# runs on one always.
 PYTEST_ARGS ?= -n 2
-CLUSTER_TESTS := tests/broker tests/flow tests/groups tests/schedules tests/operations
+CLUSTER_TESTS := tests/broker tests/flow tests/groups tests/schedules tests/operations \
+	tests/workers tests/security
 test: install node-deps browser-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) --redis-kind cluster $(CLUSTER_TESTS)
