@@ -89,6 +89,20 @@ def register(
         server.add_registered_method_handlers(service.full_name, handlers)
 
 
+def _parser(method: MethodDescriptor) -> Callable[[bytes], Any]:
+    """The method's request parser: the message, or an :class:`Undecodable` stand-in."""
+    request_type = message_factory.GetMessageClass(method.input_type)
+    name = method.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return request_type.FromString(data)
+        except DecodeError as error:
+            return Undecodable(name, error)
+
+    return parse
+
+
 def _handler(
     servicer: object, method: MethodDescriptor, gate: ShutdownGate, refusals: RefusalLog
 ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -96,18 +110,12 @@ def _handler(
         raise ValueError(f"{method.full_name}: only unary and bidirectional methods are supported")
     if method.client_streaming:
         return _stream_handler(servicer, method, gate, refusals)
-    request_type = message_factory.GetMessageClass(method.input_type)
     response_type = message_factory.GetMessageClass(method.output_type)
     behavior: Behavior = getattr(servicer, method.name)
     name = method.full_name
     record = rpc.recorder(name)
     traced = name in TRACED_METHODS
-
-    def parse(data: bytes) -> Any:
-        try:
-            return request_type.FromString(data)
-        except DecodeError as error:
-            return Undecodable(name, error)
+    parse = _parser(method)
 
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
@@ -141,18 +149,11 @@ def _stream_handler(
     which ends the input at a message that is not valid protobuf or when the broker starts
     shutting down; the handler answers what it read, then the call ends INVALID_ARGUMENT or
     UNAVAILABLE respectively."""
-    request_type = message_factory.GetMessageClass(method.input_type)
     response_type = message_factory.GetMessageClass(method.output_type)
     behavior: StreamBehavior = getattr(servicer, method.name)
-    name = method.full_name
-    record = rpc.recorder(name)
-    traced = name in TRACED_METHODS
-
-    def parse(data: bytes) -> Any:
-        try:
-            return request_type.FromString(data)
-        except DecodeError as error:
-            return Undecodable(name, error)
+    record = rpc.recorder(method.full_name)
+    traced = method.full_name in TRACED_METHODS
+    parse = _parser(method)
 
     async def handle(requests: AsyncIterator[Any],
                      context: grpc.aio.ServicerContext[Any, Any]) -> None:  # fmt: skip
