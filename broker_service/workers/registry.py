@@ -170,6 +170,10 @@ class WorkerRegistry:
         finally:
             if not running.done():
                 running.cancel()
+            # This call may end by another error (Redis lost while recording the worker) in
+            # the turn the lease failed too: its outcome is then nobody's, not an unretrieved
+            # task exception.
+            running.add_done_callback(_outcome_dropped)
 
     async def list_workers(self) -> list[WorkerRecord]:
         """Every live worker, sorted by id, with the tasks it holds."""
@@ -284,6 +288,11 @@ class WorkerRegistry:
         raw = await self._redis.hget(self._worker_keys.worker(local.sighting.worker_id), "c")
         if local.version == version:
             self._set_command(local, _COMMANDS.get(as_text(raw) if raw else "", Command.NONE))
+
+
+def _outcome_dropped(task: asyncio.Future[T]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _refreshed(local: _Local, done: asyncio.Future[None]) -> None:
