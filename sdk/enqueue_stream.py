@@ -66,6 +66,11 @@ class Ended:
     error: grpc.RpcError | None
     sent: bool = True
 
+    def of(self, call_id: int, last_sent: int) -> Ended:
+        """How the stream ended for the call ``call_id`` (ids go out in order, up to
+        ``last_sent``)."""
+        return self if call_id <= last_sent else Ended(self.error, sent=False)
+
     @property
     def code(self) -> grpc.StatusCode | None:
         code = self.error.code() if self.error is not None else None
@@ -180,9 +185,8 @@ class _Stream:
             with self._lock:
                 self.ended = ended
                 left, self.waiting = self.waiting, {}
-            unsent = Ended(ended.error, sent=False)
             for call_id, waiting in left.items():
-                waiting.answer = ended if call_id <= self.last_sent else unsent
+                waiting.answer = ended.of(call_id, self.last_sent)
                 waiting.answered.set()
             self._on_end(self, ended)
 
@@ -203,13 +207,15 @@ class EnqueueStream:
              idempotent: bool) -> EnqueuedTask | None:  # fmt: skip
         """Enqueue ``task`` on the stream: its result, its typed error raised, or ``None``
         when it is to go out as a unary Enqueue."""
-        call_id = next(self._ids)
         stream = self._current()
-        waiting = stream.send(call_id, task) if stream is not None else None
+        if stream is None:
+            return None
+        call_id = next(self._ids)
+        waiting = stream.send(call_id, task)
         if waiting is None:
             return None
         if not waiting.answered.wait(timeout):
-            stream.forget(call_id)  # type: ignore[union-attr]
+            stream.forget(call_id)
             if waiting.answer is None:
                 raise timed_out()
         assert waiting.answer is not None

@@ -79,10 +79,9 @@ class _Stream:
             self.ended = ended
             self._requests.put_nowait(None)
             left, self.waiting = self.waiting, {}
-            unsent = Ended(ended.error, sent=False)
             for call_id, future in left.items():
                 if not future.done():
-                    future.set_result(ended if call_id <= self.last_sent else unsent)
+                    future.set_result(ended.of(call_id, self.last_sent))
             self._on_end(self, ended)
 
 

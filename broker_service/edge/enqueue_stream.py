@@ -40,7 +40,6 @@ MAX_IN_FLIGHT = 256
 #: unary call is: one line per task).
 METHOD = "/leasq.v1.BrokerService/EnqueueStream"
 _record = rpc.message_recorder(METHOD)
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 Enqueue = Callable[[NewTask], Awaitable[Enqueued]]
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -92,9 +91,8 @@ class _Stream:
             response.task.CopyFrom(conv.enqueued(result))
         except Exception as error:  # every message gets an answer
             response.error.CopyFrom(item_error(_refusal(error, request.task.queue)))
-        code = response.error.code
-        _record(code)
-        log.debug("rpc", method=METHOD, message_id=request.id, code=_CODE_NAMES.get(code, code),
+        code = _record(response.error.code)
+        log.debug("rpc", method=METHOD, message_id=request.id, code=code,
                   duration_ms=round((time.perf_counter() - started) * 1000, 3))  # fmt: skip
         if self._gone:
             return

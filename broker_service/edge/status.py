@@ -141,13 +141,11 @@ def grpc_edge(method: Method[Reply]) -> Method[Reply]:
     ) -> Reply:
         try:
             return await method(self, request, context)
-        except LeasqError as error:
-            await _abort(context, error)
-        except (RedisConnectionError, RedisTimeoutError, ConnectionError) as error:
-            await _abort(context, storage_error(error))
-        except ResponseError as error:
-            if _out_of_memory(error):
-                await _abort(context, storage_error(error))
+        except (LeasqError, RedisConnectionError, RedisTimeoutError, ConnectionError,
+                ResponseError) as error:  # fmt: skip
+            known = domain_error(error)
+            if known is not None:
+                await _abort(context, known)
             log.exception("redis refused a command")
             await context.abort(grpc.StatusCode.INTERNAL, f"storage error: {error}")
         raise AssertionError("unreachable")

@@ -66,18 +66,19 @@ def recorder(full_name: str) -> Recorder:
     return record
 
 
-def message_recorder(full_name: str) -> Callable[[int], None]:
+def message_recorder(full_name: str) -> Callable[[int], str]:
     """The per-message hook of a streaming method: ``record(code)`` counts one answered
-    message with its google.rpc code number (0: OK)."""
+    message with its google.rpc code number (0: OK) and returns the code's name."""
     service, method = split_method(full_name)
     counters: dict[int, Any] = {}
 
-    def record(code: int) -> None:
+    def record(code: int) -> str:
+        name = _code_from_number(code)
         counter = counters.get(code)
         if counter is None:
-            counter = counters[code] = RPC_STREAM_MESSAGES.labels(service, method,
-                                                                  _code_from_number(code))
+            counter = counters[code] = RPC_STREAM_MESSAGES.labels(service, method, name)
         counter.inc()
+        return name
 
     return record
 
@@ -89,8 +90,8 @@ def count_refusal(full_name: str, code: grpc.StatusCode | int) -> None:
     RPC_REQUESTS.labels(service, method, name).inc()
 
 
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
 def _code_from_number(number: int) -> str:
-    for code in grpc.StatusCode:
-        if code.value[0] == number:
-            return code.name
-    return "UNKNOWN"
+    return _CODE_NAMES.get(number, "UNKNOWN")
