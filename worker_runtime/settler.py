@@ -28,6 +28,7 @@ from leasq.v1 import task_pb2
 from leasq_worker.leases import EXPIRED, HeldLease, LeaseBook, Slots
 from leasq_worker.outcome import Outcome, failure
 from leasq_worker.rpc import GONE, GONE_REASONS, Backoff, Metadata, duration, is_transient
+from leasq_worker.settle_stream import SettleCalls
 
 Pending = tuple[HeldLease, Outcome]
 OnLeased = Callable[[Sequence[task_pb2.LeasedTask], float], None]
@@ -55,8 +56,9 @@ class Settler:
         lease_next: pb.LeaseRequest,
         on_leased: OnLeased,
         log: Any,
+        stream: bool = True,
     ) -> None:
-        self._stub = stub
+        self._calls = SettleCalls(stub, metadata, stream=stream)
         self._worker_id = worker_id
         self._metadata = metadata
         self._book = book
@@ -105,6 +107,7 @@ class Settler:
         finally:
             for flush in self._flushes:
                 flush.cancel()
+            await self._calls.close()
 
     def _start(self, part: list[Pending], count: int) -> None:
         flush = asyncio.create_task(self._flush(part, count))
@@ -190,7 +193,7 @@ class Settler:
             items=[_ack_item(held, out) for held, out in items],
             lease_next=lease_next,
         )
-        return await self._settle(self._stub.Ack, request, items, refusable=True)
+        return await self._settle(self._calls.ack, request, items, refusable=True)
 
     async def _nack(
         self, items: list[Pending], lease_next: pb.LeaseRequest | None
@@ -200,7 +203,7 @@ class Settler:
             items=[_nack_item(h, o) for h, o in items],
             lease_next=lease_next,
         )
-        return await self._settle(self._stub.Nack, request, items, refusable=False)
+        return await self._settle(self._calls.nack, request, items, refusable=False)
 
     async def _settle(
         self, method: Any, request: Any, items: list[Pending], *, refusable: bool

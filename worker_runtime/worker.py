@@ -71,7 +71,10 @@ class Worker:
         tls: bool | grpc.ChannelCredentials = False,
         root_certificates: bytes | None = None,
         handle_signals: bool = True,
+        settle_stream: bool = True,
     ) -> None:
+        """``settle_stream``: send Acks and Nacks as messages on one long-lived SettleStream
+        call (about half the cost of a call each) rather than as unary calls."""
         if not 1 <= lease_duration <= 12 * 3600:
             raise ValueError("lease_duration must be between 1 s and 12 h")
         self.registry = registry
@@ -90,6 +93,7 @@ class Worker:
         self._processes = processes or os.cpu_count() or 1
         self._metadata = call_metadata(token) or ()
         self._handle_signals = handle_signals
+        self._settle_stream = settle_stream
         self._stopping = threading.Event()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,7 +185,7 @@ class Worker:
         self._settler = Settler(
             stub, worker_id=self.id, book=self._book, slots=self._slots,
             lease_next=self._lease_request(wait=0, meta=False), on_leased=self._dispatch,
-            **common,
+            stream=self._settle_stream, **common,
         )  # fmt: skip
         leaser = self._leaser = Leaser(
             stub, slots=self._slots, settler_busy=lambda: self._settler.busy,

@@ -94,6 +94,8 @@ METHOD_RULES: dict[str, MethodRule] = {
     _BROKER + "Heartbeat": _request(lambda r: [lease.queue for lease in r.leases], Role.WORKER),
     _BROKER + "Ack": _request(_settle_queues, Role.WORKER),
     _BROKER + "Nack": _request(_settle_queues, Role.WORKER),
+    # Likewise: the worker runtime then settles with unary Ack and Nack calls.
+    _BROKER + "SettleStream": MethodRule(Role.WORKER, Scope.EVERY),
     **{_INSPECT + name: _request(_queue_field, Role.READER)
        for name in ("GetTask", "GetQueueStats", "ListTasks")},
     _INSPECT + "ListQueues": MethodRule(Role.READER),

@@ -15,7 +15,7 @@ from leasq.v1 import inspect_service_pb2_grpc as inspect_grpc
 from leasq_broker import validation as v
 from leasq_broker.admin import Admin
 from leasq_broker.edge import converters as conv
-from leasq_broker.edge import enqueue_stream
+from leasq_broker.edge import enqueue_stream, settle_stream
 from leasq_broker.edge import worker_converters as wconv
 from leasq_broker.edge.group_servicer import GroupInspectMethods
 from leasq_broker.edge.operations_servicer import OperationsMethods
@@ -113,6 +113,19 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
     @grpc_edge
     async def Ack(self, request: broker_pb.AckRequest, context: Context
                   ) -> broker_pb.AckResponse:
+        return await self._ack(request)
+
+    @grpc_edge
+    async def Nack(self, request: broker_pb.NackRequest, context: Context
+                   ) -> broker_pb.NackResponse:
+        return await self._nack(request)
+
+    async def SettleStream(  # type: ignore[override]
+        self, requests: AsyncIterator[broker_pb.SettleStreamRequest], context: Context
+    ) -> None:
+        await settle_stream.serve(requests, context, self._ack, self._nack)
+
+    async def _ack(self, request: broker_pb.AckRequest) -> broker_pb.AckResponse:
         v.printable("worker_id", request.worker_id, required=True)
         items = conv.acks(request, self._max_payload_bytes)
         outcomes, grants = await self._leasing.settle(items, conv.lease_next(request))
@@ -120,9 +133,7 @@ class BrokerServicer(broker_grpc.BrokerServiceServicer):
         _fill_results(response.results, items, outcomes)
         return response
 
-    @grpc_edge
-    async def Nack(self, request: broker_pb.NackRequest, context: Context
-                   ) -> broker_pb.NackResponse:
+    async def _nack(self, request: broker_pb.NackRequest) -> broker_pb.NackResponse:
         v.printable("worker_id", request.worker_id, required=True)
         items = conv.nacks(request)
         outcomes, grants = await self._leasing.settle(items, conv.lease_next(request))

@@ -27,7 +27,8 @@ RPC_REQUESTS = Counter(
 )  # fmt: skip
 RPC_STREAM_MESSAGES = Counter(
     "leasq_rpc_stream_messages", "Messages of streaming calls answered (EnqueueStream: one per "
-    "task), by service, method and the answer's status code", ["service", "method", "code"],
+    "task; SettleStream: one per Ack or Nack), by service, method and the answer's status "
+    "code", ["service", "method", "code"],
 )  # fmt: skip
 RPC_DURATION = Histogram(
     "leasq_rpc_duration_seconds", "Time from a call reaching its handler to its answer "

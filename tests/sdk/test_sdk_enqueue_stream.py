@@ -18,7 +18,7 @@ from observability.scraping import scrape
 from waiting import SETTLE, eventually
 
 import leasq_sdk.enqueue_stream
-import leasq_sdk.enqueue_stream_aio
+import leasq_sdk.message_stream_aio
 from leasq_broker.edge.tokens import hash_token
 from leasq_sdk import AsyncClient, Client, DuplicateTask, InvalidTask, TaskIdConflict
 
@@ -144,7 +144,7 @@ async def test_after_a_broker_restart_the_next_enqueue_opens_a_new_stream(
 
 @pytest.fixture
 def short_lived_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(leasq_sdk.enqueue_stream_aio, "MAX_AGE", 0.0)
+    monkeypatch.setattr(leasq_sdk.message_stream_aio, "MAX_AGE", 0.0)
     monkeypatch.setattr(leasq_sdk.enqueue_stream, "MAX_AGE", 0.0)
     yield
 

@@ -5,6 +5,7 @@ The broker is shared by the module (it starts once); each test works on queues o
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import grpc
 import grpc.aio
 import pytest
 from broker_process import BrokerHandle, broker_environment, overrides_to_flags
+from google.protobuf.duration_pb2 import Duration
 from process_checks import check_stopped
 from rpc_testing import lease_request, ref, refusal, spec
 
@@ -41,6 +43,7 @@ TOKENS: dict[str, tuple[str, list[str] | None]] = {
 }
 SECRETS = {name: f"tok-{name}-{RUN}" for name in TOKENS}
 FLAG_TOKEN = f"flag-admin-{RUN}"
+KEEP = Duration(seconds=600)
 
 
 def tokens_toml(tokens: dict[str, tuple[str, list[str] | None]], secrets: dict[str, str]) -> str:
@@ -117,6 +120,23 @@ async def stream_one(stubs: Stubs, queue: str) -> pb.EnqueueStreamResponse:
     return answers[0]
 
 
+async def settle_one(stubs: Stubs, queue: str) -> pb.SettleStreamResponse:
+    """One Ack on a SettleStream, of a task that does not exist, and its answer: the stream is
+    let in, the message answered NOT_FOUND (a refused stream raises)."""
+    call = stubs.broker.SettleStream(metadata=stubs.kw["metadata"])
+    await call.initial_metadata()
+    if not call.done():
+        unknown = pb.LeaseRef(queue=queue, task_id="no-such-task", lease_token="t")
+        await call.write(pb.SettleStreamRequest(id=1, ack=pb.AckRequest(
+            worker_id="w1", items=[pb.AckItem(lease=unknown)])))
+        await call.done_writing()
+    answers = [answer async for answer in call]
+    assert [a.id for a in answers] == [1]
+    assert (answers[0].error.code, answers[0].error.reason) == (
+        grpc.StatusCode.NOT_FOUND.value[0], "TASK_NOT_FOUND")
+    return answers[0]
+
+
 # Representative methods of each service: (needed role, call on a queue).
 CALLS: dict[str, tuple[str, Call]] = {
     "Enqueue": ("producer", lambda s, q: s.broker.Enqueue(
@@ -125,6 +145,7 @@ CALLS: dict[str, tuple[str, Call]] = {
         pb.EnqueueBatchRequest(tasks=[spec(queue=q)]), **s.kw)),
     "EnqueueStream": ("producer", stream_one),
     "Lease": ("worker", lambda s, q: s.broker.Lease(lease_request(q), **s.kw)),
+    "SettleStream": ("worker", settle_one),
     "Heartbeat": ("worker", lambda s, q: s.broker.Heartbeat(
         pb.HeartbeatRequest(worker_id="w1"), **s.kw)),
     "GetQueueStats": ("reader", lambda s, q: s.inspect.GetQueueStats(
@@ -279,3 +300,37 @@ async def test_a_token_limited_to_queue_patterns_may_not_open_an_enqueue_stream(
     # The same token enqueues on its queues with unary calls, checked one by one.
     await as_token("producer-email").broker.Enqueue(pb.EnqueueRequest(task=spec(queue=email)),
                                                     **as_token("producer-email").kw)
+
+
+async def test_a_token_limited_to_queue_patterns_may_not_open_a_settle_stream(
+    as_token: Callable[[str], Stubs], email: str
+) -> None:
+    denied = await refusal(settle_one(as_token("worker-email"), email))
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    assert "every queue" in denied.message
+
+
+async def test_a_worker_with_a_token_limited_to_queue_patterns_settles_with_unary_calls(
+    broker: BrokerHandle, as_token: Callable[[str], Stubs], email: str
+) -> None:
+    from leasq_worker import Registry, Task, Worker
+
+    admin = as_token("admin")
+    registry = Registry()
+    ran = asyncio.Event()
+
+    @registry.handler("t:x")
+    async def handle(task: Task) -> None:
+        ran.set()
+
+    await admin.broker.Enqueue(pb.EnqueueRequest(task=spec(queue=email, retention=KEEP)),
+                               **admin.kw)  # fmt: skip
+    worker = Worker(registry, broker=broker.address, queues=[email], token=SECRETS["worker-email"],
+                    handle_signals=False, poll_wait=1)  # fmt: skip
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(ran.wait(), 15)
+    worker.stop()
+    await asyncio.wait_for(running, 30)  # run() returns once every outcome was reported
+    # The broker refused the settle stream; the Ack went out unary and was let in.
+    stats = await admin.inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue=email), **admin.kw)
+    assert (stats.stats.active, stats.stats.completed) == (0, 1)

@@ -782,6 +782,89 @@ class AckResponse(_message.Message):
 Global___AckResponse: _TypeAlias = AckResponse  # noqa: Y015
 
 @_typing.final
+class SettleStreamRequest(_message.Message):
+    """One Ack or Nack of a SettleStream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACK_FIELD_NUMBER: _builtins.int
+    NACK_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Chosen by the client and echoed in the answer; unique among the stream's unanswered
+    requests (a counter will do).
+    """
+    @_builtins.property
+    def ack(self) -> Global___AckRequest:
+        """Served as BrokerService.Ack."""
+
+    @_builtins.property
+    def nack(self) -> Global___NackRequest:
+        """Served as BrokerService.Nack."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        ack: Global___AckRequest | None = ...,
+        nack: Global___NackRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "call", b"call", "nack", b"nack"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "call", b"call", "id", b"id", "nack", b"nack"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_call: _TypeAlias = _typing.Literal["ack", "nack"]  # noqa: Y015
+    _WhichOneofArgType_call: _TypeAlias = _typing.Literal["call", b"call"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_call) -> _WhichOneofReturnType_call | None: ...
+
+Global___SettleStreamRequest: _TypeAlias = SettleStreamRequest  # noqa: Y015
+
+@_typing.final
+class SettleStreamResponse(_message.Message):
+    """The answer to one SettleStreamRequest: the response of its call, or its error."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACK_FIELD_NUMBER: _builtins.int
+    NACK_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """The id of the request answered."""
+    @_builtins.property
+    def ack(self) -> Global___AckResponse:
+        """The answer to an Ack."""
+
+    @_builtins.property
+    def nack(self) -> Global___NackResponse:
+        """The answer to a Nack."""
+
+    @_builtins.property
+    def error(self) -> _task_pb2.ItemError:
+        """The code, reason and message the call would have failed with (e.g. FAILED_PRECONDITION,
+        reason LEASE_LOST, for a single stale item). UNAVAILABLE: Redis was unreachable; the
+        call may be sent again, without lease_next.
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        ack: Global___AckResponse | None = ...,
+        nack: Global___NackResponse | None = ...,
+        error: _task_pb2.ItemError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "error", b"error", "nack", b"nack", "outcome", b"outcome"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "error", b"error", "id", b"id", "nack", b"nack", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["ack", "nack", "error"]  # noqa: Y015
+    _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_outcome) -> _WhichOneofReturnType_outcome | None: ...
+
+Global___SettleStreamResponse: _TypeAlias = SettleStreamResponse  # noqa: Y015
+
+@_typing.final
 class NackItem(_message.Message):
     """One failed or returned task."""
 

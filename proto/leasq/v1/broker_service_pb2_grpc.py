@@ -83,6 +83,11 @@ class BrokerServiceStub:
                 request_serializer=leasq_dot_v1_dot_broker__service__pb2.NackRequest.SerializeToString,
                 response_deserializer=leasq_dot_v1_dot_broker__service__pb2.NackResponse.FromString,
                 _registered_method=True)
+        self.SettleStream = channel.stream_stream(
+                '/leasq.v1.BrokerService/SettleStream',
+                request_serializer=leasq_dot_v1_dot_broker__service__pb2.SettleStreamRequest.SerializeToString,
+                response_deserializer=leasq_dot_v1_dot_broker__service__pb2.SettleStreamResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -174,6 +179,24 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SettleStream(self, request_iterator, context):
+        """Ack and Nack calls as messages on one long-lived call: a busy worker settles a batch (and
+        leases the next through lease_next) every few milliseconds, and a message on an open
+        stream costs the broker and the worker less than a whole call. Each request carries an
+        AckRequest or a NackRequest and is served exactly as that call would be, concurrently
+        with the others of the stream; its answer carries the same id and the call's response,
+        or the code and reason the call would have failed with. Answers may come in any order.
+        The stream ends as EnqueueStream's does: UNAVAILABLE when the broker shuts down (after
+        answering every request it read), INVALID_ARGUMENT for a message that is not valid
+        protobuf, PERMISSION_DENIED for a token limited to queue patterns (use Ack and Nack);
+        wait for the response headers before the first message. A request without an answer when
+        the stream ended may or may not have been served: send it again (settling is idempotent,
+        see AckRequest) but without lease_next, whose tasks may have been leased already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -211,6 +234,11 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.Nack,
                     request_deserializer=leasq_dot_v1_dot_broker__service__pb2.NackRequest.FromString,
                     response_serializer=leasq_dot_v1_dot_broker__service__pb2.NackResponse.SerializeToString,
+            ),
+            'SettleStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SettleStream,
+                    request_deserializer=leasq_dot_v1_dot_broker__service__pb2.SettleStreamRequest.FromString,
+                    response_serializer=leasq_dot_v1_dot_broker__service__pb2.SettleStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,6 +444,33 @@ class BrokerService:
             '/leasq.v1.BrokerService/Nack',
             leasq_dot_v1_dot_broker__service__pb2.NackRequest.SerializeToString,
             leasq_dot_v1_dot_broker__service__pb2.NackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SettleStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/leasq.v1.BrokerService/SettleStream',
+            leasq_dot_v1_dot_broker__service__pb2.SettleStreamRequest.SerializeToString,
+            leasq_dot_v1_dot_broker__service__pb2.SettleStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

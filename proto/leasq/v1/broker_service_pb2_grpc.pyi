@@ -89,6 +89,20 @@ class BrokerServiceStub:
     """Reports success of leased tasks. See AckRequest for single-item and batch semantics."""
     Nack: _grpc.UnaryUnaryMultiCallable[_broker_service_pb2.NackRequest, _broker_service_pb2.NackResponse]
     """Reports failure of leased tasks, or gives them back. See NackRequest."""
+    SettleStream: _grpc.StreamStreamMultiCallable[_broker_service_pb2.SettleStreamRequest, _broker_service_pb2.SettleStreamResponse]
+    """Ack and Nack calls as messages on one long-lived call: a busy worker settles a batch (and
+    leases the next through lease_next) every few milliseconds, and a message on an open
+    stream costs the broker and the worker less than a whole call. Each request carries an
+    AckRequest or a NackRequest and is served exactly as that call would be, concurrently
+    with the others of the stream; its answer carries the same id and the call's response,
+    or the code and reason the call would have failed with. Answers may come in any order.
+    The stream ends as EnqueueStream's does: UNAVAILABLE when the broker shuts down (after
+    answering every request it read), INVALID_ARGUMENT for a message that is not valid
+    protobuf, PERMISSION_DENIED for a token limited to queue patterns (use Ack and Nack);
+    wait for the response headers before the first message. A request without an answer when
+    the stream ended may or may not have been served: send it again (settling is idempotent,
+    see AckRequest) but without lease_next, whose tasks may have been leased already.
+    """
 
 @_typing.type_check_only
 class BrokerServiceAsyncStub(BrokerServiceStub):
@@ -151,6 +165,20 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
     """Reports success of leased tasks. See AckRequest for single-item and batch semantics."""
     Nack: _aio.UnaryUnaryMultiCallable[_broker_service_pb2.NackRequest, _broker_service_pb2.NackResponse]  # type: ignore[assignment]
     """Reports failure of leased tasks, or gives them back. See NackRequest."""
+    SettleStream: _aio.StreamStreamMultiCallable[_broker_service_pb2.SettleStreamRequest, _broker_service_pb2.SettleStreamResponse]  # type: ignore[assignment]
+    """Ack and Nack calls as messages on one long-lived call: a busy worker settles a batch (and
+    leases the next through lease_next) every few milliseconds, and a message on an open
+    stream costs the broker and the worker less than a whole call. Each request carries an
+    AckRequest or a NackRequest and is served exactly as that call would be, concurrently
+    with the others of the stream; its answer carries the same id and the call's response,
+    or the code and reason the call would have failed with. Answers may come in any order.
+    The stream ends as EnqueueStream's does: UNAVAILABLE when the broker shuts down (after
+    answering every request it read), INVALID_ARGUMENT for a message that is not valid
+    protobuf, PERMISSION_DENIED for a token limited to queue patterns (use Ack and Nack);
+    wait for the response headers before the first message. A request without an answer when
+    the stream ended may or may not have been served: send it again (settling is idempotent,
+    see AckRequest) but without lease_next, whose tasks may have been leased already.
+    """
 
 class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
     """The producer and worker API.
@@ -252,5 +280,25 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_broker_service_pb2.NackResponse, _abc.Awaitable[_broker_service_pb2.NackResponse]]:
         """Reports failure of leased tasks, or gives them back. See NackRequest."""
+
+    @_abc_1.abstractmethod
+    def SettleStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_broker_service_pb2.SettleStreamRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_broker_service_pb2.SettleStreamResponse], _abc.AsyncIterator[_broker_service_pb2.SettleStreamResponse]]:
+        """Ack and Nack calls as messages on one long-lived call: a busy worker settles a batch (and
+        leases the next through lease_next) every few milliseconds, and a message on an open
+        stream costs the broker and the worker less than a whole call. Each request carries an
+        AckRequest or a NackRequest and is served exactly as that call would be, concurrently
+        with the others of the stream; its answer carries the same id and the call's response,
+        or the code and reason the call would have failed with. Answers may come in any order.
+        The stream ends as EnqueueStream's does: UNAVAILABLE when the broker shuts down (after
+        answering every request it read), INVALID_ARGUMENT for a message that is not valid
+        protobuf, PERMISSION_DENIED for a token limited to queue patterns (use Ack and Nack);
+        wait for the response headers before the first message. A request without an answer when
+        the stream ended may or may not have been served: send it again (settling is idempotent,
+        see AckRequest) but without lease_next, whose tasks may have been leased already.
+        """
 
 def add_BrokerServiceServicer_to_server(servicer: BrokerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
