@@ -39,6 +39,7 @@ class BrokerServiceStub:
     give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
     task is no longer yours: drop it.
     5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+    A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 
@@ -104,6 +105,7 @@ class BrokerServiceServicer:
     give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
     task is no longer yours: drop it.
     5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+    A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 
@@ -262,6 +264,7 @@ class BrokerService:
     give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
     task is no longer yours: drop it.
     5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+    A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 

@@ -40,6 +40,7 @@ class BrokerServiceStub:
          give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
          task is no longer yours: drop it.
       5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+      A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 
@@ -119,6 +120,7 @@ class BrokerServiceAsyncStub(BrokerServiceStub):
          give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
          task is no longer yours: drop it.
       5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+      A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 
@@ -194,6 +196,7 @@ class BrokerServiceServicer(metaclass=_abc_1.ABCMeta):
          give a task back unharmed (e.g. on shutdown). FAILED_PRECONDITION / LEASE_LOST means the
          task is no longer yours: drop it.
       5. Retry Ack/Nack on UNAVAILABLE until lease_expires_at; after that the task is redelivered.
+      A busy worker may send its Acks and Nacks as messages on one SettleStream instead.
     Delivery is at-least-once: a handler may run again after a crash, so make handlers idempotent.
     """
 
