@@ -47,21 +47,19 @@ class SettleCalls:
                   metadata: Metadata) -> pb.AckResponse:  # fmt: skip
         """As ``stub.Ack``."""
         answer = await self._exchange(pb.SettleStreamRequest(ack=request), timeout)
-        if answer is None:
-            response: pb.AckResponse = await self._stub.Ack(request, timeout=timeout,
-                                                            metadata=metadata)  # fmt: skip
-            return response
-        return answer.ack
+        if answer is not None:
+            return answer.ack
+        unary: pb.AckResponse = await self._stub.Ack(request, timeout=timeout, metadata=metadata)
+        return unary
 
     async def nack(self, request: pb.NackRequest, *, timeout: float,  # noqa: ASYNC109
                    metadata: Metadata) -> pb.NackResponse:  # fmt: skip
         """As ``stub.Nack``."""
         answer = await self._exchange(pb.SettleStreamRequest(nack=request), timeout)
-        if answer is None:
-            response: pb.NackResponse = await self._stub.Nack(request, timeout=timeout,
-                                                              metadata=metadata)  # fmt: skip
-            return response
-        return answer.nack
+        if answer is not None:
+            return answer.nack
+        unary: pb.NackResponse = await self._stub.Nack(request, timeout=timeout, metadata=metadata)
+        return unary
 
     async def close(self) -> None:
         """End the stream (calls waiting on it fail as at a broken stream)."""

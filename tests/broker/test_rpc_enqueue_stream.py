@@ -17,6 +17,7 @@ from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, task_pb2
 from leasq.v1 import inspect_service_pb2 as ipb
 
 METHOD = "/leasq.v1.BrokerService/EnqueueStream"
+METHOD_NAME = "EnqueueStream"
 
 
 async def test_every_message_is_enqueued_or_refused_on_its_own_and_answered_under_its_id(
@@ -126,11 +127,9 @@ async def test_messages_and_streams_are_counted_in_the_metrics(
         await inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue="counted"))
     scraped = await scrape(f"http://127.0.0.1:{port}/metrics")
 
-    def sample(name: str, code: str) -> float:
-        return sum(s.value for s in scraped.samples if s.name == name
-                   and s.labels.get("method") == "EnqueueStream"
-                   and s.labels.get("code") == code)  # fmt: skip
+    def messages(code: str) -> float:
+        return scraped.total("leasq_rpc_stream_messages_total", method=METHOD_NAME, code=code)
 
-    assert sample("leasq_rpc_stream_messages_total", "OK") == 5
-    assert sample("leasq_rpc_stream_messages_total", "INVALID_ARGUMENT") == 1
-    assert sample("leasq_rpc_requests_total", "OK") == 1
+    assert messages(code="OK") == 5
+    assert messages(code="INVALID_ARGUMENT") == 1
+    assert scraped.total("leasq_rpc_requests_total", method=METHOD_NAME, code="OK") == 1

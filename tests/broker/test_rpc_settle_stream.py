@@ -19,6 +19,7 @@ from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, task_pb2
 from leasq.v1 import inspect_service_pb2 as ipb
 
 METHOD = "/leasq.v1.BrokerService/SettleStream"
+METHOD_NAME = "SettleStream"
 
 
 async def leased(stub: Any, queue: str, count: int) -> list[task_pb2.LeasedTask]:
@@ -160,11 +161,9 @@ async def test_messages_are_counted_in_the_metrics(broker_factory: BrokerFactory
         await inspect.GetQueueStats(ipb.GetQueueStatsRequest(queue="counted-settle"))
     scraped = await scrape(f"http://127.0.0.1:{port}/metrics")
 
-    def sample(name: str, code: str) -> float:
-        return sum(s.value for s in scraped.samples if s.name == name
-                   and s.labels.get("method") == "SettleStream"
-                   and s.labels.get("code") == code)  # fmt: skip
+    def messages(code: str) -> float:
+        return scraped.total("leasq_rpc_stream_messages_total", method=METHOD_NAME, code=code)
 
-    assert sample("leasq_rpc_stream_messages_total", "OK") == 3
-    assert sample("leasq_rpc_stream_messages_total", "FAILED_PRECONDITION") == 1
-    assert sample("leasq_rpc_requests_total", "OK") == 1
+    assert messages(code="OK") == 3
+    assert messages(code="FAILED_PRECONDITION") == 1
+    assert scraped.total("leasq_rpc_requests_total", method=METHOD_NAME, code="OK") == 1

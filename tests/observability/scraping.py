@@ -24,6 +24,11 @@ class Scrape:
         assert len(found) <= 1, f"{name}{labels} matches {len(found)} samples"
         return found[0] if found else None
 
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of every sample ``name`` whose labels include ``labels`` (0 if none)."""
+        return sum(s.value for s in self.samples
+                   if s.name == name and labels.items() <= s.labels.items())  # fmt: skip
+
     def labelled(self, name: str, label: str) -> Mapping[str, float]:
         """``{label value: value}`` of every sample ``name``."""
         return {s.labels[label]: s.value for s in self.samples if s.name == name}

@@ -4,7 +4,6 @@ calls when told not to stream."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import grpc.aio
 import pytest
@@ -17,11 +16,6 @@ from leasq.v1 import broker_service_pb2_grpc, inspect_service_pb2_grpc, task_pb2
 from leasq_worker import Registry, SkipRetry, Task, Worker
 
 TASKS = 40
-
-
-def calls(scraped: Any, method: str, name: str = "leasq_rpc_requests_total") -> float:
-    return sum(s.value for s in scraped.samples
-               if s.name == name and s.labels.get("method") == method)  # fmt: skip
 
 
 @pytest.mark.parametrize("streamed", [True, False], ids=["stream", "unary"])
@@ -57,10 +51,11 @@ async def test_outcomes_are_settled_on_one_stream_or_by_unary_calls(
         counts = await stats(inspect, "settled")
     assert (counts.pending, counts.active, counts.archived) == (0, 0, TASKS // 4)
     scraped = await scrape(f"http://127.0.0.1:{port}/metrics")
-    unary = calls(scraped, "Ack") + calls(scraped, "Nack")
-    messages = calls(scraped, "SettleStream", "leasq_rpc_stream_messages_total")
+    calls = "leasq_rpc_requests_total"
+    unary = scraped.total(calls, method="Ack") + scraped.total(calls, method="Nack")
+    messages = scraped.total("leasq_rpc_stream_messages_total", method="SettleStream")
     if streamed:
         assert unary == 0 and messages >= 2  # at least one Ack and one Nack
-        assert calls(scraped, "SettleStream") >= 1  # the stream ended with the worker
+        assert scraped.total(calls, method="SettleStream") >= 1  # the stream ended with the worker
     else:
         assert unary >= 2 and messages == 0
