@@ -50,6 +50,11 @@ _DETAILS_KEY = "grpc-status-details-bin"
 _CODES_BY_NUMBER: dict[int, grpc.StatusCode] = {c.value[0]: c for c in grpc.StatusCode}
 
 
+def status_code(number: int) -> grpc.StatusCode:
+    """The ``grpc.StatusCode`` of a google.rpc code number (as in ``ItemError.code``)."""
+    return _CODES_BY_NUMBER.get(number, grpc.StatusCode.UNKNOWN)
+
+
 class LeasqError(Exception):
     """Base of every error the SDK raises for a failed broker call.
 
@@ -261,7 +266,7 @@ def from_rpc_error(err: grpc.RpcError) -> LeasqError:
 
 def from_item_error(item: task_pb2.ItemError) -> LeasqError:
     """The typed exception for one failed item of a batch call (EnqueueBatch, Ack, Nack)."""
-    code = _CODES_BY_NUMBER.get(item.code, grpc.StatusCode.UNKNOWN)
+    code = status_code(item.code)
     cls = error_class(code, item.reason, item.field)
     if cls is InvalidArgument:
         # Every batch item is about one task, whatever path the broker gives the field.

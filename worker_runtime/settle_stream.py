@@ -26,10 +26,9 @@ import grpc
 
 from leasq.v1 import broker_service_pb2 as pb
 from leasq_sdk.enqueue_stream import NOT_READ, Ended
+from leasq_sdk.errors import status_code
 from leasq_sdk.message_stream_aio import StreamCalls
 from leasq_worker.rpc import Metadata
-
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 class SettleCalls:
@@ -87,8 +86,7 @@ class SettleCalls:
             raise _error(grpc.StatusCode.UNAVAILABLE,
                          "the settle stream ended before this call was answered")
         if answer.HasField("error"):
-            code = _CODES.get(answer.error.code, grpc.StatusCode.UNKNOWN)
-            raise _error(code, answer.error.message)
+            raise _error(status_code(answer.error.code), answer.error.message)
         reply: pb.SettleStreamResponse = answer
         return reply
 
