@@ -8,7 +8,7 @@ call, ``leasq_rpc_stream_messages_total`` per streamed task), not from what the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,21 +152,27 @@ def short_lived_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 async def test_a_stream_past_its_age_is_ended_cleanly_and_replaced(
     served: Served, short_lived_streams: None
 ) -> None:
+    def ended_ok(count: int) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await served.count("leasq_rpc_requests_total", "EnqueueStream", "OK") == count
+
+        return check
+
+    # A new stream per call. The broker ends each retired one OK once the client half-closed
+    # it, answered in full; the client's close then cuts only its last, idle stream (which the
+    # broker also counts OK: no call was in flight). Closing before a retired stream has ended
+    # would cut that one too, so the test waits for the retired ones first.
     async with AsyncClient(served.broker.address) as client:
         for _ in range(3):
             await client.enqueue("stream:aged", queue="aged")
             await asyncio.sleep(0.01)
-        # Every retired stream was answered in full and ended OK by the broker.
         stats = await client.queue_stats("aged")
+        await eventually(ended_ok(2), SETTLE, "the retired streams never ended OK")
     with Client(served.broker.address) as sync_client:
         for _ in range(3):
             sync_client.enqueue("stream:aged", queue="aged")
+        await eventually(ended_ok(5), SETTLE, "the sync client's retired streams never ended OK")
     assert stats.pending == 3
     assert await served.streamed() == 6
-    # A new stream per call, each ended OK by the broker once the client half-closed it
-    # (retired) or closed it: none was cut off with calls in flight.
-    async def ended_ok() -> bool:
-        return await served.count("leasq_rpc_requests_total", "EnqueueStream", "OK") == 6
-
-    await eventually(ended_ok, SETTLE, "the retired streams never ended OK")
+    await eventually(ended_ok(6), SETTLE, "the last streams never ended OK")
     assert await served.count("leasq_rpc_requests_total", "EnqueueStream") == 6
